@@ -1,0 +1,348 @@
+"""Configuration: a TOML file or a dict, validated once into frozen dataclasses.
+
+Every unknown or bad key fails at load time with a ``ConfigError`` naming it
+(``models[1].rpm: expected a number, got 'fast'``). Precedence (flags, then the
+environment, then the file, then defaults) is applied by ``load_config``'s callers
+through ``with_overrides``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import string
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from messages.errors import ConfigError
+
+ROUND_NAMES = ("initial", "meta", "synthesis")
+STRATEGIES = ("synthesize",)
+TEMPLATE_FIELDS = frozenset({"prompt", "answers", "round"})
+
+_frozen = {"frozen": True, "slots": True, "kw_only": True}
+
+
+def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:
+    """``$XDG_RUNTIME_DIR/orchestrord/orchestrord.sock``, else ``/tmp/orchestrord-$UID/…``."""
+    runtime = environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "orchestrord" if runtime else Path(f"/tmp/orchestrord-{os.getuid()}")
+    return str(base / "orchestrord.sock")
+
+
+@dataclass(**_frozen)
+class DaemonConfig:
+    socket: str = field(default_factory=default_socket_path)
+    state_dir: str = "~/.local/state/orchestrord"
+    max_inflight_jobs: int = 256
+    max_request_bytes: int = 1_048_576
+    drain_s: float = 30.0
+    idle_timeout_s: float = 30.0
+
+
+@dataclass(**_frozen)
+class ModelConfig:
+    """One participant. ``options`` holds the provider's own keys (see each provider)."""
+
+    name: str
+    provider: str
+    model: str = ""
+    base_url: str | None = None
+    api_key_env: str | None = None
+    rpm: float | None = None  # None: no request limit
+    burst: float | None = None  # bucket capacity; default max(1, rpm / 60)
+    tpm: float | None = None  # None: no token limit
+    max_concurrency: int = 8
+    timeout_s: float = 60.0
+    max_tokens: int = 1024
+    temperature: float = 0.7
+    seed: int | None = None
+    max_attempts: int = 3
+    price_in_per_mtok: float = 0.0
+    price_out_per_mtok: float = 0.0
+    options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    @property
+    def request_burst(self) -> float:
+        if self.burst is not None:
+            return self.burst
+        return max(1.0, (self.rpm or 60.0) / 60.0)
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return (
+            input_tokens * self.price_in_per_mtok + output_tokens * self.price_out_per_mtok
+        ) / 1_000_000
+
+
+@dataclass(**_frozen)
+class PipelineConfig:
+    rounds: tuple[str, ...] = ("initial", "meta", "synthesis")
+    strategy: str = "synthesize"
+    synthesizer: str = "auto"
+    min_replies: int = 1
+    job_timeout_s: float = 300.0
+
+
+DEFAULT_TEMPLATES = {
+    "system": "You are one of several expert assistants answering the same question. "
+    "Be accurate, complete and concise.",
+    "initial": "{prompt}",
+    "meta": "Question:\n{prompt}\n\n"
+    "Here are anonymous answers to it from the previous round:\n\n{answers}\n\n"
+    "Critique these answers: note errors, omissions and the strongest points. "
+    "Then write your own improved answer to the question. "
+    "End with the improved answer alone, after a line 'Improved answer:'.",
+    "synthesis": "Question:\n{prompt}\n\n"
+    "Here are anonymous candidate answers:\n\n{answers}\n\n"
+    "Write the single best final answer to the question, combining what is correct "
+    "in the candidates and fixing what is wrong. Reply with the final answer only.",
+}
+
+
+@dataclass(**_frozen)
+class TemplatesConfig:
+    system: str = DEFAULT_TEMPLATES["system"]
+    initial: str = DEFAULT_TEMPLATES["initial"]
+    meta: str = DEFAULT_TEMPLATES["meta"]
+    synthesis: str = DEFAULT_TEMPLATES["synthesis"]
+
+
+@dataclass(**_frozen)
+class SupervisionConfig:
+    max_restarts: int = 5
+    window_s: float = 60.0
+    backoff_min_s: float = 0.5
+    backoff_max_s: float = 30.0
+    start_timeout_s: float = 10.0
+
+
+@dataclass(**_frozen)
+class Config:
+    models: tuple[ModelConfig, ...]
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
+    templates: TemplatesConfig = field(default_factory=TemplatesConfig)
+    supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    source: str = "defaults"
+
+    def model(self, name: str) -> ModelConfig:
+        for m in self.models:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.models)
+
+
+# --- validation -----------------------------------------------------------------------
+
+
+def _type_name(tp: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
+    return names.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted as floats."""
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(key, f"expected a list, got {value!r}")
+        item = typing.get_args(tp)[0]
+        return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        return float(value)
+    if tp in (int, str, bool):
+        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+            raise ConfigError(key, f"expected {_type_name(tp)}, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type[Any], data: Any, prefix: str, skip: tuple[str, ...] = ()) -> Any:
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix, f"expected a table, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)} - set(skip)
+    for key in data:
+        if key not in names:
+            known = ", ".join(sorted(names))
+            raise ConfigError(f"{prefix}.{key}", f"unknown key (known: {known})")
+    values = {k: _coerce(f"{prefix}.{k}", v, hints[k]) for k, v in data.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:  # a required key is missing
+        raise ConfigError(prefix, str(exc)) from None
+
+
+def _positive(key: str, value: float | None, *, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise ConfigError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def _model(index: int, data: Any) -> ModelConfig:
+    from actors.providers import provider_class  # providers validate their own options
+
+    prefix = f"models[{index}]"
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix, f"expected a table, got {data!r}")
+    common = {f.name for f in dataclasses.fields(ModelConfig)} - {"options"}
+    provider = data.get("provider")
+    if not isinstance(provider, str):
+        raise ConfigError(f"{prefix}.provider", f"required, one of {_provider_names()}")
+    try:
+        cls = provider_class(provider)
+    except KeyError:
+        raise ConfigError(f"{prefix}.provider", f"unknown provider {provider!r}") from None
+    options = {k: v for k, v in data.items() if k not in common}
+    base = {k: v for k, v in data.items() if k in common}
+    model = _build(ModelConfig, base, prefix, skip=("options",))
+    checked = cls.validate_options(prefix, options)
+    model = dataclasses.replace(model, options=types.MappingProxyType(checked))
+    if not model.model:
+        model = dataclasses.replace(model, model=cls.default_model)
+    for key in ("rpm", "burst", "tpm", "timeout_s"):
+        _positive(f"{prefix}.{key}", getattr(model, key))
+    for key in ("price_in_per_mtok", "price_out_per_mtok", "temperature"):
+        _positive(f"{prefix}.{key}", getattr(model, key), allow_zero=True)
+    for key in ("max_concurrency", "max_tokens", "max_attempts"):
+        _positive(f"{prefix}.{key}", getattr(model, key))
+    if not model.name.strip():
+        raise ConfigError(f"{prefix}.name", "must not be empty")
+    return model
+
+
+def _provider_names() -> str:
+    from actors.providers import PROVIDERS
+
+    return " | ".join(PROVIDERS)
+
+
+def check_rounds(key: str, rounds: tuple[str, ...]) -> None:
+    """Rounds are ``initial``, then any number of ``meta``, then an optional ``synthesis``."""
+    if not rounds or rounds[0] != "initial":
+        raise ConfigError(key, f"must start with 'initial', got {list(rounds)!r}")
+    for i, name in enumerate(rounds[1:], start=1):
+        if name not in ROUND_NAMES or name == "initial":
+            raise ConfigError(key, f"unknown or repeated round {name!r} (use meta, synthesis)")
+        if name == "synthesis" and i != len(rounds) - 1:
+            raise ConfigError(key, "'synthesis' can only be the last round")
+
+
+def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
+    pipeline = _build(PipelineConfig, data, "pipeline")
+    check_rounds("pipeline.rounds", pipeline.rounds)
+    if pipeline.strategy not in STRATEGIES:
+        raise ConfigError("pipeline.strategy", f"must be one of {list(STRATEGIES)}")
+    if pipeline.synthesizer != "auto" and pipeline.synthesizer not in model_names:
+        raise ConfigError("pipeline.synthesizer", f"no model named {pipeline.synthesizer!r}")
+    _positive("pipeline.min_replies", pipeline.min_replies)
+    _positive("pipeline.job_timeout_s", pipeline.job_timeout_s)
+    return pipeline
+
+
+def _templates(data: Any) -> TemplatesConfig:
+    templates = _build(TemplatesConfig, data, "templates")
+    for name in ("initial", "meta", "synthesis"):
+        text = getattr(templates, name)
+        try:
+            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+        except ValueError as exc:
+            raise ConfigError(f"templates.{name}", f"bad template: {exc}") from None
+        unknown = fields - TEMPLATE_FIELDS
+        if unknown:
+            raise ConfigError(
+                f"templates.{name}",
+                f"unknown placeholder(s) {sorted(unknown)}; use {{prompt}} {{answers}} {{round}}",
+            )
+    return templates
+
+
+def _supervision(data: Any) -> SupervisionConfig:
+    sup = _build(SupervisionConfig, data, "supervision")
+    _positive("supervision.max_restarts", sup.max_restarts, allow_zero=True)
+    _positive("supervision.window_s", sup.window_s)
+    _positive("supervision.backoff_min_s", sup.backoff_min_s, allow_zero=True)
+    if sup.backoff_max_s < sup.backoff_min_s:
+        raise ConfigError("supervision.backoff_max_s", "must be >= backoff_min_s")
+    return sup
+
+
+SECTIONS = ("daemon", "models", "pipeline", "templates", "supervision")
+
+
+def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config:
+    """Validate a dict shaped like the TOML file into a ``Config``."""
+    for key in data:
+        if key not in SECTIONS:
+            raise ConfigError(key, f"unknown section (known: {', '.join(SECTIONS)})")
+    raw_models = data.get("models")
+    if raw_models is None:
+        raise ConfigError("models", "at least one [[models]] entry is required")
+    if not isinstance(raw_models, list | tuple) or not raw_models:
+        raise ConfigError("models", "expected a non-empty list of [[models]] tables")
+    models = tuple(_model(i, m) for i, m in enumerate(raw_models))
+    names = [m.name for m in models]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"models[{i}].name", f"duplicate model name {name!r}")
+    daemon = _build(DaemonConfig, data.get("daemon", {}), "daemon")
+    _positive("daemon.max_inflight_jobs", daemon.max_inflight_jobs)
+    _positive("daemon.max_request_bytes", daemon.max_request_bytes)
+    return Config(
+        models=models,
+        daemon=daemon,
+        pipeline=_pipeline(data.get("pipeline", {}), set(names)),
+        templates=_templates(data.get("templates", {})),
+        supervision=_supervision(data.get("supervision", {})),
+        source=source,
+    )
+
+
+def config_from_file(path: str | Path) -> Config:
+    path = Path(path).expanduser()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError("--config", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return config_from_dict(data, source=str(path))
+
+
+ConfigSource = Config | Mapping[str, Any] | str | Path
+
+
+def load_config(source: ConfigSource) -> Config:
+    """A ``Config`` from a Config, a dict shaped like the TOML file, or a TOML path."""
+    if isinstance(source, Config):
+        return source
+    if isinstance(source, Mapping):
+        return config_from_dict(source)
+    return config_from_file(source)
+
+
+def with_overrides(config: Config, **daemon: Any) -> Config:
+    """Apply flag or environment overrides to ``[daemon]`` keys that are not None."""
+    changes = {k: v for k, v in daemon.items() if v is not None}
+    if not changes:
+        return config
+    merged = {f.name: getattr(config.daemon, f.name) for f in dataclasses.fields(DaemonConfig)}
+    merged.update(changes)
+    return dataclasses.replace(config, daemon=_build(DaemonConfig, merged, "daemon"))

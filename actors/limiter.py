@@ -1,0 +1,100 @@
+"""Token-bucket rate limiting for one model: requests per minute and tokens per minute.
+
+Pure code: every method takes ``now`` (seconds, any monotonic origin), so tests
+drive it with a fake clock. The model actor asks ``wait_s`` for the call at the head
+of its queue; zero means go (and ``take`` charges it), anything else is when to look
+again, which the actor turns into a timer. It never sleeps.
+
+Guarantee: over any window of length ``w``, admitted requests are at most
+``burst + rpm/60 * w`` and admitted tokens at most ``tpm + tpm/60 * w``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from messages.errors import OverBudget
+
+
+class TokenBucket:
+    """``capacity`` units, refilled continuously at ``rate`` units per second."""
+
+    __slots__ = ("capacity", "level", "rate", "stamp")
+
+    def __init__(self, capacity: float, rate: float, now: float) -> None:
+        if capacity <= 0 or rate <= 0:
+            raise ValueError("capacity and rate must be > 0")
+        self.capacity = capacity
+        self.rate = rate
+        self.level = capacity
+        self.stamp = now
+
+    def _refill(self, now: float) -> None:
+        if now > self.stamp:
+            self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
+            self.stamp = now
+
+    def wait_s(self, amount: float, now: float) -> float:
+        """Seconds until ``amount`` units are available (0 when they are now)."""
+        self._refill(now)
+        if self.level >= amount:
+            return 0.0
+        return (amount - self.level) / self.rate
+
+    def take(self, amount: float, now: float) -> None:
+        self._refill(now)
+        self.level -= amount
+
+    def adjust(self, delta: float, now: float) -> None:
+        """Give back (``delta > 0``) or charge more (``delta < 0``) after the fact."""
+        self._refill(now)
+        self.level = min(self.capacity, self.level + delta)
+
+
+class Limiter:
+    """Both buckets of one model, plus a pause set by a provider's ``Retry-After``."""
+
+    def __init__(
+        self,
+        *,
+        rpm: float | None,
+        burst: float,
+        tpm: float | None,
+        now: float,
+    ) -> None:
+        self.requests = TokenBucket(burst, rpm / 60.0, now) if rpm else None
+        self.tokens = TokenBucket(tpm, tpm / 60.0, now) if tpm else None
+        self.paused_until = -math.inf
+
+    def check_admissible(self, cost: int) -> None:
+        """Reject at once a call whose token estimate can never fit the bucket."""
+        if self.tokens is not None and cost > self.tokens.capacity:
+            raise OverBudget(
+                f"estimated {cost} tokens exceed the model's tpm bucket of "
+                f"{self.tokens.capacity:.0f}; lower max_tokens or the prompt size"
+            )
+
+    def wait_s(self, cost: int, now: float) -> float:
+        """Seconds to wait before a call of ``cost`` tokens may start (0: now)."""
+        wait = max(0.0, self.paused_until - now)
+        if self.requests is not None:
+            wait = max(wait, self.requests.wait_s(1, now))
+        if self.tokens is not None:
+            wait = max(wait, self.tokens.wait_s(cost, now))
+        return wait
+
+    def take(self, cost: int, now: float) -> None:
+        """Charge one request and ``cost`` tokens (call only when ``wait_s`` is 0)."""
+        if self.requests is not None:
+            self.requests.take(1, now)
+        if self.tokens is not None:
+            self.tokens.take(cost, now)
+
+    def reconcile(self, charged: int, actual: int, now: float) -> None:
+        """Correct the token charge with the usage the provider reported."""
+        if self.tokens is not None and actual >= 0:
+            self.tokens.adjust(charged - actual, now)
+
+    def pause_until(self, until: float) -> None:
+        """Hold every call of this model until ``until`` (a provider said Retry-After)."""
+        self.paused_until = max(self.paused_until, until)

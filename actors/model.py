@@ -1,0 +1,366 @@
+"""ModelActor: one per configured model, long-lived, never blocking.
+
+A ``Complete`` is queued (FIFO); the head starts when fewer than
+``max_concurrency`` calls are in flight and the limiter admits it. The call runs as
+a coroutine on the shared I/O loop, and its end comes back as ``ProviderReturned``.
+When the limiter says "not yet", a timer (not a sleep) wakes the queue; a
+retryable failure re-queues the call after tenacity's delay, bounded by the job's
+deadline; a ``Retry-After`` pauses this model's limiter only. The answer goes to
+``Complete.reply_to`` as ``CallFinished``. A model answering in 30 s never stops
+this actor from queueing new calls or answering ``GetStatus``.
+
+Provider errors become replies. Anything else (a bug) crashes the actor: its
+``on_failure`` answers every call it held with ``actor_crashed`` and tells the
+supervisor, which restarts it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from typing import Any
+
+import pykka
+from loguru import logger
+
+from actors.config import ModelConfig
+from actors.limiter import Limiter
+from actors.metrics import Metrics
+from actors.providers import Provider, ProviderRequest, call_provider, estimate_tokens
+from actors.providers import make_provider as default_provider_factory
+from actors.retry import RetryPolicy, RetryState
+from actors.runtime import IOLoop, Timer, safe_tell
+from messages.commands import CancelJob, Complete, GetStatus
+from messages.errors import (
+    ActorCrashed,
+    OrchestratorError,
+    ProviderError,
+    ProviderTimeout,
+    RateLimited,
+)
+from messages.events import ActorFailed, ActorStarted, CallFinished, ProviderReturned, TimerFired
+from messages.results import ErrorInfo, ModelReply, ReplyStatus, Usage
+
+ProviderFactory = Callable[[ModelConfig, Mapping[str, str]], Provider]
+
+
+class _Call:
+    """A call this actor holds: queued, in flight, or waiting to retry."""
+
+    __slots__ = ("cost", "future", "msg", "received", "retry", "timer")
+
+    def __init__(self, msg: Complete, cost: int, retry: RetryState, received: float) -> None:
+        self.msg = msg
+        self.cost = cost
+        self.retry = retry
+        self.received = received
+        self.future: Future[Any] | None = None
+        self.timer: Timer | None = None
+
+
+class ModelActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        config: ModelConfig,
+        io: IOLoop,
+        metrics: Metrics,
+        supervisor: Any = None,
+        generation: int = 0,
+        backoff: tuple[float, float] = (0.5, 30.0),
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        provider_factory: ProviderFactory = default_provider_factory,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.io = io
+        self.metrics = metrics
+        self.supervisor = supervisor
+        self.generation = generation
+        self.clock = clock
+        self._environ = environ if environ is not None else {}
+        self._provider_factory = provider_factory
+        self._retry_policy = RetryPolicy(
+            max_attempts=config.max_attempts, backoff_min_s=backoff[0], backoff_max_s=backoff[1]
+        )
+        self.provider: Provider | None = None
+        self.limiter = Limiter(
+            rpm=config.rpm, burst=config.request_burst, tpm=config.tpm, now=clock()
+        )
+        self._queue: deque[_Call] = deque()
+        self._inflight: dict[str, _Call] = {}
+        self._retrying: dict[str, _Call] = {}
+        self._pump_timer: Timer | None = None
+        self._pump_due = 0.0
+        self._pump_generation = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        try:
+            self.provider = self._provider_factory(self.config, self._environ)
+        except Exception as exc:
+            # pykka calls no on_failure for on_start: say so ourselves, then die.
+            logger.error("model {} failed to start: {}", self.config.name, exc)
+            self._tell_supervisor(
+                ActorFailed(
+                    name=self.config.name, generation=self.generation, error=ErrorInfo.of(exc)
+                )
+            )
+            raise
+        self._tell_supervisor(ActorStarted(name=self.config.name, generation=self.generation))
+
+    def on_stop(self) -> None:
+        self._abandon(ActorCrashed(f"{self.config.name}: the model actor stopped"))
+        self._close_provider()
+
+    def on_failure(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        self._abandon(ActorCrashed(f"{self.config.name}: the model actor crashed: {exc!r}"))
+        self._close_provider()
+        error = (
+            ErrorInfo.of(exc) if exc is not None else ErrorInfo(code="internal_error", message="")
+        )
+        self._tell_supervisor(
+            ActorFailed(name=self.config.name, generation=self.generation, error=error)
+        )
+
+    def _tell_supervisor(self, message: Any) -> None:
+        if self.supervisor is not None:
+            safe_tell(self.supervisor, message)
+
+    def _close_provider(self) -> None:
+        if self.provider is not None and self.io.running:
+            self.io.submit(self.provider.aclose())
+            self.provider = None
+
+    # --- messages ----------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, Complete):
+            self._enqueue(message)
+        elif isinstance(message, ProviderReturned):
+            self._on_returned(message)
+        elif isinstance(message, TimerFired):
+            self._on_timer(message)
+        elif isinstance(message, CancelJob):
+            self._cancel(message.job_id)
+        elif isinstance(message, GetStatus):
+            return self.status()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "name": self.config.name,
+            "provider": self.config.provider,
+            "inflight": len(self._inflight),
+            "queued": len(self._queue),
+            "retrying": len(self._retrying),
+        }
+
+    # --- queueing and the limiter ------------------------------------------------------
+
+    def _enqueue(self, msg: Complete) -> None:
+        now = self.clock()
+        cost = estimate_tokens((msg.system or "") + msg.prompt) + self.config.max_tokens
+        call = _Call(msg, cost, self._retry_policy.start(), now)
+        try:
+            self.limiter.check_admissible(cost)
+        except ProviderError as exc:
+            self._finish(call, exc)
+            return
+        self._queue.append(call)
+        self._pump()
+
+    def _pump(self) -> None:
+        now = self.clock()
+        while self._queue and len(self._inflight) < self.config.max_concurrency:
+            call = self._queue[0]
+            if call.msg.deadline <= now:
+                self._queue.popleft()
+                self._finish(call, ProviderTimeout("the job's deadline passed while queued"))
+                continue
+            wait = self.limiter.wait_s(call.cost, now)
+            if wait > 0:
+                self._arm_pump(now, min(wait, call.msg.deadline - now))
+                return
+            self._queue.popleft()
+            self.limiter.take(call.cost, now)
+            self._start(call, now)
+
+    def _arm_pump(self, now: float, wait: float) -> None:
+        due = now + wait
+        if self._pump_timer is not None and not self._pump_timer.cancelled:
+            if self._pump_due <= due:
+                return  # an earlier wake-up is already armed
+            self._pump_timer.cancel()
+        self._pump_generation += 1
+        self._pump_due = due
+        self._pump_timer = self.io.tell_later(
+            wait, self.actor_ref, TimerFired(kind="pump", generation=self._pump_generation)
+        )
+
+    def _on_timer(self, msg: TimerFired) -> None:
+        if msg.kind == "pump":
+            if msg.generation == self._pump_generation:
+                self._pump_timer = None
+                self._pump()
+        elif msg.kind == "retry":
+            call = self._retrying.pop(msg.key, None)
+            if call is not None:
+                call.timer = None
+                self._queue.appendleft(call)  # it waited its turn once already
+                self._pump()
+
+    # --- calls -------------------------------------------------------------------------
+
+    def _start(self, call: _Call, now: float) -> None:
+        assert self.provider is not None
+        msg = call.msg
+        request = ProviderRequest(
+            model=self.config.model,
+            prompt=msg.prompt,
+            system=msg.system,
+            max_tokens=self.config.max_tokens,
+            temperature=self.config.temperature if msg.temperature is None else msg.temperature,
+            seed=self.config.seed if msg.seed is None else msg.seed,
+            timeout_s=max(0.001, min(self.config.timeout_s, msg.deadline - now)),
+            participant=self.config.name,
+            round_name=msg.round_name,
+            call_id=msg.call_id,
+        )
+        self._inflight[msg.call_id] = call
+        self.metrics.add_inflight(self.config.name, 1)
+        attempt = call.retry.attempt
+        future = self.io.submit(self._attempt(self.provider, request, msg.call_id, attempt))
+        call.future = future
+
+    async def _attempt(
+        self, provider: Provider, request: ProviderRequest, call_id: str, attempt: int
+    ) -> None:
+        started = time.monotonic()
+        response: Any = None
+        error: BaseException | None = None
+        try:
+            response = await call_provider(provider, request)
+        except Exception as exc:  # handed to the actor: a ProviderError is data, else a bug
+            error = exc
+        safe_tell(
+            self.actor_ref,
+            ProviderReturned(
+                call_id=call_id,
+                attempt=attempt,
+                elapsed_s=time.monotonic() - started,
+                response=response,
+                error=error,
+            ),
+        )
+
+    def _on_returned(self, msg: ProviderReturned) -> None:
+        call = self._inflight.get(msg.call_id)
+        if call is None or call.retry.attempt != msg.attempt:
+            return  # cancelled, or a stale attempt
+        del self._inflight[msg.call_id]
+        self.metrics.add_inflight(self.config.name, -1)
+        now = self.clock()
+        if msg.error is None:
+            usage = msg.response.usage
+            self.limiter.reconcile(call.cost, usage.total if usage else -1, now)
+            self._finish(call, None, text=msg.response.text, usage=usage)
+        elif isinstance(msg.error, ProviderError):
+            self._on_error(call, msg.error, now)
+        else:
+            self._finish(call, ActorCrashed(f"{self.config.name}: bug: {msg.error!r}"))
+            raise msg.error  # a bug: crash, on_failure answers the rest, the supervisor restarts
+        self._pump()
+
+    def _on_error(self, call: _Call, error: ProviderError, now: float) -> None:
+        if not isinstance(error, ProviderTimeout):
+            self.limiter.reconcile(call.cost, 0, now)  # the provider did not spend the tokens
+        if isinstance(error, RateLimited) and error.retry_after:
+            self.limiter.pause_until(now + error.retry_after)
+        delay = call.retry.next_delay(error)
+        if delay is not None:
+            delay = max(delay, error.retry_after or 0.0)
+            if now + delay < call.msg.deadline:
+                logger.debug(
+                    "{} call {} attempt {} failed ({}); retry in {:.2f}s",
+                    self.config.name,
+                    call.msg.call_id,
+                    call.retry.attempt - 1,
+                    error.code,
+                    delay,
+                )
+                self._retrying[call.msg.call_id] = call
+                call.timer = self.io.tell_later(
+                    delay, self.actor_ref, TimerFired(kind="retry", key=call.msg.call_id)
+                )
+                return
+        self._finish(call, error)
+
+    def _finish(
+        self,
+        call: _Call,
+        error: OrchestratorError | None,
+        *,
+        text: str | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        latency_s = self.clock() - call.received
+        status: ReplyStatus
+        if error is None:
+            status = "ok"
+        else:
+            status = "timeout" if isinstance(error, ProviderTimeout) else "error"
+        self.metrics.record(self.config.name, ok=error is None, latency_s=latency_s)
+        cost = self.config.cost_usd(usage.input_tokens, usage.output_tokens) if usage else 0.0
+        reply = ModelReply(
+            model=self.config.name,
+            status=status,
+            text=text,
+            latency_ms=latency_s * 1000,
+            usage=usage,
+            error=None if error is None else ErrorInfo.of(error),
+            cost_usd=cost,
+            attempts=call.retry.attempt,
+            prompt=call.msg.prompt,
+        )
+        safe_tell(
+            call.msg.reply_to,
+            CallFinished(
+                call_id=call.msg.call_id,
+                job_id=call.msg.job_id,
+                round_index=call.msg.round_index,
+                reply=reply,
+            ),
+        )
+
+    # --- cancelling and abandoning -----------------------------------------------------
+
+    def _drop(self, keep: Callable[[_Call], bool]) -> list[_Call]:
+        """Remove and return every held call for which ``keep`` is False."""
+        dropped = [c for c in self._queue if not keep(c)]
+        self._queue = deque(c for c in self._queue if keep(c))
+        for table in (self._inflight, self._retrying):
+            for call_id, call in list(table.items()):
+                if not keep(call):
+                    del table[call_id]
+                    dropped.append(call)
+                    if call.future is not None and table is self._inflight:
+                        call.future.cancel()
+                        self.metrics.add_inflight(self.config.name, -1)
+                    if call.timer is not None:
+                        call.timer.cancel()
+        return dropped
+
+    def _cancel(self, job_id: str) -> None:
+        self._drop(lambda c: c.msg.job_id != job_id)
+        self._pump()
+
+    def _abandon(self, error: ActorCrashed) -> None:
+        for call in self._drop(lambda c: False):
+            self._finish(call, error)

@@ -1,0 +1,184 @@
+"""The embedding API: ``actors.start(config)`` -> ``Orchestrator``.
+
+Starts the I/O loop, the supervisor (and through it one actor per model), the
+synthesizer and the coordinator; ``stop()`` stops exactly those, never a host
+program's own actors.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+import pykka
+from loguru import logger
+
+from actors.config import Config, ConfigSource, load_config
+from actors.coordinator import CoordinatorActor
+from actors.metrics import Metrics
+from actors.model import ProviderFactory
+from actors.providers import make_provider
+from actors.runtime import IOLoop
+from actors.supervisor import Subscribe, SupervisorActor
+from actors.synthesizer import SynthesizerActor
+from messages.commands import Ask, CancelJob, GetStatus
+from messages.events import JobEvent, RosterEntry
+from messages.results import JobResult
+
+try:
+    from importlib.metadata import version as _dist_version
+
+    VERSION = _dist_version("orchestrord")
+except Exception:  # running from a checkout that was never installed
+    VERSION = "0.0.0+checkout"
+
+_CALL_TIMEOUT_S = 10.0  # for quick questions to actors that never block
+
+
+class Orchestrator:
+    """A running set of actors. Use as a context manager, or call ``stop()``."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        environ: Mapping[str, str] | None = None,
+        provider_factory: ProviderFactory = make_provider,
+    ) -> None:
+        self.config = config
+        self.environ = dict(os.environ if environ is None else environ)
+        self.metrics = Metrics()
+        self.io = IOLoop()
+        self.started_at = time.monotonic()
+        self._stopped = False
+        self.supervisor = SupervisorActor.start(
+            config=config,
+            io=self.io,
+            metrics=self.metrics,
+            environ=self.environ,
+            provider_factory=provider_factory,
+        )
+        # The supervisor answers after its on_start: every model has a ref by then.
+        roster = self.supervisor.ask(GetStatus(), timeout=_CALL_TIMEOUT_S)
+        self.synthesizer = SynthesizerActor.start(
+            templates=config.templates, metrics=self.metrics, roster=roster
+        )
+        self.coordinator: pykka.ActorRef[CoordinatorActor] = CoordinatorActor.start(
+            config=config,
+            io=self.io,
+            metrics=self.metrics,
+            synthesizer=self.synthesizer,
+            roster=roster,
+        )
+        # From now on each gets every change (and the current roster again at once).
+        self.supervisor.tell(Subscribe(self.synthesizer))
+        self.supervisor.tell(Subscribe(self.coordinator))
+        logger.info("orchestrator started with models {}", ", ".join(config.model_names))
+
+    # --- jobs --------------------------------------------------------------------------
+
+    def submit(
+        self,
+        prompt: str,
+        *,
+        models: list[str] | tuple[str, ...] | None = None,
+        rounds: list[str] | tuple[str, ...] | None = None,
+        timeout: float | None = None,
+        listener: Callable[[JobEvent], None] | None = None,
+        **options: Any,
+    ) -> pykka.Future[JobResult]:
+        """Start a job; the future resolves to its ``JobResult`` (failed jobs too)."""
+        future: pykka.Future[JobResult] = pykka.ThreadingFuture()
+        self.coordinator.tell(
+            Ask(
+                prompt=prompt,
+                models=tuple(models) if models else None,
+                rounds=tuple(rounds) if rounds else None,
+                timeout_s=timeout,
+                reply_to=future,
+                listener=listener,
+                **options,
+            )
+        )
+        return future
+
+    def ask(
+        self,
+        prompt: str,
+        *,
+        models: list[str] | tuple[str, ...] | None = None,
+        rounds: list[str] | tuple[str, ...] | None = None,
+        timeout: float | None = None,
+        **options: Any,
+    ) -> JobResult:
+        """Run a job and wait for its result (the job's own deadline bounds the wait)."""
+        future = self.submit(prompt, models=models, rounds=rounds, timeout=timeout, **options)
+        limit = timeout if timeout is not None else self.config.pipeline.job_timeout_s
+        return future.get(timeout=limit + _CALL_TIMEOUT_S)
+
+    def cancel(self, job_id: str) -> bool:
+        return bool(self.coordinator.ask(CancelJob(job_id=job_id), timeout=_CALL_TIMEOUT_S))
+
+    # --- status ------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What the socket's ``status`` method returns."""
+        jobs = cast(dict[str, int], self.coordinator.ask(GetStatus(), timeout=_CALL_TIMEOUT_S))
+        roster = cast(
+            tuple[RosterEntry, ...], self.supervisor.ask(GetStatus(), timeout=_CALL_TIMEOUT_S)
+        )
+        models = []
+        for entry in roster:
+            stats = self.metrics.stats(entry.name)
+            models.append(
+                {
+                    "name": entry.name,
+                    "provider": entry.provider,
+                    "state": entry.state,
+                    "restarts": entry.restarts,
+                    "inflight": stats.inflight,
+                    "calls_ok": stats.calls_ok,
+                    "calls_failed": stats.calls_failed,
+                }
+            )
+        return {
+            "version": VERSION,
+            "uptime_s": round(time.monotonic() - self.started_at, 3),
+            "inflight_jobs": jobs["inflight_jobs"],
+            "jobs_total": jobs["jobs_total"],
+            "models": models,
+        }
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the actors this orchestrator started (jobs still running end with
+        ``shutting_down``), then the I/O loop. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for ref in (self.coordinator, self.synthesizer, self.supervisor):
+            try:
+                ref.stop(block=True, timeout=timeout)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                logger.warning("{} did not stop cleanly", ref)
+        self.io.stop()
+        logger.info("orchestrator stopped")
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(
+    config: ConfigSource,
+    *,
+    environ: Mapping[str, str] | None = None,
+    provider_factory: ProviderFactory = make_provider,
+) -> Orchestrator:
+    """Start an orchestrator from a TOML path, a dict shaped like the file, or a Config."""
+    return Orchestrator(load_config(config), environ=environ, provider_factory=provider_factory)

@@ -1,0 +1,174 @@
+"""The one narrow interface every provider adapter implements.
+
+An adapter turns a ``ProviderRequest`` into a ``ProviderResponse`` with one
+coroutine, ``complete``, run on the I/O loop. Failures leave it as a
+``messages.errors.ProviderError``: each adapter translates its SDK's exceptions in
+one place, ``translate``. Anything else escaping an adapter is a bug, and crashes
+(then restarts) that model's actor.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from actors.config import ModelConfig
+from messages.errors import (
+    BadResponse,
+    ConfigError,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+    RateLimited,
+)
+from messages.results import Usage
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderRequest:
+    model: str  # the provider's model id
+    prompt: str
+    system: str | None
+    max_tokens: int
+    temperature: float
+    seed: int | None
+    timeout_s: float
+    participant: str = ""  # the configured model name, for logs and fakes
+    round_name: str = ""
+    call_id: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProviderResponse:
+    text: str
+    usage: Usage | None = None
+
+
+def estimate_tokens(text: str) -> int:
+    """A cheap, conservative token estimate (about 4 characters a token)."""
+    return len(text) // 4 + 1
+
+
+def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    ms = lowered.get("retry-after-ms")
+    if ms is not None:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def error_for_status(status: int, message: str, retry_after: float | None = None) -> ProviderError:
+    """The ProviderError for an HTTP status: 429 rate-limited; 408/409/5xx retryable."""
+    if status == 429:
+        return RateLimited(message, status=status, retry_after=retry_after)
+    if status in (408, 409) or status >= 500:
+        return ProviderUnavailable(message, status=status, retry_after=retry_after)
+    return ProviderRejected(message, status=status)
+
+
+def bad_json(exc: BaseException) -> BadResponse | None:
+    """A garbage body, as the SDKs surface it, becomes ``BadResponse``."""
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
+        return BadResponse(f"the provider answered a body that is not JSON: {exc}")
+    return None
+
+
+class Provider(abc.ABC):
+    """Base of the adapters. Subclasses set ``name`` and ``default_model`` and
+    declare their own config keys in ``OPTIONS`` (key -> (types, default))."""
+
+    name: ClassVar[str]
+    default_model: ClassVar[str] = ""
+    OPTIONS: ClassVar[dict[str, tuple[tuple[type, ...], Any]]] = {}
+
+    def __init__(self, config: ModelConfig, environ: Mapping[str, str]) -> None:
+        self.config = config
+        self.environ = environ
+        self._pool: ThreadPoolExecutor | None = None
+
+    @classmethod
+    def validate_options(cls, prefix: str, options: Mapping[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in options.items():
+            if key not in cls.OPTIONS:
+                known = ", ".join(sorted(cls.OPTIONS)) or "none"
+                raise ConfigError(
+                    f"{prefix}.{key}",
+                    f"unknown key for provider {cls.name!r} (its own keys: {known})",
+                )
+            types_, _ = cls.OPTIONS[key]
+            if not isinstance(value, types_) or (isinstance(value, bool) and bool not in types_):
+                names = " or ".join(t.__name__ for t in types_)
+                raise ConfigError(f"{prefix}.{key}", f"expected {names}, got {value!r}")
+            out[key] = value
+        for key, (_, default) in cls.OPTIONS.items():
+            out.setdefault(key, default)
+        return out
+
+    def option(self, key: str) -> Any:
+        return self.config.options.get(key, self.OPTIONS[key][1])
+
+    def api_key(self, default_env: str) -> str | None:
+        return self.environ.get(self.config.api_key_env or default_env) or None
+
+    @abc.abstractmethod
+    async def complete(self, request: ProviderRequest) -> ProviderResponse:
+        """Answer ``request`` or raise; runs on the I/O loop."""
+
+    def translate(self, exc: BaseException) -> ProviderError | None:
+        """This provider's exception as a ``ProviderError``; None if it is not one of ours."""
+        return bad_json(exc)
+
+    async def run_blocking(self, fn: Any, *args: Any) -> Any:
+        """Run a blocking SDK call on this provider's bounded pool (max_concurrency)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                max_workers=self.config.max_concurrency,
+                thread_name_prefix=f"provider-{self.config.name}",
+            )
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def aclose(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def call_provider(provider: Provider, request: ProviderRequest) -> ProviderResponse:
+    """One attempt, bounded by ``request.timeout_s``; every failure leaves as ProviderError,
+    except bugs (anything the adapter does not recognise), which propagate."""
+    try:
+        return await asyncio.wait_for(provider.complete(request), request.timeout_s)
+    except ProviderError:
+        raise
+    except TimeoutError:
+        raise ProviderTimeout(f"no answer within {request.timeout_s:.1f}s") from None
+    except Exception as exc:
+        translated = provider.translate(exc)
+        if translated is None:
+            raise
+        raise translated from exc

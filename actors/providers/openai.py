@@ -1,0 +1,134 @@
+"""``openai``: the official openai SDK (3.x, over httpx2), chat completions.
+
+``base_url`` points it at any OpenAI-compatible server (llama.cpp server, vLLM,
+gateways, the loopback servers of our tests). The SDK's own retries are off; the
+model actor's tenacity policy is the only retry layer. Exceptions are translated
+in ``translate`` and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx2
+import openai
+import pydantic
+
+from actors.config import ModelConfig
+from actors.providers.base import (
+    Provider,
+    ProviderRequest,
+    ProviderResponse,
+    bad_json,
+    error_for_status,
+    parse_retry_after,
+)
+from messages.errors import (
+    BadResponse,
+    ProviderError,
+    ProviderRejected,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+from messages.results import Usage
+
+NO_KEY = "not-needed"  # OpenAI-compatible local servers accept any key
+
+
+def chat_messages(request: ProviderRequest) -> list[dict[str, str]]:
+    messages = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    messages.append({"role": "user", "content": request.prompt})
+    return messages
+
+
+def parse_completion(completion: Any) -> ProviderResponse:
+    """Text and usage of a chat completion; anything malformed is ``BadResponse``."""
+    try:
+        choice = completion.choices[0]
+        text = choice.message.content
+    except (AttributeError, IndexError, TypeError, KeyError):
+        raise BadResponse(f"no choices in the provider's answer: {completion!r:.200}") from None
+    if not isinstance(text, str):
+        raise BadResponse("the provider's answer has no message content")
+    usage = None
+    raw = getattr(completion, "usage", None)
+    if raw is not None:
+        try:
+            usage = Usage(
+                input_tokens=int(raw.prompt_tokens or 0),
+                output_tokens=int(raw.completion_tokens or 0),
+            )
+        except (AttributeError, TypeError, ValueError):
+            usage = None
+    return ProviderResponse(text=text, usage=usage)
+
+
+class OpenAIProvider(Provider):
+    name = "openai"
+    default_model = "gpt-4o-mini"
+    default_key_env = "OPENAI_API_KEY"
+
+    def __init__(self, config: ModelConfig, environ: Mapping[str, str]) -> None:
+        super().__init__(config, environ)
+        key = self.api_key(self.default_key_env)
+        if key is None and config.base_url is None:
+            raise ProviderRejected(
+                f"{config.name}: no API key: set ${config.api_key_env or self.default_key_env}"
+            )
+        self._key = key or NO_KEY
+        self._client: openai.AsyncOpenAI | None = None
+
+    def _get_client(self) -> openai.AsyncOpenAI:
+        # Made on first use, on the I/O loop that will drive its connections.
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key,
+                base_url=self.config.base_url,
+                max_retries=0,
+                timeout=self.config.timeout_s,
+            )
+        return self._client
+
+    async def complete(self, request: ProviderRequest) -> ProviderResponse:
+        kwargs: dict[str, Any] = {
+            "model": request.model,
+            "messages": chat_messages(request),
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "timeout": request.timeout_s,
+        }
+        if request.seed is not None:
+            kwargs["seed"] = request.seed
+        completion = await self._get_client().chat.completions.create(**kwargs)
+        return parse_completion(completion)
+
+    def translate(self, exc: BaseException) -> ProviderError | None:
+        return translate_openai(exc)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+        await super().aclose()
+
+
+def translate_openai(exc: BaseException) -> ProviderError | None:
+    """openai/httpx2 exceptions as ours; shared by every OpenAI-compatible adapter."""
+    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+        return ProviderTimeout(str(exc) or "the provider timed out")
+    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+        return ProviderUnavailable(f"cannot reach the provider: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        retry_after = parse_retry_after(dict(exc.response.headers))
+        return error_for_status(exc.status_code, exc.message, retry_after)
+    if isinstance(exc, openai.APIResponseValidationError | pydantic.ValidationError):
+        return BadResponse(f"the provider's answer has the wrong shape: {exc}")
+    if isinstance(exc, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
+        return BadResponse(str(exc))
+    if isinstance(exc, openai.APIError | httpx2.HTTPError):
+        return ProviderUnavailable(str(exc))
+    if isinstance(exc, openai.OpenAIError):
+        return ProviderRejected(str(exc))
+    return bad_json(exc)

@@ -1,0 +1,107 @@
+"""The I/O loop: one asyncio event loop thread shared by every actor of an orchestrator.
+
+Provider calls run on it as coroutines (a model actor hands a call over and gets a
+``ProviderReturned`` message back); timers fire on it and ``tell`` the actor that
+armed them. Actors therefore never block on I/O and never sleep, and the thread
+count does not grow with the number of jobs or calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import pykka
+from loguru import logger
+
+T = TypeVar("T")
+
+
+def safe_tell(ref: Any, message: Any) -> bool:
+    """Tell ``ref`` (an ActorRef) ``message``; False if the actor is gone."""
+    try:
+        ref.tell(message)
+    except pykka.ActorDeadError:
+        return False
+    return True
+
+
+class Timer:
+    """A pending ``call_later``; ``cancel`` is safe from any thread."""
+
+    __slots__ = ("_args", "_callback", "_handle", "cancelled")
+
+    def __init__(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._callback = callback
+        self._args = args
+        self._handle: asyncio.TimerHandle | None = None
+        self.cancelled = False
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+        if not self.cancelled:
+            self._handle = loop.call_later(max(0.0, delay), self._fire)
+
+    def _fire(self) -> None:
+        if not self.cancelled:
+            self._callback(*self._args)
+
+    def cancel(self) -> None:
+        self.cancelled = True  # checked when it fires; the loop drops the handle by itself
+
+
+class IOLoop:
+    """An asyncio loop on a daemon thread, with thread-safe ``submit`` and timers."""
+
+    def __init__(self, name: str = "orchestrord-io") -> None:
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        try:
+            self.loop.run_forever()
+        finally:
+            self._cancel_remaining()
+            self.loop.close()
+
+    def _cancel_remaining(self) -> None:
+        tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive() and not self.loop.is_closed()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the loop; the returned future's ``cancel`` cancels the task."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        timer = Timer(callback, args)
+        self.loop.call_soon_threadsafe(timer._arm, self.loop, delay)
+        return timer
+
+    def tell_later(self, delay: float, ref: Any, message: Any) -> Timer:
+        """Tell ``ref`` ``message`` after ``delay`` seconds: how actors wait."""
+        return self.call_later(delay, safe_tell, ref, message)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.loop.is_closed():
+            return
+        try:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+        except RuntimeError:  # closed in between
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            logger.warning("I/O loop did not stop within {}s", timeout)

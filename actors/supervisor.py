@@ -1,0 +1,214 @@
+"""SupervisorActor: starts the model actors, restarts the ones that crash.
+
+It owns the ``name -> ActorRef`` table and tells every subscriber (the coordinator,
+the synthesizer) a fresh ``RosterChanged`` whenever it changes, since a restart
+makes a new ref. Restarts are one-for-one, after an exponential backoff with
+jitter between ``backoff_min_s`` and ``backoff_max_s``; more than ``max_restarts``
+failures within ``window_s`` mark the model ``down`` (rounds skip it) with one log
+line. An actor that dies in ``on_start`` (where pykka calls no ``on_failure``) is
+noticed too: by its own ``ActorFailed``, or, as a backstop, by a start check timer.
+
+It stops only the actors it started: never ``ActorRegistry.stop_all()``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pykka
+from loguru import logger
+
+from actors.config import Config, ModelConfig
+from actors.metrics import Metrics
+from actors.model import ModelActor, ProviderFactory
+from actors.providers import make_provider
+from actors.runtime import IOLoop, safe_tell
+from messages.commands import GetStatus, Stop
+from messages.events import (
+    ActorFailed,
+    ActorStarted,
+    RosterChanged,
+    RosterEntry,
+    TimerFired,
+)
+from messages.results import ErrorInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Tell ``ref`` every ``RosterChanged`` from now on (the current roster at once)."""
+
+    ref: Any
+
+
+@dataclass(slots=True)
+class _Child:
+    config: ModelConfig
+    entry: RosterEntry
+    started: bool = False
+    failures: deque[float] = field(default_factory=deque)
+
+
+class SupervisorActor(pykka.ThreadingActor):
+    def __init__(
+        self,
+        *,
+        config: Config,
+        io: IOLoop,
+        metrics: Metrics,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+        provider_factory: ProviderFactory = make_provider,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.policy = config.supervision
+        self.io = io
+        self.metrics = metrics
+        self.environ = environ if environ is not None else {}
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.provider_factory = provider_factory
+        self.children: dict[str, _Child] = {}
+        self.subscribers: list[Any] = []
+
+    def on_start(self) -> None:
+        for model in self.config.models:
+            entry = RosterEntry(
+                name=model.name, provider=model.provider, state="restarting", ref=None
+            )
+            self.children[model.name] = _Child(config=model, entry=entry)
+            self._spawn(model.name)
+
+    def on_stop(self) -> None:
+        self._stop_children()
+
+    # --- messages ----------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, ActorStarted):
+            child = self.children.get(message.name)
+            if child is not None and child.entry.generation == message.generation:
+                child.started = True
+        elif isinstance(message, ActorFailed):
+            self._on_failed(message)
+        elif isinstance(message, TimerFired):
+            self._on_timer(message)
+        elif isinstance(message, Subscribe):
+            self.subscribers.append(message.ref)
+            safe_tell(message.ref, RosterChanged(roster=self.roster()))
+        elif isinstance(message, GetStatus):
+            return self.roster()
+        elif isinstance(message, Stop):
+            self._stop_children()
+        else:
+            return super().on_receive(message)
+        return None
+
+    def roster(self) -> tuple[RosterEntry, ...]:
+        return tuple(child.entry for child in self.children.values())
+
+    def _publish(self) -> None:
+        roster = RosterChanged(roster=self.roster())
+        self.subscribers = [ref for ref in self.subscribers if safe_tell(ref, roster)]
+
+    def _set(self, name: str, **changes: Any) -> None:
+        child = self.children[name]
+        child.entry = replace(child.entry, **changes)
+
+    # --- starting and restarting -------------------------------------------------------
+
+    def _spawn(self, name: str) -> None:
+        child = self.children[name]
+        generation = child.entry.generation + 1
+        ref = ModelActor.start(
+            config=child.config,
+            io=self.io,
+            metrics=self.metrics,
+            supervisor=self.actor_ref,
+            generation=generation,
+            backoff=(self.policy.backoff_min_s, self.policy.backoff_max_s),
+            environ=self.environ,
+            provider_factory=self.provider_factory,
+        )
+        child.started = False
+        self._set(name, state="up", ref=ref, generation=generation)
+        self.io.tell_later(
+            self.policy.start_timeout_s,
+            self.actor_ref,
+            TimerFired(kind="start_check", key=name, generation=generation),
+        )
+        self._publish()
+
+    def _on_timer(self, msg: TimerFired) -> None:
+        child = self.children.get(msg.key)
+        if child is None:
+            return
+        if msg.kind == "restart" and child.entry.state == "restarting":
+            self._spawn(msg.key)
+        elif msg.kind == "start_check" and msg.generation == child.entry.generation:
+            ref = child.entry.ref
+            if not child.started and ref is not None and not ref.is_alive():
+                self._on_failed(
+                    ActorFailed(
+                        name=msg.key,
+                        generation=msg.generation,
+                        error=ErrorInfo(code="internal_error", message="died during on_start"),
+                    )
+                )
+
+    def _on_failed(self, msg: ActorFailed) -> None:
+        child = self.children.get(msg.name)
+        if child is None or msg.generation != child.entry.generation:
+            return  # a stale report about an actor already replaced
+        if child.entry.state != "up":
+            return
+        now = self.clock()
+        child.failures.append(now)
+        while child.failures and child.failures[0] < now - self.policy.window_s:
+            child.failures.popleft()
+        restarts = child.entry.restarts
+        if len(child.failures) > self.policy.max_restarts:
+            logger.error(
+                "model {} is down: {} failures within {:.0f}s (last: {} {})",
+                msg.name,
+                len(child.failures),
+                self.policy.window_s,
+                msg.error.code,
+                msg.error.message,
+            )
+            self._set(msg.name, state="down", ref=None)
+        else:
+            delay = self.backoff(len(child.failures))
+            logger.warning(
+                "model {} failed ({}: {}); restart {} in {:.2f}s",
+                msg.name,
+                msg.error.code,
+                msg.error.message,
+                restarts + 1,
+                delay,
+            )
+            self._set(msg.name, state="restarting", ref=None, restarts=restarts + 1)
+            self.io.tell_later(delay, self.actor_ref, TimerFired(kind="restart", key=msg.name))
+        self._publish()
+
+    def backoff(self, failures: int) -> float:
+        """Exponential in the recent failures, with full jitter, within [min, max]."""
+        low, high = self.policy.backoff_min_s, self.policy.backoff_max_s
+        ceiling = min(high, low * 2 ** max(0, failures - 1))
+        return self.rng.uniform(low, max(low, ceiling))
+
+    def _stop_children(self) -> None:
+        refs = [c.entry.ref for c in self.children.values() if c.entry.ref is not None]
+        for name in self.children:
+            self._set(name, state="down", ref=None)
+        for ref in refs:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                ref.stop(block=True, timeout=5)

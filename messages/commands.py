@@ -1,0 +1,107 @@
+"""Commands: what one actor (or a host program) tells another to do.
+
+Immutable values; collections are tuples. Every job and every call carries an
+id so that log lines correlate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from messages.events import JobEvent
+
+_frozen = {"frozen": True, "slots": True, "kw_only": True}
+
+
+def new_id() -> str:
+    """A short random id for jobs and calls."""
+    return uuid.uuid4().hex[:16]
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@dataclass(**_frozen)
+class Ask:
+    """Run one job: the prompt through the pipeline's rounds.
+
+    Send it to the coordinator. ``reply_to`` is where the ``JobResult`` goes: a
+    ``pykka.Future`` (set), an ``ActorRef`` (told), or None. ``coordinator.ask(Ask(...))``
+    answers at once with the job's ``pykka.Future`` of ``JobResult``, so asking
+    never waits for the job itself. ``listener`` (optional) is called with each
+    ``JobEvent`` from the coordinator's thread; it must not block.
+    """
+
+    prompt: str
+    job_id: str = field(default_factory=new_id)
+    models: tuple[str, ...] | None = None
+    rounds: tuple[str, ...] | None = None
+    strategy: str | None = None
+    synthesizer: str | None = None
+    timeout_s: float | None = None
+    metadata: Mapping[str, Any] = field(default_factory=lambda: _frozen_mapping(None))
+    reply_to: Any = None
+    listener: Callable[[JobEvent], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.metadata, MappingProxyType):
+            object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
+        for name in ("models", "rounds"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
+
+@dataclass(**_frozen)
+class Complete:
+    """Ask one model for one completion; the answer comes back as ``CallFinished``."""
+
+    call_id: str
+    job_id: str
+    round_name: str
+    round_index: int
+    prompt: str
+    deadline: float  # time.monotonic() after which the answer is useless
+    reply_to: Any  # pykka.ActorRef told the CallFinished
+    system: str | None = None
+    temperature: float | None = None
+    seed: int | None = None
+
+
+@dataclass(**_frozen)
+class CancelJob:
+    """Stop a job: queued calls are dropped, in-flight calls cancelled."""
+
+    job_id: str
+
+
+@dataclass(**_frozen)
+class Synthesize:
+    """Write the final answer of a job from the last round's answers.
+
+    ``preferred`` is the configured synthesizer (None: ``auto``); the synthesizer
+    tries it first, then the other ``candidates`` best first, until one answers.
+    """
+
+    job_id: str
+    prompt: str
+    candidates: tuple[str, ...]
+    preferred: str | None
+    deadline: float
+    reply_to: Any  # pykka.ActorRef told the SynthesisFinished
+
+
+@dataclass(**_frozen)
+class GetStatus:
+    """Ask an actor for a snapshot of its state (a plain dict)."""
+
+
+@dataclass(**_frozen)
+class Stop:
+    """Ask the supervisor to stop every actor it started (and nothing else)."""

@@ -1,0 +1,124 @@
+"""Events: what has happened, told to whoever needs to know.
+
+Completions, timers and supervision all arrive as events in an actor's mailbox:
+no actor ever waits for one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from messages.results import ErrorInfo, ModelReply
+
+_frozen = {"frozen": True, "slots": True, "kw_only": True}
+
+ModelState = Literal["up", "restarting", "down"]
+
+
+@dataclass(**_frozen)
+class CallFinished:
+    """A model answered (or failed to answer) a ``Complete``."""
+
+    call_id: str
+    job_id: str
+    round_index: int
+    reply: ModelReply
+
+
+@dataclass(**_frozen)
+class ProviderReturned:
+    """A provider call ended on the I/O loop; told to the model actor that made it.
+
+    Exactly one of ``response`` and ``error`` is set.
+    """
+
+    call_id: str
+    attempt: int
+    elapsed_s: float
+    response: Any = None  # actors.providers.ProviderResponse
+    error: BaseException | None = None
+
+
+@dataclass(**_frozen)
+class SynthesisFinished:
+    """The synthesizer is done with a job: ``reply`` is the winner's (or the last failure)."""
+
+    job_id: str
+    reply: ModelReply | None
+    synthesizer: str | None
+    failed: tuple[ModelReply, ...] = ()
+
+
+@dataclass(**_frozen)
+class TimerFired:
+    """A timer an actor armed has come due. ``kind`` and ``key`` say which."""
+
+    kind: str
+    key: str = ""
+    generation: int = 0
+
+
+@dataclass(**_frozen)
+class ActorStarted:
+    """A supervised actor finished ``on_start``."""
+
+    name: str
+    generation: int
+
+
+@dataclass(**_frozen)
+class ActorFailed:
+    """A supervised actor died (an exception in a tell, or in ``on_start``)."""
+
+    name: str
+    generation: int
+    error: ErrorInfo
+
+
+@dataclass(**_frozen)
+class RosterEntry:
+    """One supervised model as the rest of the system sees it."""
+
+    name: str
+    provider: str
+    state: ModelState
+    ref: Any  # pykka.ActorRef of the live actor, or None while restarting/down
+    restarts: int = 0
+    generation: int = 0
+
+    @property
+    def live(self) -> bool:
+        return self.state == "up" and self.ref is not None
+
+
+@dataclass(**_frozen)
+class RosterChanged:
+    """The supervisor's model table changed (a restart makes a new ref)."""
+
+    roster: tuple[RosterEntry, ...]
+
+
+JobEventType = Literal["round_started", "reply", "round_finished"]
+
+
+@dataclass(**_frozen)
+class JobEvent:
+    """Progress of a job, for streaming: one per round start, reply and round end."""
+
+    type: JobEventType
+    job_id: str
+    round: str
+    round_index: int
+    reply: ModelReply | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type,
+            "job_id": self.job_id,
+            "round": self.round,
+            "round_index": self.round_index,
+        }
+        if self.reply is not None:
+            out["reply"] = self.reply.to_dict()
+        return out

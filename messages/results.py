@@ -1,0 +1,203 @@
+"""Replies and results: what models answer and what a job returns.
+
+``JobResult.to_dict()`` is exactly the job result of the socket protocol
+(CONTRACT.md §4); ``from_dict`` reads it back (the run store and clients use it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+from messages.errors import OrchestratorError
+
+ReplyStatus = Literal["ok", "error", "timeout", "skipped"]
+JobStatus = Literal["ok", "error", "timeout", "cancelled", "interrupted", "running"]
+
+_frozen = {"frozen": True, "slots": True, "kw_only": True}
+
+
+@dataclass(**_frozen)
+class Usage:
+    """Tokens a call consumed, as the provider reported them."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    def to_dict(self) -> dict[str, int]:
+        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
+        if data is None:
+            return None
+        return cls(input_tokens=int(data["input_tokens"]), output_tokens=int(data["output_tokens"]))
+
+
+@dataclass(**_frozen)
+class ErrorInfo:
+    """An error as data: a stable ``code`` (see messages.errors) and a message."""
+
+    code: str
+    message: str
+
+    @classmethod
+    def of(cls, exc: BaseException) -> ErrorInfo:
+        if isinstance(exc, OrchestratorError):
+            return cls(code=exc.code, message=exc.message)
+        return cls(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> ErrorInfo | None:
+        return None if data is None else cls(code=data["code"], message=data["message"])
+
+
+@dataclass(**_frozen)
+class ModelReply:
+    """One model's answer in one round (or why there is none)."""
+
+    model: str
+    status: ReplyStatus
+    text: str | None = None
+    latency_ms: float = 0.0
+    usage: Usage | None = None
+    error: ErrorInfo | None = None
+    cost_usd: float = 0.0
+    attempts: int = 0
+    prompt: str | None = field(default=None, repr=False)  # kept for the run store, not the wire
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "status": self.status,
+            "text": self.text,
+            "latency_ms": round(self.latency_ms, 1),
+            "usage": None if self.usage is None else self.usage.to_dict(),
+            "error": None if self.error is None else self.error.to_dict(),
+            "cost_usd": self.cost_usd,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelReply:
+        return cls(
+            model=data["model"],
+            status=data["status"],
+            text=data.get("text"),
+            latency_ms=float(data.get("latency_ms") or 0.0),
+            usage=Usage.from_dict(data.get("usage")),
+            error=ErrorInfo.from_dict(data.get("error")),
+            cost_usd=float(data.get("cost_usd") or 0.0),
+        )
+
+
+@dataclass(**_frozen)
+class RoundResult:
+    """All replies of one round, in the order the models are configured."""
+
+    name: str
+    replies: tuple[ModelReply, ...] = ()
+
+    @property
+    def ok_replies(self) -> tuple[ModelReply, ...]:
+        return tuple(r for r in self.replies if r.ok)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "replies": [r.to_dict() for r in self.replies]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RoundResult:
+        return cls(
+            name=data["name"], replies=tuple(ModelReply.from_dict(r) for r in data["replies"])
+        )
+
+
+@dataclass(**_frozen)
+class JobResult:
+    """What a job returns: the answer, how it was reached and what it cost.
+
+    ``status`` is ``ok`` or why the job ended early (``error``, ``timeout``,
+    ``cancelled``, ``interrupted``); ``error`` then says which error, and the
+    rounds hold the partial result.
+    """
+
+    job_id: str
+    status: JobStatus
+    answer: str | None = None
+    strategy: str = "synthesize"
+    synthesizer: str | None = None
+    confidence: float | None = None
+    elapsed_ms: float = 0.0
+    cost_usd: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    rounds: tuple[RoundResult, ...] = ()
+    error: ErrorInfo | None = None
+    votes: tuple[dict[str, Any], ...] | None = None
+    ranking: dict[str, Any] | None = None
+    cached: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def with_changes(self, **changes: Any) -> JobResult:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "job_id": self.job_id,
+            "status": self.status,
+            "answer": self.answer,
+            "strategy": self.strategy,
+            "synthesizer": self.synthesizer,
+            "confidence": self.confidence,
+            "elapsed_ms": round(self.elapsed_ms, 1),
+            "cost_usd": self.cost_usd,
+            "usage": self.usage.to_dict(),
+            "rounds": [r.to_dict() for r in self.rounds],
+        }
+        if self.error is not None:
+            out["error"] = self.error.to_dict()
+        if self.votes is not None:
+            out["votes"] = list(self.votes)
+        if self.ranking is not None:
+            out["ranking"] = self.ranking
+        if self.cached:
+            out["cached"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobResult:
+        votes = data.get("votes")
+        return cls(
+            job_id=data["job_id"],
+            status=data["status"],
+            answer=data.get("answer"),
+            strategy=data.get("strategy", "synthesize"),
+            synthesizer=data.get("synthesizer"),
+            confidence=data.get("confidence"),
+            elapsed_ms=float(data.get("elapsed_ms") or 0.0),
+            cost_usd=float(data.get("cost_usd") or 0.0),
+            usage=Usage.from_dict(data.get("usage")) or Usage(),
+            rounds=tuple(RoundResult.from_dict(r) for r in data.get("rounds", ())),
+            error=ErrorInfo.from_dict(data.get("error")),
+            votes=None if votes is None else tuple(votes),
+            ranking=data.get("ranking"),
+            cached=bool(data.get("cached", False)),
+        )

@@ -1,0 +1,172 @@
+"""One failing model never takes the others (or the job) down."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from helpers import WAIT, Recorder, fake_models
+
+from actors.providers import make_provider
+from messages.errors import ProviderUnavailable
+
+FAST_SUPERVISION = {"backoff_min_s": 0.01, "backoff_max_s": 0.05, "start_timeout_s": 5}
+
+
+class Crash(RuntimeError):
+    """A bug inside an adapter: crashes the model actor."""
+
+
+def scripted(behaviours: dict[str, object]) -> Recorder:
+    crashed = threading.Event()
+
+    async def hang() -> str:
+        await asyncio.Event().wait()
+        return "never"
+
+    def answer(req):
+        what = behaviours.get(req.participant)
+        if what == "error":
+            raise ProviderUnavailable("upstream is down", status=503)
+        if what == "hang":
+            return hang()
+        if what == "crash_once" and not crashed.is_set():
+            crashed.set()
+            raise Crash("adapter bug")
+        return f"{req.participant}: fine"
+
+    return Recorder(answer)
+
+
+def test_erroring_hanging_and_crashing_models_do_not_stop_the_job(start_orch, watch_roster) -> None:
+    recorder = scripted({"err": "error", "slow": "hang", "boom": "crash_once"})
+    orch = start_orch(
+        {
+            "models": fake_models(
+                ["good", "err", "slow", "boom"], reply=recorder, timeout_s=0.3, max_attempts=1
+            ),
+            "pipeline": {"synthesizer": "good"},
+            "supervision": FAST_SUPERVISION,
+        }
+    )
+    watcher = watch_roster(orch)
+    result = orch.ask("q")
+    assert result.status == "ok", result.error
+    assert result.answer == "good: fine"
+    initial = {r.model: r for r in result.rounds[0].replies}
+    assert initial["good"].ok
+    assert initial["err"].status == "error" and initial["err"].error.code == "provider_unavailable"
+    assert initial["slow"].status == "timeout" and initial["slow"].error.code == "timeout"
+    assert initial["boom"].status == "error" and initial["boom"].error.code == "actor_crashed"
+
+    # The crashed actor is restarted (a new ref) and serves the next job.
+    roster = watcher.wait_for(lambda r: r["boom"].state == "up" and r["boom"].restarts == 1)
+    assert roster["boom"].generation == 2
+    again = orch.ask("q", models=["good", "boom"])
+    assert again.status == "ok"
+    assert all(r.ok for rnd in again.rounds for r in rnd.replies)
+    assert orch.status()["models"][3]["restarts"] == 1
+
+
+def test_retryable_errors_are_retried_within_the_attempts(start_orch) -> None:
+    attempts: list[str] = []
+
+    def flaky(req):
+        attempts.append(req.call_id)
+        if attempts.count(req.call_id) < 3:
+            raise ProviderUnavailable("try again", status=502)
+        return "finally"
+
+    orch = start_orch(
+        {
+            "models": fake_models(["a"], reply=flaky, max_attempts=3),
+            "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
+        }
+    )
+    result = orch.ask("q", rounds=["initial"])
+    assert result.answer == "finally"
+    assert result.rounds[0].replies[0].attempts == 3
+    assert len(attempts) == 3
+
+
+def test_a_round_with_too_few_ok_replies_fails_the_job_with_the_partial_result(start_orch) -> None:
+    recorder = scripted({"b": "error", "c": "error"})
+    orch = start_orch(
+        {
+            "models": fake_models(["a", "b", "c"], reply=recorder, max_attempts=1),
+            "pipeline": {"min_replies": 2},
+        }
+    )
+    result = orch.ask("q")
+    assert result.status == "error"
+    assert result.error.code == "round_failed"
+    assert [r.name for r in result.rounds] == ["initial"]
+    assert len(recorder.requests) == 3  # no further round started
+
+
+def test_a_job_past_its_deadline_times_out_with_its_partial_result(start_orch) -> None:
+    recorder = scripted({"slow": "hang"})
+    orch = start_orch({"models": fake_models(["fast", "slow"], reply=recorder)})
+    result = orch.ask("q", timeout=0.3)
+    assert result.status == "timeout"
+    assert result.error.code == "job_timeout"
+    replies = {r.model: r for r in result.rounds[0].replies}
+    assert replies["fast"].ok and replies["slow"].status == "timeout"
+
+
+def test_a_restart_storm_ends_in_down_and_rounds_skip_the_model(start_orch, watch_roster) -> None:
+    starts: list[str] = []
+
+    def factory(config, environ):
+        if config.name == "broken":
+            starts.append(config.name)
+            raise Crash("cannot even start")
+        return make_provider(config, environ)
+
+    orch = start_orch(
+        {
+            "models": fake_models(["ok", "broken"]),
+            "supervision": {**FAST_SUPERVISION, "max_restarts": 3},
+        },
+        provider_factory=factory,
+    )
+    watcher = watch_roster(orch)
+    roster = watcher.wait_for(lambda r: r["broken"].state == "down")
+    assert roster["broken"].restarts == 3
+    assert len(starts) == 4  # the first start and three restarts, then no more
+    result = orch.ask("q")
+    assert result.status == "ok"
+    broken = [r for rnd in result.rounds for r in rnd.replies if r.model == "broken"]
+    assert broken and all(r.status == "skipped" for r in broken)
+    assert {m["name"]: m["state"] for m in orch.status()["models"]} == {
+        "ok": "up",
+        "broken": "down",
+    }
+
+
+def test_a_job_whose_every_model_is_down_reports_no_model_available(
+    start_orch, watch_roster
+) -> None:
+    def factory(config, environ):
+        raise Crash("nothing works")
+
+    orch = start_orch(
+        {"models": fake_models(["x"]), "supervision": {**FAST_SUPERVISION, "max_restarts": 0}},
+        provider_factory=factory,
+    )
+    watch_roster(orch).wait_for(lambda r: r["x"].state == "down")
+    result = orch.ask("q")
+    assert result.status == "error" and result.error.code == "no_model_available"
+
+
+def test_cancel_ends_a_running_job(start_orch) -> None:
+    recorder = scripted({"slow": "hang"})
+    orch = start_orch({"models": fake_models(["slow"], reply=recorder)})
+    started = threading.Event()
+    job_id = "job-to-cancel"
+    future = orch.submit("q", job_id=job_id, listener=lambda e: started.set())
+    assert started.wait(WAIT)
+    assert orch.cancel(job_id) is True
+    result = future.get(timeout=WAIT)
+    assert result.status == "cancelled" and result.error.code == "cancelled"
+    assert orch.cancel(job_id) is False

@@ -1,0 +1,107 @@
+"""The limiter, pure, with a fake clock: no threads, no sleeps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from actors.limiter import Limiter, TokenBucket
+from messages.errors import OverBudget
+
+
+def drive(limiter: Limiter, costs: list[int], start: float = 0.0) -> list[tuple[float, int]]:
+    """Admit ``costs`` in order as fast as the limiter allows; returns (time, cost)."""
+    now = start
+    admitted = []
+    for cost in costs:
+        wait = limiter.wait_s(cost, now)
+        now += wait
+        assert limiter.wait_s(cost, now) == pytest.approx(0, abs=1e-9)
+        limiter.take(cost, now)
+        admitted.append((now, cost))
+    return admitted
+
+
+def max_in_window(events: list[tuple[float, int]], window: float, weight: bool) -> float:
+    best = 0.0
+    for i, (t0, _) in enumerate(events):
+        total = sum((c if weight else 1) for t, c in events[i:] if t <= t0 + window + 1e-12)
+        best = max(best, total)
+    return best
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("window", [0.5, 1.0, 7.0, 60.0, 150.0])
+def test_no_window_exceeds_burst_plus_rate_for_requests_or_tokens(seed: int, window: float) -> None:
+    rng = random.Random(seed)
+    rpm, burst, tpm = 120.0, 3.0, 6000.0
+    limiter = Limiter(rpm=rpm, burst=burst, tpm=tpm, now=0.0)
+    costs = [rng.randint(1, 900) for _ in range(300)]
+    events = drive(limiter, costs)
+    assert max_in_window(events, window, weight=False) <= burst + rpm / 60 * window + 1e-6
+    assert max_in_window(events, window, weight=True) <= tpm + tpm / 60 * window + 1e-6
+
+
+def test_saturation_delivers_at_least_98_percent_of_the_configured_rate() -> None:
+    limiter = Limiter(rpm=600, burst=10, tpm=None, now=0.0)
+    events = drive(limiter, [1] * 5000)
+    duration = events[-1][0] - events[0][0]
+    rate = (len(events) - 10) / duration  # the first `burst` calls come free
+    assert rate >= 0.98 * 600 / 60
+
+
+def test_token_budget_under_saturation_is_used_at_rate() -> None:
+    limiter = Limiter(rpm=None, burst=1, tpm=60_000, now=0.0)
+    events = drive(limiter, [500] * 1000)
+    duration = events[-1][0]
+    tokens_after_burst = sum(c for _, c in events) - 60_000
+    assert tokens_after_burst / duration >= 0.98 * 1000
+
+
+def test_an_estimate_larger_than_the_bucket_is_rejected_at_once() -> None:
+    limiter = Limiter(rpm=60, burst=1, tpm=1000, now=0.0)
+    with pytest.raises(OverBudget, match="exceed"):
+        limiter.check_admissible(1001)
+    limiter.check_admissible(1000)  # exactly the bucket is fine
+
+
+def test_retry_after_pauses_only_that_model() -> None:
+    mine = Limiter(rpm=600, burst=5, tpm=None, now=0.0)
+    other = Limiter(rpm=600, burst=5, tpm=None, now=0.0)
+    mine.pause_until(12.5)
+    assert mine.wait_s(1, 10.0) == pytest.approx(2.5)
+    assert other.wait_s(1, 10.0) == 0
+    assert mine.wait_s(1, 12.5) == 0
+
+
+def test_a_shorter_pause_never_shortens_a_longer_one() -> None:
+    limiter = Limiter(rpm=None, burst=1, tpm=None, now=0.0)
+    limiter.pause_until(10)
+    limiter.pause_until(5)
+    assert limiter.wait_s(1, 0) == pytest.approx(10)
+
+
+def test_reconcile_refunds_unused_tokens_and_charges_overruns() -> None:
+    limiter = Limiter(rpm=None, burst=1, tpm=1000, now=0.0)
+    limiter.take(800, 0.0)
+    assert limiter.wait_s(800, 0.0) > 0
+    limiter.reconcile(charged=800, actual=100, now=0.0)  # the call used far less
+    assert limiter.wait_s(800, 0.0) == 0
+    limiter.take(800, 0.0)
+    limiter.reconcile(charged=800, actual=1000, now=0.0)  # the call used more: debt
+    assert limiter.tokens is not None and limiter.tokens.level < 0
+
+
+def test_no_limits_configured_means_never_wait() -> None:
+    limiter = Limiter(rpm=None, burst=1, tpm=None, now=0.0)
+    assert drive(limiter, [10**6] * 100)[-1][0] == 0
+
+
+def test_bucket_refills_continuously_up_to_capacity() -> None:
+    bucket = TokenBucket(capacity=10, rate=2, now=0.0)
+    bucket.take(10, 0.0)
+    assert bucket.wait_s(4, 0.0) == pytest.approx(2.0)
+    assert bucket.wait_s(4, 2.0) == 0
+    assert bucket.wait_s(10, 100.0) == 0
+    assert bucket.wait_s(11, 100.0) == pytest.approx(0.5)

@@ -1,0 +1,41 @@
+"""Shared fixtures: orchestrators are started in fixtures and always stopped."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from helpers import RosterWatcher
+
+import actors
+
+
+@pytest.fixture
+def start_orch() -> Iterator[Callable[..., actors.Orchestrator]]:
+    """``start_orch(config_dict, **kw)``; every orchestrator started is stopped at teardown."""
+    started: list[actors.Orchestrator] = []
+
+    def _start(config: Any, **kwargs: Any) -> actors.Orchestrator:
+        kwargs.setdefault("environ", {})
+        orch = actors.start(config, **kwargs)
+        started.append(orch)
+        return orch
+
+    yield _start
+    for orch in started:
+        orch.stop()
+
+
+@pytest.fixture
+def watch_roster() -> Iterator[Callable[[actors.Orchestrator], RosterWatcher]]:
+    """``watch_roster(orch)`` follows the orchestrator's roster until teardown."""
+    watchers: list[RosterWatcher] = []
+
+    def _watch(orch: actors.Orchestrator) -> RosterWatcher:
+        watchers.append(RosterWatcher(orch))
+        return watchers[-1]
+
+    yield _watch
+    for watcher in watchers:
+        watcher.stop()

@@ -1,0 +1,183 @@
+"""Test helpers: scripted fake replies, a loopback OpenAI server, roster watching."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pykka
+
+from messages.events import RosterChanged, RosterEntry
+
+WAIT = 20.0  # the longest any test waits for anything
+
+
+def fake_models(names: Iterable[str], **options: Any) -> list[dict[str, Any]]:
+    return [{"name": n, "provider": "fake", **options} for n in names]
+
+
+class Recorder:
+    """A fake ``reply`` callable that records every request (thread-safe)."""
+
+    def __init__(self, answer: Callable[[Any], Any] | None = None) -> None:
+        self.requests: list[Any] = []
+        self._lock = threading.Lock()
+        self._answer = answer or (lambda req: f"{req.participant} answer in {req.round_name}")
+
+    def __call__(self, request: Any) -> Any:
+        with self._lock:
+            self.requests.append(request)
+        return self._answer(request)
+
+    def by_round(self, round_name: str) -> list[Any]:
+        with self._lock:
+            return [r for r in self.requests if r.round_name == round_name]
+
+
+class RosterWatcher:
+    """Follows a supervisor's roster; ``wait_for(predicate)`` returns the first roster
+    (a name -> entry dict) that satisfies it. Use through the ``watch_roster`` fixture."""
+
+    def __init__(self, orch: Any) -> None:
+        from actors.supervisor import Subscribe
+
+        self.latest: dict[str, RosterEntry] = {}
+        self.changed = threading.Condition()
+        self.ref = _RosterForwarder.start(self)
+        orch.supervisor.tell(Subscribe(self.ref))
+
+    def update(self, roster: tuple[RosterEntry, ...]) -> None:
+        with self.changed:
+            self.latest = {e.name: e for e in roster}
+            self.changed.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[dict[str, RosterEntry]], bool]
+    ) -> dict[str, RosterEntry]:
+        with self.changed:
+            ok = self.changed.wait_for(
+                lambda: bool(self.latest) and predicate(self.latest), timeout=WAIT
+            )
+            assert ok, f"roster never satisfied the condition; last: {self.latest}"
+            return dict(self.latest)
+
+    def stop(self) -> None:
+        self.ref.stop()
+
+
+class _RosterForwarder(pykka.ThreadingActor):
+    use_daemon_thread = True  # a forgotten watcher must never keep the test run alive
+
+    def __init__(self, watcher: RosterWatcher) -> None:
+        super().__init__()
+        self.watcher = watcher
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, RosterChanged):
+            self.watcher.update(message.roster)
+        return None
+
+
+# --- a loopback server speaking the OpenAI chat-completions wire format -----------------
+
+
+@dataclass
+class Reply:
+    """One scripted HTTP answer. ``body`` dict -> JSON; bytes sent as is."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    hang: bool = False
+
+
+def completion(
+    text: str, model: str = "m", prompt_tokens: int = 10, completion_tokens: int = 5
+) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def openai_error(status: int, message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "test_error", "code": str(status)}}
+
+
+class OpenAIServer:
+    """``POST /v1/chat/completions`` on 127.0.0.1. ``script`` answers requests in order
+    (then ``default``); ``handler(body) -> Reply`` answers when set. Records bodies."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.script: list[Reply] = []
+        self.default = Reply(body=completion("ok"))
+        self.handler: Callable[[dict[str, Any]], Reply] | None = None
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                reply = server._next(body)
+                if reply.hang:
+                    server.released.wait(WAIT)
+                    self.close_connection = True
+                    return
+                data = (
+                    reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
+                )
+                self.send_response(reply.status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for key, value in reply.headers.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+
+    def _next(self, body: dict[str, Any]) -> Reply:
+        with self._lock:
+            self.requests.append(body)
+            if self.handler is not None:
+                return self.handler(body)
+            return self.script.pop(0) if self.script else self.default
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}/v1"
+
+    def __enter__(self) -> OpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()

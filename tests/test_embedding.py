@@ -1,0 +1,135 @@
+"""The embedding API (CONTRACT.md §7) against an OpenAI-compatible loopback server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pykka
+import pytest
+from helpers import WAIT, OpenAIServer, Reply, completion
+
+import actors
+from messages.commands import Ask
+from messages.results import JobResult
+
+FRUIT = {"m-alpha": "apple", "m-bravo": "banana", "m-charlie": "cherry"}
+
+
+def stage_of(body: dict) -> str:
+    user = body["messages"][-1]["content"]
+    if "candidate answers" in user:
+        return "synthesis"
+    return "meta" if "Answer A:" in user else "initial"
+
+
+def answer(body: dict) -> Reply:
+    return Reply(body=completion(f"{FRUIT[body['model']]} {stage_of(body)}"))
+
+
+def three_models(base_url: str) -> dict:
+    return {
+        "models": [
+            {"name": name, "provider": "openai", "model": f"m-{name}", "base_url": base_url}
+            for name in ("alpha", "bravo", "charlie")
+        ]
+    }
+
+
+def test_a_three_model_job_makes_seven_calls_with_the_content_flow() -> None:
+    with OpenAIServer() as server, actors.start(three_models(server.base_url), environ={}) as orch:
+        server.handler = answer
+        result = orch.ask("Name a fruit.")
+    assert result.status == "ok"
+    assert len(server.requests) == 7
+    stages = [stage_of(b) for b in server.requests]
+    assert stages.count("initial") == 3 and stages.count("meta") == 3
+    assert stages[-1] == "synthesis"
+    for body in server.requests:
+        text = body["messages"][-1]["content"]
+        assert "alpha" not in text and "bravo" not in text and "charlie" not in text
+        if stage_of(body) == "meta":
+            assert all(f"{fruit} initial" in text for fruit in FRUIT.values())
+        if stage_of(body) == "synthesis":
+            assert all(f"{fruit} meta" in text for fruit in FRUIT.values())
+    synthesizer_fruit = FRUIT[f"m-{result.synthesizer}"]
+    assert result.answer == f"{synthesizer_fruit} synthesis"
+    assert result.usage.input_tokens == 7 * 10 and result.usage.output_tokens == 7 * 5
+
+
+def test_start_accepts_a_toml_path_and_stop_leaves_host_actors_alone(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[[models]]\nname = "a"\nprovider = "fake"\nreply = "from toml"\n')
+
+    class HostActor(pykka.ThreadingActor):
+        def on_receive(self, message):
+            return "host is alive"
+
+    host = HostActor.start()
+    try:
+        with actors.start(path, environ={}) as orch:
+            assert orch.ask("q").answer == "from toml"
+        assert host.ask("ping", timeout=WAIT) == "host is alive"
+    finally:
+        host.stop()
+
+
+def test_other_actors_can_ask_the_coordinator_directly() -> None:
+    with actors.start({"models": [{"name": "a", "provider": "fake"}]}, environ={}) as orch:
+        job_future = orch.coordinator.ask(Ask(prompt="q"), timeout=WAIT)
+        result = job_future.get(timeout=WAIT)
+        assert isinstance(result, JobResult) and result.status == "ok"
+
+        received: list[JobResult] = []
+
+        class Listener(pykka.ThreadingActor):
+            def on_receive(self, message):
+                received.append(message)
+
+        listener = Listener.start()
+        try:
+            done = pykka.ThreadingFuture()
+            orch.coordinator.tell(Ask(prompt="q", reply_to=listener))
+            orch.coordinator.tell(Ask(prompt="q2", reply_to=done))
+            assert done.get(timeout=WAIT).status == "ok"
+            listener.stop(block=True, timeout=WAIT)  # handles the result first: FIFO mailbox
+        finally:
+            if listener.is_alive():
+                listener.stop()
+        assert len(received) == 1 and received[0].status == "ok"
+
+
+def test_status_reports_every_model() -> None:
+    with actors.start({"models": [{"name": "a", "provider": "fake"}]}, environ={}) as orch:
+        orch.ask("q")
+        status = orch.status()
+    assert set(status) == {"version", "uptime_s", "inflight_jobs", "jobs_total", "models"}
+    assert status["jobs_total"] == 1 and status["inflight_jobs"] == 0
+    [model] = status["models"]
+    assert model == {
+        "name": "a",
+        "provider": "fake",
+        "state": "up",
+        "restarts": 0,
+        "inflight": 0,
+        "calls_ok": 3,
+        "calls_failed": 0,
+    }
+
+
+def test_stop_is_idempotent_and_ends_running_jobs_with_shutting_down() -> None:
+    import asyncio
+
+    async def never(req):
+        await asyncio.Event().wait()
+
+    orch = actors.start({"models": [{"name": "a", "provider": "fake", "reply": never}]}, environ={})
+    future = orch.submit("q")
+    orch.stop()
+    orch.stop()
+    result = future.get(timeout=WAIT)
+    assert result.status == "error" and result.error.code == "shutting_down"
+
+
+def test_a_bad_config_fails_at_start() -> None:
+    with pytest.raises(actors.config.ConfigError, match="models"):
+        actors.start({"models": []})
