@@ -7,6 +7,7 @@ program's own actors.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -19,7 +20,7 @@ from actors.config import Config, ConfigSource, load_config
 from actors.coordinator import CoordinatorActor
 from actors.metrics import Metrics
 from actors.model import ProviderFactory
-from actors.providers import make_provider
+from actors.providers import SharedResources, make_provider
 from actors.runtime import IOLoop
 from actors.supervisor import Subscribe, SupervisorActor
 from actors.synthesizer import SynthesizerActor
@@ -45,11 +46,14 @@ class Orchestrator:
         config: Config,
         *,
         environ: Mapping[str, str] | None = None,
-        provider_factory: ProviderFactory = make_provider,
+        provider_factory: ProviderFactory | None = None,
     ) -> None:
         self.config = config
         self.environ = dict(os.environ if environ is None else environ)
         self.metrics = Metrics()
+        self.shared = SharedResources()  # e.g. the local model server the participants share
+        if provider_factory is None:
+            provider_factory = functools.partial(make_provider, shared=self.shared)
         self.io = IOLoop()
         self.started_at = time.monotonic()
         self._stopped = False
@@ -164,6 +168,10 @@ class Orchestrator:
                 ref.stop(block=True, timeout=timeout)
             except (pykka.ActorDeadError, pykka.Timeout):
                 logger.warning("{} did not stop cleanly", ref)
+        try:
+            self.io.submit(self.shared.aclose()).result(timeout=timeout)
+        except Exception:  # a stuck child process must not keep the host from stopping
+            logger.exception("stopping shared provider resources failed")
         self.io.stop()
         logger.info("orchestrator stopped")
 
@@ -178,7 +186,7 @@ def start(
     config: ConfigSource,
     *,
     environ: Mapping[str, str] | None = None,
-    provider_factory: ProviderFactory = make_provider,
+    provider_factory: ProviderFactory | None = None,
 ) -> Orchestrator:
     """Start an orchestrator from a TOML path, a dict shaped like the file, or a Config."""
     return Orchestrator(load_config(config), environ=environ, provider_factory=provider_factory)

@@ -93,6 +93,7 @@ class Reply:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
+    truncate: bool = False  # promise more bytes than are sent, then close
 
 
 def completion(
@@ -118,12 +119,16 @@ def openai_error(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "test_error", "code": str(status)}}
 
 
-class OpenAIServer:
-    """``POST /v1/chat/completions`` on 127.0.0.1. ``script`` answers requests in order
-    (then ``default``); ``handler(body) -> Reply`` answers when set. Records bodies."""
+class LoopbackServer:
+    """An HTTP server on 127.0.0.1 answering every POST with scripted ``Reply``s:
+    ``script`` in order (then ``default``), or ``handler(body)`` when set. It records
+    each request's JSON body, path and headers. Speaks whatever wire format the
+    replies carry (OpenAI JSON, Gemini JSON, Ollama NDJSON)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
+        self.paths: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self.script: list[Reply] = []
         self.default = Reply(body=completion("ok"))
         self.handler: Callable[[dict[str, Any]], Reply] | None = None
@@ -137,7 +142,7 @@ class OpenAIServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
-                reply = server._next(body)
+                reply = server._next(body, self.path, dict(self.headers))
                 if reply.hang:
                     server.released.wait(WAIT)
                     self.close_connection = True
@@ -147,11 +152,13 @@ class OpenAIServer:
                 )
                 self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
+                self.send_header("content-length", str(len(data) + 100 * reply.truncate))
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
+                if reply.truncate:
+                    self.close_connection = True
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -162,18 +169,25 @@ class OpenAIServer:
             target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
 
-    def _next(self, body: dict[str, Any]) -> Reply:
+    def _next(self, body: dict[str, Any], path: str, headers: dict[str, str]) -> Reply:
         with self._lock:
             self.requests.append(body)
+            self.paths.append(path)
+            self.headers.append({k.lower(): v for k, v in headers.items()})
             if self.handler is not None:
                 return self.handler(body)
             return self.script.pop(0) if self.script else self.default
 
     @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_port}/v1"
+    def root_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_port}"
 
-    def __enter__(self) -> OpenAIServer:
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL (with ``/v1``)."""
+        return f"{self.root_url}/v1"
+
+    def __enter__(self) -> LoopbackServer:
         self.thread.start()
         return self
 
@@ -181,3 +195,56 @@ class OpenAIServer:
         self.released.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+OpenAIServer = LoopbackServer  # the name the OpenAI tests read best with
+
+
+# --- Gemini and Ollama wire formats ----------------------------------------------------
+
+
+def gemini_content(text: str, prompt_tokens: int = 11, output_tokens: int = 4) -> dict[str, Any]:
+    return {
+        "candidates": [
+            {"content": {"parts": [{"text": text}], "role": "model"}, "finishReason": "STOP"}
+        ],
+        "usageMetadata": {
+            "promptTokenCount": prompt_tokens,
+            "candidatesTokenCount": output_tokens,
+            "totalTokenCount": prompt_tokens + output_tokens,
+        },
+    }
+
+
+def gemini_error(code: int, status: str, message: str, retry_delay: str | None = None) -> dict:
+    details = []
+    if retry_delay is not None:
+        details.append(
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay}
+        )
+    return {"error": {"code": code, "message": message, "status": status, "details": details}}
+
+
+def ollama_stream(
+    text: str, prompt_tokens: int = 9, output_tokens: int = 3, done: bool = True
+) -> bytes:
+    words = text.split(" ")
+    lines = [
+        {
+            "model": "llama3.2",
+            "message": {"role": "assistant", "content": w + (" " if i < len(words) - 1 else "")},
+            "done": False,
+        }
+        for i, w in enumerate(words)
+    ]
+    if done:
+        lines.append(
+            {
+                "model": "llama3.2",
+                "message": {"role": "assistant", "content": ""},
+                "done": True,
+                "prompt_eval_count": prompt_tokens,
+                "eval_count": output_tokens,
+            }
+        )
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)

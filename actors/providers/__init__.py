@@ -13,11 +13,17 @@ from actors.providers.base import (
     estimate_tokens,
 )
 from actors.providers.fake import FakeProvider
+from actors.providers.gemini import GeminiProvider
+from actors.providers.llama import LlamaProvider
+from actors.providers.local import LocalProvider, SharedResources
 from actors.providers.openai import OpenAIProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
-    "fake": FakeProvider,
     "openai": OpenAIProvider,
+    "gemini": GeminiProvider,
+    "llama": LlamaProvider,
+    "local": LocalProvider,
+    "fake": FakeProvider,
 }
 
 
@@ -25,8 +31,11 @@ def provider_class(name: str) -> type[Provider]:
     return PROVIDERS[name]
 
 
-def make_provider(config: ModelConfig, environ: Mapping[str, str]) -> Provider:
-    return PROVIDERS[config.provider](config, environ)
+def make_provider(
+    config: ModelConfig, environ: Mapping[str, str], shared: SharedResources | None = None
+) -> Provider:
+    """The adapter for ``config``; ``shared`` holds what an orchestrator's adapters share."""
+    return PROVIDERS[config.provider](config, environ, shared)
 
 
 __all__ = [
@@ -34,6 +43,7 @@ __all__ = [
     "Provider",
     "ProviderRequest",
     "ProviderResponse",
+    "SharedResources",
     "call_provider",
     "estimate_tokens",
     "make_provider",

@@ -98,6 +98,47 @@ def bad_json(exc: BaseException) -> BadResponse | None:
     return None
 
 
+def _transport_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(timeout classes, connection classes) of every HTTP stack an SDK may use here."""
+    timeouts: list[type[BaseException]] = []
+    transport: list[type[BaseException]] = []
+    import httpx2
+    import requests
+
+    timeouts += [httpx2.TimeoutException, requests.Timeout]
+    transport += [httpx2.TransportError, requests.ConnectionError, requests.RequestException]
+    try:  # google-genai may also drive plain httpx or aiohttp when they are installed
+        import httpx
+
+        timeouts.append(httpx.TimeoutException)
+        transport.append(httpx.TransportError)
+    except ImportError:
+        pass
+    try:
+        import aiohttp
+
+        timeouts.append(aiohttp.ServerTimeoutError)
+        transport.append(aiohttp.ClientError)
+    except ImportError:
+        pass
+    return tuple(timeouts), tuple(transport)
+
+
+TIMEOUT_ERRORS, TRANSPORT_ERRORS = _transport_classes()
+
+
+def transport_error(exc: BaseException) -> ProviderError | None:
+    """Timeouts, refused or dropped connections and garbage bodies, from any HTTP stack."""
+    garbage = bad_json(exc)  # first: requests' JSONDecodeError is also a RequestException
+    if garbage is not None:
+        return garbage
+    if isinstance(exc, TIMEOUT_ERRORS):
+        return ProviderTimeout(f"the provider timed out: {exc}")
+    if isinstance(exc, TRANSPORT_ERRORS):
+        return ProviderUnavailable(f"cannot reach the provider: {exc}")
+    return None
+
+
 class Provider(abc.ABC):
     """Base of the adapters. Subclasses set ``name`` and ``default_model`` and
     declare their own config keys in ``OPTIONS`` (key -> (types, default))."""
@@ -106,9 +147,10 @@ class Provider(abc.ABC):
     default_model: ClassVar[str] = ""
     OPTIONS: ClassVar[dict[str, tuple[tuple[type, ...], Any]]] = {}
 
-    def __init__(self, config: ModelConfig, environ: Mapping[str, str]) -> None:
+    def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
         self.config = config
         self.environ = environ
+        self.shared = shared  # actors.providers.SharedResources of the orchestrator, if any
         self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
@@ -142,7 +184,7 @@ class Provider(abc.ABC):
 
     def translate(self, exc: BaseException) -> ProviderError | None:
         """This provider's exception as a ``ProviderError``; None if it is not one of ours."""
-        return bad_json(exc)
+        return transport_error(exc)
 
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
         """Run a blocking SDK call on this provider's bounded pool (max_concurrency)."""

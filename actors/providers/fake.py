@@ -45,8 +45,8 @@ class FakeProvider(Provider):
             out["reply"] = tuple(out["reply"])
         return out
 
-    def __init__(self, config: ModelConfig, environ: Mapping[str, str]) -> None:
-        super().__init__(config, environ)
+    def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
+        super().__init__(config, environ, shared)
         self._count = itertools.count(1)
         self._rng = random.Random(config.seed)
 

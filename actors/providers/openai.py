@@ -20,9 +20,9 @@ from actors.providers.base import (
     Provider,
     ProviderRequest,
     ProviderResponse,
-    bad_json,
     error_for_status,
     parse_retry_after,
+    transport_error,
 )
 from messages.errors import (
     BadResponse,
@@ -70,11 +70,12 @@ class OpenAIProvider(Provider):
     name = "openai"
     default_model = "gpt-4o-mini"
     default_key_env = "OPENAI_API_KEY"
+    needs_key = True  # without a base_url (api.openai.com) a key is required
 
-    def __init__(self, config: ModelConfig, environ: Mapping[str, str]) -> None:
-        super().__init__(config, environ)
+    def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
+        super().__init__(config, environ, shared)
         key = self.api_key(self.default_key_env)
-        if key is None and config.base_url is None:
+        if key is None and config.base_url is None and self.needs_key:
             raise ProviderRejected(
                 f"{config.name}: no API key: set ${config.api_key_env or self.default_key_env}"
             )
@@ -86,11 +87,15 @@ class OpenAIProvider(Provider):
         if self._client is None:
             self._client = openai.AsyncOpenAI(
                 api_key=self._key,
-                base_url=self.config.base_url,
+                base_url=self.base_url,
                 max_retries=0,
                 timeout=self.config.timeout_s,
             )
         return self._client
+
+    @property
+    def base_url(self) -> str | None:
+        return self.config.base_url
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         kwargs: dict[str, Any] = {
@@ -116,9 +121,9 @@ class OpenAIProvider(Provider):
 
 def translate_openai(exc: BaseException) -> ProviderError | None:
     """openai/httpx2 exceptions as ours; shared by every OpenAI-compatible adapter."""
-    if isinstance(exc, openai.APITimeoutError | httpx2.TimeoutException):
+    if isinstance(exc, openai.APITimeoutError):
         return ProviderTimeout(str(exc) or "the provider timed out")
-    if isinstance(exc, openai.APIConnectionError | httpx2.TransportError):
+    if isinstance(exc, openai.APIConnectionError):
         return ProviderUnavailable(f"cannot reach the provider: {exc}")
     if isinstance(exc, openai.APIStatusError):
         retry_after = parse_retry_after(dict(exc.response.headers))
@@ -128,7 +133,7 @@ def translate_openai(exc: BaseException) -> ProviderError | None:
     if isinstance(exc, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
         return BadResponse(str(exc))
     if isinstance(exc, openai.APIError | httpx2.HTTPError):
-        return ProviderUnavailable(str(exc))
+        return transport_error(exc) or ProviderUnavailable(str(exc))
     if isinstance(exc, openai.OpenAIError):
         return ProviderRejected(str(exc))
-    return bad_json(exc)
+    return transport_error(exc)

@@ -1,0 +1,146 @@
+"""``gemini``: Google's ``google-genai`` SDK, the successor of ``google-generativeai``
+(which reached end of support on 30 Nov 2025).
+
+The model actor owns one ``genai.Client`` and drives its async surface
+(``client.aio``) on the I/O loop, so a slow Gemini call holds no thread. ``base_url``
+goes through ``HttpOptions`` (gateways, our loopback tests); the system prompt is
+``system_instruction``; usage comes from ``usage_metadata``. The SDK's retries are
+off (``HttpRetryOptions(attempts=1)``). ``RESOURCE_EXHAUSTED`` (429) carries its
+``RetryInfo`` delay into the limiter's pause.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+from google import genai
+from google.genai import errors as genai_errors
+from google.genai import types
+
+from actors.config import ModelConfig
+from actors.providers.base import (
+    Provider,
+    ProviderRequest,
+    ProviderResponse,
+    error_for_status,
+    parse_retry_after,
+    transport_error,
+)
+from messages.errors import BadResponse, ProviderError, ProviderRejected, ProviderUnavailable
+from messages.results import Usage
+
+KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+class GeminiProvider(Provider):
+    name = "gemini"
+    default_model = "gemini-2.5-flash"
+
+    def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
+        super().__init__(config, environ, shared)
+        envs = (config.api_key_env,) if config.api_key_env else KEY_ENVS
+        key = next((environ[e] for e in envs if environ.get(e)), None)
+        if key is None:
+            raise ProviderRejected(f"{config.name}: no API key: set ${' or $'.join(envs)}")
+        self._key = key
+        self._client: genai.Client | None = None
+
+    def _get_client(self) -> genai.Client:
+        if self._client is None:
+            self._client = genai.Client(
+                api_key=self._key,
+                http_options=types.HttpOptions(
+                    base_url=self.config.base_url,
+                    timeout=int(self.config.timeout_s * 1000),
+                    retry_options=types.HttpRetryOptions(attempts=1),
+                ),
+            )
+        return self._client
+
+    async def complete(self, request: ProviderRequest) -> ProviderResponse:
+        config = types.GenerateContentConfig(
+            system_instruction=request.system or None,
+            max_output_tokens=request.max_tokens,
+            temperature=request.temperature,
+            seed=request.seed,
+        )
+        response = await self._get_client().aio.models.generate_content(
+            model=request.model, contents=request.prompt, config=config
+        )
+        return parse_response(response)
+
+    def translate(self, exc: BaseException) -> ProviderError | None:
+        return translate_gemini(exc)
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aio.aclose()
+        await super().aclose()
+
+
+def parse_response(response: Any) -> ProviderResponse:
+    try:
+        text = response.text
+    except (AttributeError, ValueError, TypeError):
+        text = None
+    if not isinstance(text, str) or not text:
+        reason = _why_empty(response)
+        raise BadResponse(f"Gemini answered no text{reason}")
+    usage = None
+    meta = getattr(response, "usage_metadata", None)
+    if meta is not None:
+        usage = Usage(
+            input_tokens=int(meta.prompt_token_count or 0),
+            output_tokens=int(meta.candidates_token_count or 0),
+        )
+    return ProviderResponse(text=text, usage=usage)
+
+
+def _why_empty(response: Any) -> str:
+    feedback = getattr(response, "prompt_feedback", None)
+    if feedback is not None and getattr(feedback, "block_reason", None):
+        return f" (blocked: {feedback.block_reason})"
+    candidates = getattr(response, "candidates", None) or []
+    if candidates and getattr(candidates[0], "finish_reason", None):
+        return f" (finish reason: {candidates[0].finish_reason})"
+    return " (no candidates)"
+
+
+def retry_delay(details: Any) -> float | None:
+    """The ``RetryInfo.retryDelay`` ("1.5s") of a Google API error body, in seconds."""
+    try:
+        items = details.get("error", details).get("details", [])
+    except AttributeError:
+        return None
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
+            match = re.fullmatch(r"\s*([\d.]+)s\s*", str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def translate_gemini(exc: BaseException) -> ProviderError | None:
+    """google-genai exceptions as ours (the one place they are translated)."""
+    if isinstance(exc, genai_errors.APIError):
+        headers = getattr(getattr(exc, "response", None), "headers", None)
+        after = retry_delay(exc.details) or parse_retry_after(dict(headers) if headers else None)
+        message = f"{exc.status or exc.code}: {exc.message or exc.details}"
+        if not isinstance(exc.code, int):
+            return ProviderUnavailable(message)
+        return error_for_status(exc.code, message, after)
+    if isinstance(exc, genai_errors.UnknownApiResponseError | pydantic.ValidationError):
+        return BadResponse(f"Gemini's answer has the wrong shape: {exc}")
+    if isinstance(exc, genai_errors.ContinuationInterruptedError):
+        return ProviderUnavailable(str(exc))
+    if isinstance(
+        exc,
+        genai_errors.UnknownFunctionCallArgumentError
+        | genai_errors.UnsupportedFunctionError
+        | genai_errors.FunctionInvocationError,
+    ):
+        return ProviderRejected(str(exc))
+    return transport_error(exc)
