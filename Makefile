@@ -24,7 +24,7 @@ $(VENV)/.installed-local: pyproject.toml | $(PY)
 	touch $@
 
 run: $(VENV)/.installed-local
-	$(PY) bin/orchestrord
+	bin/orchestrord
 
 # The local-model tests are required here: a missing llama.cpp build fails them.
 test: $(VENV)/.installed-test

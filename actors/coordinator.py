@@ -167,7 +167,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         if name == "synthesis":
             self._start_synthesis(job)
             return
-        previous = [r.text for r in job.last_ok_replies() if r.text is not None]
+        previous = job.last_answers()
         for model in job.models:
             entry = self.roster.get(model)
             if entry is None or not entry.live:
@@ -222,7 +222,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             )
 
     def _start_synthesis(self, job: Job) -> None:
-        answers = [r.text for r in job.last_ok_replies() if r.text is not None]
+        answers = job.last_answers()
         prompt = prompts.render(
             self.config.templates,
             "synthesis",
@@ -330,15 +330,22 @@ class CoordinatorActor(pykka.ThreadingActor):
         return by_model[best].text, None
 
 
-def _deliver(reply_to: Any, result: JobResult) -> None:
+def _deliver(reply_to: Any, result: JobResult | OrchestratorError) -> None:
+    """Hand a job's outcome to ``reply_to``: an ActorRef (told), a pykka Future (set), or a
+    callable (called on this thread; it must not block)."""
     if isinstance(reply_to, pykka.ActorRef):
         safe_tell(reply_to, result)
     elif isinstance(reply_to, pykka.Future):
-        reply_to.set(result)
+        if isinstance(result, OrchestratorError):
+            reply_to.set_exception(exc_info=(type(result), result, None))
+        else:
+            reply_to.set(result)
+    elif callable(reply_to):
+        try:
+            reply_to(result)
+        except Exception:
+            logger.exception("a job's reply_to callback failed")
 
 
 def _deliver_error(reply_to: Any, exc: OrchestratorError) -> None:
-    if isinstance(reply_to, pykka.ActorRef):
-        safe_tell(reply_to, exc)
-    elif isinstance(reply_to, pykka.Future):
-        reply_to.set_exception(exc_info=(type(exc), exc, None))
+    _deliver(reply_to, exc)

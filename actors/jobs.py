@@ -8,6 +8,7 @@ from typing import Any
 
 from loguru import logger
 
+from actors import prompts
 from actors.runtime import Timer
 from messages.commands import Ask
 from messages.events import JobEvent, JobEventType
@@ -43,8 +44,14 @@ class Job:
     def record(self, reply: ModelReply) -> None:
         self.replies.append(reply)
 
-    def last_ok_replies(self) -> tuple[ModelReply, ...]:
-        return self.completed[-1].ok_replies if self.completed else ()
+    def last_answers(self) -> list[str]:
+        """The previous round's ok answers as the next round sees them (a meta reply
+        contributes its improved answer, not its critique)."""
+        if not self.completed:
+            return []
+        meta = self.completed[-1].name == "meta"
+        texts = [r.text for r in self.completed[-1].ok_replies if r.text is not None]
+        return [prompts.improved_answer(t) for t in texts] if meta else texts
 
     def close_round(self) -> RoundResult:
         """The current round as a result, replies in the job's model order."""

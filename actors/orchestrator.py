@@ -20,7 +20,8 @@ from actors.config import Config, ConfigSource, load_config
 from actors.coordinator import CoordinatorActor
 from actors.metrics import Metrics
 from actors.model import ProviderFactory
-from actors.providers import SharedResources, make_provider
+from actors.providers import make_provider
+from actors.providers.localserver import SharedResources
 from actors.runtime import IOLoop
 from actors.supervisor import Subscribe, SupervisorActor
 from actors.synthesizer import SynthesizerActor
@@ -121,6 +122,10 @@ class Orchestrator:
         future = self.submit(prompt, models=models, rounds=rounds, timeout=timeout, **options)
         limit = timeout if timeout is not None else self.config.pipeline.job_timeout_s
         return future.get(timeout=limit + _CALL_TIMEOUT_S)
+
+    def start_job(self, ask: Ask) -> None:
+        """Start a job from a ready ``Ask`` (its ``reply_to`` gets the result)."""
+        self.coordinator.tell(ask)
 
     def cancel(self, job_id: str) -> bool:
         return bool(self.coordinator.ask(CancelJob(job_id=job_id), timeout=_CALL_TIMEOUT_S))

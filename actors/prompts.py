@@ -12,6 +12,18 @@ from collections.abc import Sequence
 
 from actors.config import TemplatesConfig
 
+IMPROVED_MARKER = "improved answer:"
+
+
+def improved_answer(text: str) -> str:
+    """What a meta reply offers the next round: the part after its last
+    ``Improved answer:`` line (as the meta template asks), else the whole reply."""
+    index = text.lower().rfind(IMPROVED_MARKER)
+    if index < 0:
+        return text.strip()
+    tail = text[index + len(IMPROVED_MARKER) :].strip()
+    return tail or text.strip()
+
 
 def label(index: int) -> str:
     """A, B, …, Z, AA, AB, … (spreadsheet-style)."""

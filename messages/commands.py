@@ -32,7 +32,9 @@ class Ask:
     """Run one job: the prompt through the pipeline's rounds.
 
     Send it to the coordinator. ``reply_to`` is where the ``JobResult`` goes: a
-    ``pykka.Future`` (set), an ``ActorRef`` (told), or None. ``coordinator.ask(Ask(...))``
+    ``pykka.Future`` (set), an ``ActorRef`` (told), a callable (called from the
+    coordinator's thread; it must not block), or None. A job that cannot start
+    (invalid params) delivers the ``OrchestratorError`` there instead. ``coordinator.ask(Ask(...))``
     answers at once with the job's ``pykka.Future`` of ``JobResult``, so asking
     never waits for the job itself. ``listener`` (optional) is called with each
     ``JobEvent`` from the coordinator's thread; it must not block.

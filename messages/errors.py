@@ -26,7 +26,8 @@ and an ``rpc_code`` (the JSON-RPC error code the socket answers with)::
     ├── UnknownJob                      unknown_job           -32007
     ├── RoundError                      round_failed          -32008
     ├── SchemaError                     schema_failed         -32009
-    └── BudgetExhausted                 budget_exhausted      -32010
+    ├── BudgetExhausted                 budget_exhausted      -32010
+    └── JobInterrupted                  interrupted           -32603 (the daemon died mid-job)
 
 Provider errors are data: a model actor turns them into a reply with
 ``status: error`` (or ``timeout``) instead of crashing.
@@ -184,6 +185,10 @@ class SchemaError(OrchestratorError):
 class BudgetExhausted(OrchestratorError):
     code = "budget_exhausted"
     rpc_code = -32010
+
+
+class JobInterrupted(OrchestratorError):
+    code = "interrupted"
 
 
 def _all_subclasses(cls: type[OrchestratorError]) -> list[type[OrchestratorError]]:

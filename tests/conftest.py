@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from daemon_helpers import DaemonProcess
 from helpers import RosterWatcher
 
 import actors
@@ -39,3 +40,18 @@ def watch_roster() -> Iterator[Callable[[actors.Orchestrator], RosterWatcher]]:
     yield _watch
     for watcher in watchers:
         watcher.stop()
+
+
+@pytest.fixture
+def daemon() -> Iterator[Callable[..., DaemonProcess]]:
+    """``daemon(config_dict, **kw)`` starts a real daemon; all are stopped at teardown."""
+    started: list[DaemonProcess] = []
+
+    def _start(config: dict[str, Any], **kwargs: Any) -> DaemonProcess:
+        proc = DaemonProcess(config, **kwargs)
+        started.append(proc)
+        return proc.start()
+
+    yield _start
+    for proc in started:
+        proc.cleanup()

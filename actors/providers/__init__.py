@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 
 from actors.config import ModelConfig
@@ -12,30 +13,30 @@ from actors.providers.base import (
     call_provider,
     estimate_tokens,
 )
-from actors.providers.fake import FakeProvider
-from actors.providers.gemini import GeminiProvider
-from actors.providers.llama import LlamaProvider
-from actors.providers.local import LocalProvider, SharedResources
-from actors.providers.openai import OpenAIProvider
+from actors.providers.localserver import SharedResources
 
-PROVIDERS: dict[str, type[Provider]] = {
-    "openai": OpenAIProvider,
-    "gemini": GeminiProvider,
-    "llama": LlamaProvider,
-    "local": LocalProvider,
-    "fake": FakeProvider,
+# Imported on first use: a daemon pays only for the SDKs its configuration names.
+PROVIDERS: dict[str, str] = {
+    "openai": "actors.providers.openai:OpenAIProvider",
+    "gemini": "actors.providers.gemini:GeminiProvider",
+    "llama": "actors.providers.llama:LlamaProvider",
+    "local": "actors.providers.local:LocalProvider",
+    "fake": "actors.providers.fake:FakeProvider",
 }
 
 
 def provider_class(name: str) -> type[Provider]:
-    return PROVIDERS[name]
+    """The adapter class of provider ``name`` (KeyError if there is none)."""
+    module, _, attr = PROVIDERS[name].partition(":")
+    cls: type[Provider] = getattr(importlib.import_module(module), attr)
+    return cls
 
 
 def make_provider(
     config: ModelConfig, environ: Mapping[str, str], shared: SharedResources | None = None
 ) -> Provider:
     """The adapter for ``config``; ``shared`` holds what an orchestrator's adapters share."""
-    return PROVIDERS[config.provider](config, environ, shared)
+    return provider_class(config.provider)(config, environ, shared)
 
 
 __all__ = [

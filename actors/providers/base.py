@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import email.utils
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -98,7 +99,8 @@ def bad_json(exc: BaseException) -> BadResponse | None:
     return None
 
 
-def _transport_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+@functools.cache
+def transport_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
     """(timeout classes, connection classes) of every HTTP stack an SDK may use here."""
     timeouts: list[type[BaseException]] = []
     transport: list[type[BaseException]] = []
@@ -124,17 +126,15 @@ def _transport_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[Ba
     return tuple(timeouts), tuple(transport)
 
 
-TIMEOUT_ERRORS, TRANSPORT_ERRORS = _transport_classes()
-
-
 def transport_error(exc: BaseException) -> ProviderError | None:
     """Timeouts, refused or dropped connections and garbage bodies, from any HTTP stack."""
     garbage = bad_json(exc)  # first: requests' JSONDecodeError is also a RequestException
     if garbage is not None:
         return garbage
-    if isinstance(exc, TIMEOUT_ERRORS):
+    timeouts, transport = transport_classes()  # imported on first use: fast daemon start
+    if isinstance(exc, timeouts):
         return ProviderTimeout(f"the provider timed out: {exc}")
-    if isinstance(exc, TRANSPORT_ERRORS):
+    if isinstance(exc, transport):
         return ProviderUnavailable(f"cannot reach the provider: {exc}")
     return None
 

@@ -153,3 +153,32 @@ def test_an_empty_prompt_is_invalid(start_orch) -> None:
     orch = start_orch(config(Recorder()))
     with pytest.raises(InvalidParams, match="prompt"):
         orch.ask("   ")
+
+
+def test_after_a_meta_round_only_the_improved_answers_go_forward(start_orch) -> None:
+    def answer(req):
+        if req.round_name == "meta":
+            return f"Critique: answer A rambles.\nImproved answer:\n{req.participant} improved"
+        return f"{req.participant} says"
+
+    recorder = Recorder(answer)
+    orch = start_orch(config(recorder))
+    orch.ask("q")
+    [synthesis] = recorder.by_round("synthesis")
+    assert all(f"{n} improved" in synthesis.prompt for n in NAMES)
+    assert "Critique" not in synthesis.prompt
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("plain answer", "plain answer"),
+        ("critique\nImproved answer:\n  the better one ", "the better one"),
+        ("a\nIMPROVED ANSWER: x\nImproved answer: y", "y"),
+        ("critique\nImproved answer:", "critique\nImproved answer:"),
+    ],
+)
+def test_improved_answer_extraction(text: str, expected: str) -> None:
+    from actors.prompts import improved_answer
+
+    assert improved_answer(text) == expected

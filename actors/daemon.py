@@ -1,0 +1,188 @@
+"""``orchestrord``: the daemon's ``main``.
+
+Loads ``.env`` and the configuration, starts the actors, serves the socket in the
+foreground. The socket is born 0600 (umask before bind) inside a 0700 directory; a
+stale socket is replaced only after a refused connect, and a live daemon is never
+clobbered. On SIGTERM/SIGINT (or ``shutdown``) it stops accepting, drains in-flight
+jobs within ``drain_s``, answers the rest with -32005 and their partial results,
+stops the actors and the local model, removes the socket and exits 0; a second
+signal exits at once. Shaped after uvicorn's ``server.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from loguru import logger
+
+import actors
+from actors.config import Config, with_overrides
+from actors.defaults import describe, load_dotenv_file, resolve_config
+from actors.logs import setup_logging
+from actors.orchestrator import VERSION
+from actors.server import SocketServer
+from actors.store import RunStore
+from messages.errors import ConfigError
+
+MAX_SOCKET_PATH = 107
+
+
+class SocketInUse(Exception):
+    """Another live daemon serves this path, or the path cannot be a socket."""
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="orchestrord", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="TOML file (else $ORCHESTRORD_CONFIG, else defaults)")
+    parser.add_argument("--socket", help="Unix socket path (else $ORCHESTRORD_SOCKET)")
+    parser.add_argument(
+        "--log-level",
+        default=os.environ.get("ORCHESTRORD_LOG_LEVEL", "INFO"),
+        choices=["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+    )
+    parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate, print the effective models and pipeline, exit",
+    )
+    parser.add_argument("--version", action="version", version=f"orchestrord {VERSION}")
+    return parser.parse_args(argv)  # fmt: skip
+
+
+def effective_config(args: argparse.Namespace) -> Config:
+    config = resolve_config(args.config, os.environ)
+    return with_overrides(
+        config,
+        socket=args.socket or os.environ.get("ORCHESTRORD_SOCKET"),
+        state_dir=os.environ.get("ORCHESTRORD_STATE_DIR"),
+    )
+
+
+def prepare_socket_path(path: Path) -> None:
+    """Make the 0700 directory; replace a stale socket; refuse a live one."""
+    if len(os.fsencode(str(path))) > MAX_SOCKET_PATH:
+        raise SocketInUse(f"socket path is longer than {MAX_SOCKET_PATH} bytes: {path}")
+    if not path.parent.exists():
+        path.parent.mkdir(parents=True, mode=0o700)
+        os.chmod(path.parent, 0o700)  # in case umask was stricter than needed for us
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise SocketInUse(f"{path} exists and is not a socket; not touching it")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(2.0)
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            logger.info("replacing the stale socket {}", path)
+            path.unlink()
+            return
+        except OSError as exc:
+            if exc.errno in (errno.ENOENT,):
+                return
+            raise SocketInUse(f"cannot probe {path}: {exc}") from exc
+    raise SocketInUse(f"another orchestrord is serving on {path}")
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd (Type=notify) we are ready, if it asked."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
+        sock.sendto(message.encode(), address)
+
+
+class Daemon:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.socket_path = Path(config.daemon.socket).expanduser()
+        self.stop_requested = asyncio.Event()
+
+    def request_stop(self) -> None:
+        if self.stop_requested.is_set():
+            return
+        logger.info("stopping: no new jobs; draining")
+        self.stop_requested.set()
+
+    def _on_signal(self, signum: int) -> None:
+        if self.stop_requested.is_set():
+            logger.warning("second {}: exiting now", signal.Signals(signum).name)
+            with contextlib.suppress(OSError):
+                self.socket_path.unlink()
+            os._exit(1)
+        logger.info("received {}", signal.Signals(signum).name)
+        self.request_stop()
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        prepare_socket_path(self.socket_path)
+        state = Path(self.config.daemon.state_dir).expanduser()
+        store = RunStore(state / "runs.sqlite3")
+        orch = actors.start(self.config)
+        server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
+        old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race
+        try:
+            await server.start(str(self.socket_path))
+        finally:
+            os.umask(old_umask)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self._on_signal, signum)
+        sd_notify("READY=1")
+        logger.info(
+            "orchestrord {} ready on {} with models {}",
+            VERSION,
+            self.socket_path,
+            ", ".join(self.config.model_names),
+        )
+        await self.stop_requested.wait()
+        sd_notify("STOPPING=1")
+        left = await server.drain(self.config.daemon.drain_s)
+        if left:
+            logger.warning("{} job(s) still running after the drain: answering shutting_down", left)
+        await loop.run_in_executor(None, orch.stop)  # running jobs end with partial results
+        await server.close()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        store.close()
+        logger.info("orchestrord stopped")
+        return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    load_dotenv_file()
+    setup_logging(args.log_level, args.log_json)
+    try:
+        config = effective_config(args)
+    except ConfigError as exc:
+        print(f"orchestrord: bad configuration: {exc}", file=sys.stderr)
+        return 2
+    if args.check_config:
+        print(describe(config))
+        return 0
+    try:
+        return asyncio.run(Daemon(config).run())
+    except SocketInUse as exc:
+        print(f"orchestrord: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The socket server: JSON-RPC 2.0 over a Unix stream socket, one object per line.
+
+Runs on the daemon's asyncio loop. Each connection may carry many requests at once;
+each request is its own task and responses go out by id as they are ready. A job's
+result comes back from the coordinator through ``loop.call_soon_threadsafe``, so no
+thread ever waits for a job. Bad input is answered (or the connection closed, for an
+oversized line or a stalled half line) without touching other connections or jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loguru import logger
+
+from actors.config import DaemonConfig
+from actors.orchestrator import Orchestrator
+from actors.store import RunStore
+from messages.codec import (
+    Framer,
+    Request,
+    ask_params,
+    decode_request,
+    encode_error,
+    encode_exception,
+    encode_notification,
+    encode_result,
+    job_id_param,
+    request_id_of,
+)
+from messages.commands import Ask, new_id
+from messages.errors import (
+    ERRORS_BY_CODE,
+    MethodNotFound,
+    OrchestratorError,
+    OverloadedError,
+    ProtocolError,
+    RequestTooLarge,
+    ShuttingDown,
+    UnknownJob,
+)
+from messages.events import JobEvent
+from messages.results import ErrorInfo, JobResult
+
+READ_CHUNK = 65536
+MAX_WRITE_BUFFER = 64 * 1024 * 1024  # a client that stops reading is dropped past this
+OVERLOADED_RETRY_AFTER_S = 1.0
+
+
+class JobFailed(Exception):
+    """A job ended without an answer: sent as its error code with the partial result."""
+
+    def __init__(self, result: JobResult) -> None:
+        super().__init__(result.error)
+        self.result = result
+
+
+def peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+class Connection:
+    def __init__(self, server: SocketServer, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.framer = Framer(server.config.max_request_bytes)
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+
+    def send(self, line: bytes) -> None:
+        if self.closed or self.writer.is_closing():
+            return
+        self.writer.write(line)
+        if self.writer.transport.get_write_buffer_size() > MAX_WRITE_BUFFER:
+            logger.warning("dropping a client that does not read its responses")
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+    async def run(self) -> None:
+        idle = self.server.config.idle_timeout_s
+        try:
+            while not self.closed:
+                try:
+                    timeout = idle if self.framer.pending else None
+                    data = await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+                except TimeoutError:
+                    logger.info("dropping a client stalled mid-request for {:.0f}s", idle)
+                    break
+                except ConnectionError:
+                    break
+                if not data:
+                    break
+                try:
+                    lines = self.framer.feed(data)
+                except RequestTooLarge as exc:
+                    self.send(encode_exception(None, exc))
+                    break
+                for line in lines:
+                    task = asyncio.create_task(self.handle(line))
+                    self.tasks.add(task)
+                    task.add_done_callback(self.tasks.discard)
+        finally:
+            if self.tasks:  # let answers already owed to this client go out first
+                await asyncio.wait(set(self.tasks))
+            await self._flush_and_close()
+
+    async def _flush_and_close(self) -> None:
+        if not self.writer.is_closing():
+            with contextlib.suppress(ConnectionError):
+                await self.writer.drain()
+        self.close()
+
+    async def handle(self, line: bytes) -> None:
+        try:
+            request = decode_request(line)
+        except ProtocolError as exc:
+            self.send(encode_exception(request_id_of(exc), exc))
+            return
+        try:
+            result = await self.server.dispatch(request, self)
+            reply = encode_result(request.id, result)
+        except JobFailed as failed:
+            error = failed.result.error or ErrorInfo(code="internal_error", message="failed")
+            rpc = ERRORS_BY_CODE.get(error.code, OrchestratorError).rpc_code
+            reply = encode_error(request.id, rpc, error.message, failed.result.to_dict())
+        except OrchestratorError as exc:
+            reply = encode_exception(request.id, exc)
+        except Exception as exc:  # a bug answers this request, nothing else
+            logger.exception("internal error handling {}", request.method)
+            reply = encode_error(request.id, -32603, f"internal error: {exc!r}")
+        if not request.is_notification:
+            self.send(reply)
+
+
+class SocketServer:
+    def __init__(
+        self,
+        orch: Orchestrator,
+        store: RunStore,
+        config: DaemonConfig,
+        *,
+        on_shutdown: Callable[[], None],
+    ) -> None:
+        self.orch = orch
+        self.store = store
+        self.config = config
+        self.on_shutdown = on_shutdown
+        self.accepting = True
+        self.inflight: dict[str, asyncio.Future[Any]] = {}
+        self.connections: set[Connection] = set()
+        self._server: asyncio.AbstractServer | None = None
+        self._uid = os.getuid()
+        self.methods: dict[str, Callable[[Request, Connection], Awaitable[Any]]] = {
+            "ask": self.ask, "status": self.status, "job": self.job, "cancel": self.cancel,
+            "ping": self.ping, "shutdown": self.shutdown,
+        }  # fmt: skip
+
+    async def start(self, path: str) -> None:
+        self._server = await asyncio.start_unix_server(self._on_connect, path=path)
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        uid = peer_uid(sock)
+        if uid != self._uid:
+            logger.warning("refused a client with uid {} (the daemon runs as {})", uid, self._uid)
+            writer.write(encode_error(None, -32600, "refused: peer uid differs from the daemon's"))
+            writer.close()
+            return
+        conn = Connection(self, reader, writer)
+        self.connections.add(conn)
+        try:
+            await conn.run()
+        finally:
+            self.connections.discard(conn)
+
+    async def dispatch(self, request: Request, conn: Connection) -> Any:
+        method = self.methods.get(request.method)
+        if method is None:
+            raise MethodNotFound(f"no method {request.method!r}; known: {sorted(self.methods)}")
+        return await method(request, conn)
+
+    # --- methods ------------------------------------------------------------------------
+
+    async def ask(self, request: Request, conn: Connection) -> Any:
+        if not self.accepting:
+            raise ShuttingDown("the daemon is shutting down")
+        params = ask_params(request.params)
+        if len(self.inflight) >= self.config.max_inflight_jobs:
+            raise OverloadedError(
+                f"{len(self.inflight)} jobs in flight (max_inflight_jobs)",
+                data={"retry_after_s": OVERLOADED_RETRY_AFTER_S},
+            )
+        loop = asyncio.get_running_loop()
+        job_id = new_id()
+        outcome: asyncio.Future[Any] = loop.create_future()
+        self.inflight[job_id] = outcome
+        try:
+            stream = params.pop("stream")
+            options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
+            await asyncio.wrap_future(
+                self.store.accept(job_id, params["prompt"], options, params["metadata"])
+            )
+            self.orch.start_job(Ask(
+                job_id=job_id, **params,
+                reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
+                listener=self._streamer(loop, conn, request, job_id) if stream else None,
+            ))  # fmt: skip
+            result = await outcome
+        finally:
+            self.inflight.pop(job_id, None)
+        if isinstance(result, OrchestratorError):  # the job could not start (bad params)
+            failed = JobResult(job_id=job_id, status="error", error=ErrorInfo.of(result))
+            self.store.finish(failed)
+            raise result
+        self.store.finish(result)  # batched on the writer thread; the reply need not wait
+        if result.status != "ok":
+            raise JobFailed(result)
+        return result.to_dict()
+
+    def _streamer(
+        self, loop: asyncio.AbstractEventLoop, conn: Connection, request: Request, job_id: str
+    ) -> Callable[[JobEvent], None]:
+        def send(event: JobEvent) -> None:
+            params = {"id": request.id, **event.to_dict(), "job_id": job_id}
+            line = encode_notification("event", params)
+            loop.call_soon_threadsafe(conn.send, line)
+
+        return send
+
+    async def status(self, request: Request, conn: Connection) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(None, self.orch.status)
+
+    async def job(self, request: Request, conn: Connection) -> Any:
+        job_id = job_id_param(request.params)
+        result = await asyncio.wrap_future(self.store.get(job_id))
+        if result is None:
+            raise UnknownJob(f"no job {job_id!r}")
+        return result.to_dict()
+
+    async def cancel(self, request: Request, conn: Connection) -> Any:
+        job_id = job_id_param(request.params)
+        loop = asyncio.get_running_loop()
+        if await loop.run_in_executor(None, self.orch.cancel, job_id):
+            return {"cancelled": True}
+        if await asyncio.wrap_future(self.store.get(job_id)) is None:
+            raise UnknownJob(f"no job {job_id!r}")
+        return {"cancelled": False}  # it had already finished
+
+    async def ping(self, request: Request, conn: Connection) -> Any:
+        return "pong"
+
+    async def shutdown(self, request: Request, conn: Connection) -> Any:
+        asyncio.get_running_loop().call_soon(self.on_shutdown)
+        return {"stopping": True}
+
+    # --- stopping -----------------------------------------------------------------------
+
+    async def drain(self, budget_s: float) -> int:
+        """Stop accepting, then wait up to ``budget_s`` for jobs in flight; returns how many
+        are still running (the daemon then stops the actors, which answers them)."""
+        self.accepting = False
+        if self._server is not None:
+            self._server.close()
+        pending = set(self.inflight.values())
+        if pending:
+            logger.info("draining {} job(s) for up to {:.0f}s", len(pending), budget_s)
+            await asyncio.wait(pending, timeout=budget_s)
+        return len(self.inflight)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        """After the actors stopped: let the last answers go out, then close everything."""
+        pending = set(self.inflight.values())
+        if pending:
+            await asyncio.wait(pending, timeout=timeout_s)
+        for conn in list(self.connections):
+            if conn.tasks:
+                await asyncio.wait(set(conn.tasks), timeout=timeout_s)
+            await conn._flush_and_close()
+
+
+def _resolve(future: asyncio.Future[Any], outcome: Any) -> None:
+    if not future.done():
+        future.set_result(outcome)

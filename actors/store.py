@@ -1,0 +1,200 @@
+"""The run store: every job in ``state_dir/runs.sqlite3`` (SQLite, WAL).
+
+A job is written when accepted (status ``running``) and when finished, with every
+reply of every round (prompt, text, latency, usage, cost, error) and its metadata.
+All SQL runs on one writer thread that batches queued operations into one
+transaction, so the actors never touch the disk and a burst of jobs costs a few
+commits. Reads go through the same queue (read-your-writes). ``accept`` returns a
+future the server awaits before starting the job: an accepted job is on disk.
+At open, jobs left ``running`` by a dead daemon are marked ``interrupted``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+from loguru import logger
+
+from messages.errors import JobInterrupted
+from messages.results import ErrorInfo, JobResult
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    job_id      TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    prompt      TEXT NOT NULL,
+    options     TEXT NOT NULL,
+    metadata    TEXT NOT NULL,
+    accepted_at REAL NOT NULL,
+    finished_at REAL,
+    result      TEXT
+);
+CREATE TABLE IF NOT EXISTS replies (
+    job_id        TEXT NOT NULL,
+    round_index   INTEGER NOT NULL,
+    round         TEXT NOT NULL,
+    model         TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    prompt        TEXT,
+    text          TEXT,
+    latency_ms    REAL,
+    input_tokens  INTEGER,
+    output_tokens INTEGER,
+    cost_usd      REAL,
+    error_code    TEXT,
+    error_message TEXT,
+    finished_at   REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replies_by_model ON replies (model, finished_at);
+"""
+
+BATCH = 512
+Op = Callable[[sqlite3.Connection], Any]
+
+
+class RunStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path).expanduser()
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._queue: queue.SimpleQueue[tuple[Op, Future[Any]] | None] = queue.SimpleQueue()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash
+        self._db.executescript(SCHEMA)
+        self.interrupted = self._mark_interrupted()
+        self._thread = threading.Thread(target=self._run, name="run-store", daemon=True)
+        self._thread.start()
+
+    # --- the writer thread --------------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                break
+            batch = [item]
+            while len(batch) < BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            self._execute(batch)
+        self._db.close()
+
+    def _execute(self, batch: list[tuple[Op, Future[Any]]]) -> None:
+        results: list[tuple[Future[Any], Any, BaseException | None]] = []
+        try:
+            self._db.execute("BEGIN")
+            for op, future in batch:
+                try:
+                    results.append((future, op(self._db), None))
+                except sqlite3.Error as exc:  # one bad op fails itself, not the batch
+                    results.append((future, None, exc))
+            self._db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            logger.exception("run store: a batch of {} operations failed", len(batch))
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            results = [(f, None, exc) for _, f in batch]
+        for future, value, error in results:
+            if error is None:
+                future.set_result(value)
+            else:
+                future.set_exception(error)
+
+    def submit(self, op: Op) -> Future[Any]:
+        future: Future[Any] = Future()
+        self._queue.put((op, future))
+        return future
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write what is queued, then stop the writer thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    # --- operations ---------------------------------------------------------------------
+
+    def _mark_interrupted(self) -> int:
+        rows = self._db.execute("SELECT job_id FROM jobs WHERE status = 'running'").fetchall()
+        now = time.time()
+        error = ErrorInfo.of(JobInterrupted("the daemon stopped before the job finished"))
+        for (job_id,) in rows:
+            result = JobResult(job_id=job_id, status="interrupted", error=error)
+            self._db.execute(
+                "UPDATE jobs SET status = 'interrupted', finished_at = ?, result = ? "
+                "WHERE job_id = ?",
+                (now, json.dumps(result.to_dict()), job_id),
+            )
+        if rows:
+            logger.warning(
+                "marked {} job(s) left running by a dead daemon as interrupted", len(rows)
+            )
+        return len(rows)
+
+    def accept(
+        self, job_id: str, prompt: str, options: Mapping[str, Any], metadata: Mapping[str, Any]
+    ) -> Future[Any]:
+        row = (job_id, prompt, json.dumps(dict(options)), json.dumps(dict(metadata)), time.time())
+        return self.submit(
+            lambda db: db.execute(
+                "INSERT INTO jobs (job_id, status, prompt, options, metadata, accepted_at) "
+                "VALUES (?, 'running', ?, ?, ?, ?)",
+                row,
+            )
+        )
+
+    def finish(self, result: JobResult) -> Future[Any]:
+        now = time.time()
+        data = json.dumps(result.to_dict())
+        replies = [
+            (result.job_id, i, rnd.name, r.model, r.status, r.prompt, r.text, r.latency_ms,
+             r.usage.input_tokens if r.usage else None,
+             r.usage.output_tokens if r.usage else None, r.cost_usd,
+             r.error.code if r.error else None, r.error.message if r.error else None, now)
+            for i, rnd in enumerate(result.rounds)
+            for r in rnd.replies
+        ]  # fmt: skip
+
+        def op(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = ?, result = ? WHERE job_id = ?",
+                (result.status, now, data, result.job_id),
+            )
+            db.executemany(
+                "INSERT INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", replies
+            )
+
+        return self.submit(op)
+
+    def get(self, job_id: str) -> Future[JobResult | None]:
+        def op(db: sqlite3.Connection) -> JobResult | None:
+            row = db.execute(
+                "SELECT status, result FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            status, result = row
+            if result is None:
+                return JobResult(job_id=job_id, status=status)
+            return JobResult.from_dict(json.loads(result))
+
+        return self.submit(op)
+
+    def metadata(self, job_id: str) -> Future[dict[str, Any] | None]:
+        def op(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = db.execute("SELECT metadata FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+            return None if row is None else json.loads(row[0])
+
+        return self.submit(op)

@@ -1,0 +1,357 @@
+"""The real daemon on a real Unix socket, with fake providers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from daemon_helpers import ROOT, DaemonProcess, RawClient
+from helpers import WAIT
+
+FAST = {"models": [
+    {"name": "a", "provider": "fake", "reply": "A in {round}"},
+    {"name": "b", "provider": "fake", "reply": "B in {round}"},
+]}  # fmt: skip
+HANG_MS = 600_000
+
+
+def slow(latency_ms: int = HANG_MS, **daemon: object) -> dict:
+    return {
+        "daemon": {"drain_s": 0.5, **daemon},  # jobs that hang must not hold up teardown
+        "models": [
+            {"name": "slow", "provider": "fake", "latency_ms": latency_ms},
+            {"name": "fast", "provider": "fake", "reply": "fast answer"},
+        ],
+    }
+
+
+def first_event(client: RawClient) -> dict:
+    message = client.read()
+    assert message is not None and message["method"] == "event", message
+    return message["params"]
+
+
+# --- methods --------------------------------------------------------------------------
+
+
+def test_ask_status_job_ping(daemon) -> None:
+    d = daemon(FAST)
+    answer = d.rpc("ask", {"prompt": "hi", "metadata": {"user": "t"}})["result"]
+    assert answer["status"] == "ok" and answer["answer"] in ("A in synthesis", "B in synthesis")
+    assert [r["name"] for r in answer["rounds"]] == ["initial", "meta", "synthesis"]
+    stored = d.rpc("job", {"job_id": answer["job_id"]})["result"]
+    assert stored == answer
+    status = d.rpc("status")["result"]
+    assert status["jobs_total"] == 1 and {m["name"] for m in status["models"]} == {"a", "b"}
+    assert d.rpc("ping")["result"] == "pong"
+
+
+def test_many_requests_on_one_connection_are_answered_by_id(daemon) -> None:
+    d = daemon(slow(latency_ms=300))
+    with d.connect() as c:
+        slow_id = c.send("ask", {"prompt": "slow", "models": ["slow"], "rounds": ["initial"]})
+        ping_id = c.send("ping")
+        fast_id = c.send("ask", {"prompt": "fast", "models": ["fast"], "rounds": ["initial"]})
+        order = [c.read()["id"] for _ in range(3)]
+    assert order[-1] == slow_id and set(order) == {slow_id, ping_id, fast_id}
+
+
+def test_stream_events_come_in_order_before_the_result(daemon) -> None:
+    d = daemon(FAST)
+    with d.connect() as c:
+        request_id = c.send("ask", {"prompt": "hi", "stream": True})
+        events = []
+        while True:
+            message = c.read()
+            if "method" not in message:
+                break
+            assert message["method"] == "event" and message["params"]["id"] == request_id
+            events.append((message["params"]["type"], message["params"]["round"]))
+    assert message["id"] == request_id and message["result"]["status"] == "ok"
+    assert events == [
+        ("round_started", "initial"), ("reply", "initial"), ("reply", "initial"),
+        ("round_finished", "initial"),
+        ("round_started", "meta"), ("reply", "meta"), ("reply", "meta"),
+        ("round_finished", "meta"),
+        ("round_started", "synthesis"), ("reply", "synthesis"), ("round_finished", "synthesis"),
+    ]  # fmt: skip
+
+
+def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
+    d = daemon(slow())
+    with d.connect() as asker:
+        request_id = asker.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
+        job_id = first_event(asker)["job_id"]
+        assert d.rpc("cancel", {"job_id": job_id})["result"] == {"cancelled": True}
+        error = asker.response(request_id)["error"]
+    assert error["code"] == -32004 and error["data"]["status"] == "cancelled"
+    assert d.rpc("cancel", {"job_id": job_id})["result"] == {"cancelled": False}
+    assert d.rpc("job", {"job_id": job_id})["result"]["status"] == "cancelled"
+
+
+# --- errors from real bad input ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (b"{not json\n", -32700),
+        (b"\xff\xfe\n", -32700),
+        (b"[1, 2]\n", -32600),
+        (b'{"id": 1, "method": "ping"}\n', -32600),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": 7}\n', -32600),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "fly"}\n', -32601),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": 5}}\n', -32602),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": [1]}\n', -32602),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+         b'"params": {"prompt": "q", "models": ["ghost"]}}\n', -32602),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+         b'"params": {"prompt": "q", "timeout_s": -1}}\n', -32602),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+         b'"params": {"prompt": "q", "deterministic": true}}\n', -32602),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "job", "params": {"job_id": "nope"}}\n', -32007),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "job", "params": {}}\n', -32602),
+        (b'{"jsonrpc": "2.0", "id": 1, "method": "cancel", "params": {"job_id": "x"}}\n', -32007),
+    ],
+)  # fmt: skip
+def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, raw, code) -> None:
+    d = daemon(FAST)
+    with d.connect() as c:
+        c.send_raw(raw)
+        reply = c.read()
+        assert reply["error"]["code"] == code, reply
+        assert c.request("ping")["result"] == "pong"  # same connection still served
+
+
+def test_an_oversized_line_gets_32006_and_the_connection_closes(daemon) -> None:
+    d = daemon({**FAST, "daemon": {"max_request_bytes": 1000}})
+    with d.connect() as c:
+        c.send_raw(b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": "'
+                   + b"x" * 5000)  # fmt: skip
+        reply = c.read()
+        assert reply["error"]["code"] == -32006
+        assert c.read() is None  # closed
+    assert d.rpc("ping")["result"] == "pong"  # others unaffected
+
+
+def test_a_half_line_that_stalls_is_dropped_after_the_idle_timeout(daemon) -> None:
+    d = daemon({**FAST, "daemon": {"idle_timeout_s": 0.3}})
+    with d.connect() as stalled, d.connect() as waiting:
+        request_id = waiting.send("ask", {"prompt": "q"})
+        stalled.send_raw(b'{"jsonrpc": "2.0", "id": 1, "meth')
+        assert stalled.read() is None  # dropped (the read itself is bounded by WAIT)
+        assert waiting.response(request_id)["result"]["status"] == "ok"
+
+
+def test_an_idle_connection_without_a_partial_line_is_kept(daemon) -> None:
+    d = daemon({**slow(latency_ms=800), "daemon": {"idle_timeout_s": 0.2}})
+    with d.connect() as c:
+        result = c.request("ask", {"prompt": "q", "models": ["slow"], "rounds": ["initial"]})
+    assert result["result"]["status"] == "ok"  # waited longer than the idle timeout
+
+
+def test_a_job_timeout_returns_32003_with_the_partial_result(daemon) -> None:
+    d = daemon(slow())
+    error = d.rpc("ask", {"prompt": "q", "timeout_s": 0.3})["error"]
+    assert error["code"] == -32003
+    replies = {r["model"]: r["status"] for r in error["data"]["rounds"][0]["replies"]}
+    assert replies == {"slow": "timeout", "fast": "ok"}
+
+
+def test_a_failed_round_returns_32008_with_the_partial_result(daemon) -> None:
+    d = daemon({"models": [{"name": "bad", "provider": "fake", "fail_rate": 1.0,
+                            "max_attempts": 1}]})  # fmt: skip
+    error = d.rpc("ask", {"prompt": "q"})["error"]
+    assert error["code"] == -32008
+    assert error["data"]["rounds"][0]["replies"][0]["error"]["code"] == "provider_unavailable"
+
+
+def test_no_live_model_returns_32002(daemon) -> None:
+    d = daemon({"models": [{"name": "gpt", "provider": "openai"}],
+                "supervision": {"max_restarts": 0}},
+               env={"OPENAI_API_KEY": ""})  # fmt: skip
+    for _ in range(1000):  # the model goes down right after start; ask until it is
+        if d.rpc("status")["result"]["models"][0]["state"] == "down":
+            break
+    assert d.rpc("ask", {"prompt": "q"})["error"]["code"] == -32002
+
+
+def test_admission_control_refuses_beyond_max_inflight_jobs(daemon) -> None:
+    d = daemon(slow(max_inflight_jobs=2))
+    with d.connect() as c:
+        for _ in range(2):
+            c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
+            first_event(c)  # the job is in flight
+        error = c.request("ask", {"prompt": "q"})["error"]
+    assert error["code"] == -32001 and error["data"]["retry_after_s"] > 0
+
+
+def test_100_concurrent_clients_are_all_answered(daemon) -> None:
+    d = daemon(FAST)
+
+    def one(i: int) -> str:
+        with d.connect() as c:
+            return c.request("ask", {"prompt": f"q{i}"})["result"]["status"]
+
+    with ThreadPoolExecutor(100) as pool:
+        statuses = list(pool.map(one, range(100)))
+    assert statuses == ["ok"] * 100
+
+
+# --- lifecycle --------------------------------------------------------------------------
+
+
+def test_the_socket_is_0600_in_a_0700_directory(daemon) -> None:
+    d = daemon(FAST)
+    assert stat.S_IMODE(os.stat(d.socket_path).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(Path(d.socket_path).parent).st_mode) == 0o700
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to connect as another uid")
+def test_a_client_with_another_uid_is_refused(daemon) -> None:
+    d = daemon(FAST)
+    os.chmod(d.dir, 0o711)  # let the other uid reach the socket file,
+    os.chmod(Path(d.socket_path).parent, 0o711)
+    os.chmod(d.socket_path, 0o666)  # so that only the peer-uid check stands in its way
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop to nobody, connect, report what the daemon said
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(WAIT)
+                s.connect(d.socket_path)
+                s.sendall(b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n')
+                os.write(write_end, s.makefile("rb").readline())
+        except Exception as exc:
+            os.write(write_end, f"child failed: {exc!r}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        said = pipe.read().decode()
+    os.waitpid(pid, 0)
+    out = subprocess.CompletedProcess([], 0, stdout=said)
+    assert "refused" in out.stdout and "pong" not in out.stdout
+    assert d.rpc("ping")["result"] == "pong"
+
+
+def test_sigterm_lets_short_jobs_finish_and_answers_the_rest_with_32005(daemon) -> None:
+    d = daemon(slow(latency_ms=HANG_MS, drain_s=0.5))
+    with d.connect() as c:
+        long_id = c.send("ask", {"prompt": "long", "stream": True})
+        first_event(c)
+        d.signal(signal.SIGTERM)
+        error = c.response(long_id)["error"]
+    assert error["code"] == -32005
+    assert error["data"]["status"] == "error" and error["data"]["rounds"]  # partial result
+    assert d.wait() == 0
+    assert not os.path.exists(d.socket_path)
+
+
+def test_sigterm_drains_jobs_that_finish_within_the_budget(daemon) -> None:
+    d = daemon(slow(latency_ms=500, drain_s=20))
+    with d.connect() as c:
+        request_id = c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
+        first_event(c)
+        d.signal(signal.SIGTERM)
+        assert c.response(request_id)["result"]["status"] == "ok"
+    assert d.wait() == 0
+
+
+def test_shutdown_method_stops_the_daemon(daemon) -> None:
+    d = daemon(FAST)
+    assert d.rpc("shutdown")["result"] == {"stopping": True}
+    assert d.wait() == 0
+    assert not os.path.exists(d.socket_path)
+
+
+def test_kill_9_mid_job_then_restart_marks_the_job_interrupted(daemon) -> None:
+    d = daemon(slow())
+    with d.connect() as c:
+        c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
+        job_id = first_event(c)["job_id"]
+        d.proc.kill()
+        d.wait()
+    assert os.path.exists(d.socket_path)  # stale socket left behind
+    again = DaemonProcess(slow(), workdir=d.dir).start()
+    try:
+        stored = again.rpc("job", {"job_id": job_id})["result"]
+        assert stored["status"] == "interrupted" and stored["error"]["code"] == "interrupted"
+    finally:
+        again.stop()
+
+
+def test_a_second_daemon_on_the_same_socket_is_refused(daemon) -> None:
+    d = daemon(FAST)
+    second = DaemonProcess(FAST, workdir=d.dir).spawn()
+    assert second.wait(timeout=WAIT) == 2
+    assert "another orchestrord is serving" in d.stderr()
+    assert d.rpc("ping")["result"] == "pong"
+
+
+def test_log_json_writes_one_object_per_line_and_never_a_key(daemon) -> None:
+    secret = "sk-test-do-not-log-1234567890"
+    d = daemon(FAST, args=["--log-json"], env={"OPENAI_API_KEY": secret})
+    d.rpc("ask", {"prompt": f"my key is {secret}"})
+    d.rpc("shutdown")
+    d.wait()
+    lines = [line for line in d.stderr().splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["text"] for line in lines)
+    assert secret not in d.stderr()
+
+
+def test_check_config_prints_the_setup_or_names_the_bad_key(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    env.pop("OPENAI_API_KEY", None)
+    good = tmp_path / "good.toml"
+    good.write_text('[[models]]\nname = "a"\nprovider = "fake"\n')
+    run = subprocess.run([sys.executable, "-m", "actors.daemon", "--config", str(good),
+                          "--check-config"], capture_output=True, text=True, env=env,
+                         timeout=WAIT)  # fmt: skip
+    assert run.returncode == 0 and "a" in run.stdout and "initial -> meta" in run.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[models]]\nname = "a"\nprovider = "fake"\nrpm = "fast"\n')
+    run = subprocess.run([sys.executable, "-m", "actors.daemon", "--config", str(bad),
+                          "--check-config"], capture_output=True, text=True, env=env,
+                         timeout=WAIT)  # fmt: skip
+    assert run.returncode == 2 and "models[0].rpm" in run.stderr
+
+
+def test_the_default_socket_refuses_paths_longer_than_107_bytes(tmp_path: Path) -> None:
+    from actors.daemon import SocketInUse, prepare_socket_path
+
+    with pytest.raises(SocketInUse, match="longer than 107"):
+        prepare_socket_path(Path("/tmp/" + "x" * 120))
+
+
+def test_a_regular_file_at_the_socket_path_is_never_replaced(tmp_path: Path) -> None:
+    from actors.daemon import SocketInUse, prepare_socket_path
+
+    path = tmp_path / "not-a-socket"
+    path.write_text("precious")
+    with pytest.raises(SocketInUse, match="not a socket"):
+        prepare_socket_path(path)
+    assert path.read_text() == "precious"
+
+
+def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
+    from actors.daemon import prepare_socket_path
+
+    short = Path(os.path.join("/tmp", os.path.basename(tmp_path)[:20] + "-stale.sock"))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.bind(str(short))  # bound, never listening: a connect is refused
+    try:
+        prepare_socket_path(short)
+        assert not short.exists()
+    finally:
+        short.unlink(missing_ok=True)

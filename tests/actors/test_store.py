@@ -1,0 +1,81 @@
+"""The run store: real SQLite in WAL mode, a writer thread, interrupted jobs."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from helpers import WAIT
+
+from actors.store import RunStore
+from messages.results import ErrorInfo, JobResult, ModelReply, RoundResult, Usage
+
+
+def finished(job_id: str) -> JobResult:
+    reply = ModelReply(
+        model="a",
+        status="ok",
+        text="hi",
+        latency_ms=5.0,
+        prompt="the prompt",
+        usage=Usage(input_tokens=3, output_tokens=1),
+        cost_usd=0.5,
+    )
+    failed = ModelReply(model="b", status="error", error=ErrorInfo(code="timeout", message="slow"))
+    return JobResult(
+        job_id=job_id,
+        status="ok",
+        answer="hi",
+        rounds=(RoundResult(name="initial", replies=(reply, failed)),),
+    )
+
+
+def test_a_job_is_stored_when_accepted_and_when_finished(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.accept("j1", "prompt", {"models": ["a"]}, {"user": "u"}).result(WAIT)
+    assert store.get("j1").result(WAIT).status == "running"
+    store.finish(finished("j1")).result(WAIT)
+    assert store.get("j1").result(WAIT).to_dict() == finished("j1").to_dict()
+    assert store.metadata("j1").result(WAIT) == {"user": "u"}
+    assert store.get("nope").result(WAIT) is None
+    store.close()
+    db = sqlite3.connect(tmp_path / "runs.sqlite3")
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    rows = db.execute(
+        "SELECT model, status, prompt, input_tokens, error_code FROM replies"
+    ).fetchall()
+    assert rows == [("a", "ok", "the prompt", 3, None), ("b", "error", None, None, "timeout")]
+
+
+def test_jobs_left_running_are_marked_interrupted_at_the_next_open(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.accept("j1", "p", {}, {}).result(WAIT)
+    store.accept("j2", "p", {}, {}).result(WAIT)
+    store.finish(finished("j2")).result(WAIT)
+    store.close()
+    again = RunStore(tmp_path / "runs.sqlite3")
+    assert again.interrupted == 1
+    result = again.get("j1").result(WAIT)
+    assert result.status == "interrupted" and result.error.code == "interrupted"
+    assert again.get("j2").result(WAIT).status == "ok"
+    again.close()
+
+
+def test_a_burst_of_writes_all_land(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    futures = [store.accept(f"j{i}", "p", {}, {}) for i in range(2000)]
+    for future in futures:
+        future.result(WAIT)
+    store.close()
+    db = sqlite3.connect(tmp_path / "runs.sqlite3")
+    assert db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 2000
+
+
+def test_a_failing_operation_fails_alone(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.accept("dup", "p", {}, {}).result(WAIT)
+    again = store.accept("dup", "p", {}, {})
+    other = store.accept("fine", "p", {}, {})
+    assert isinstance(again.exception(WAIT), sqlite3.IntegrityError)
+    assert other.result(WAIT) is not None
+    store.close()

@@ -1,0 +1,119 @@
+"""The socket codec, pure: framing, size cap, decoding, params."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from messages.codec import (
+    Framer,
+    ask_params,
+    decode_request,
+    encode_error,
+    encode_exception,
+    encode_notification,
+    encode_result,
+    request_id_of,
+)
+from messages.errors import InvalidParams, ParseError, ProtocolError, RequestTooLarge
+
+
+def test_framer_splits_lines_across_chunks_and_skips_blank_ones() -> None:
+    framer = Framer(max_bytes=100)
+    assert framer.feed(b'{"a"') == []
+    assert framer.pending == 4
+    assert framer.feed(b': 1}\n\n{"b": 2}\n{"c"') == [b'{"a": 1}', b'{"b": 2}']
+    assert framer.feed(b": 3}\n") == [b'{"c": 3}']
+    assert framer.pending == 0
+
+
+@pytest.mark.parametrize("chunks", [[b"x" * 101], [b"x" * 60, b"x" * 60], [b"x" * 101 + b"\n"]])
+def test_framer_rejects_a_line_over_the_cap(chunks: list[bytes]) -> None:
+    framer = Framer(max_bytes=100)
+    with pytest.raises(RequestTooLarge):
+        for chunk in chunks:
+            framer.feed(chunk)
+
+
+def test_framer_accepts_a_line_exactly_at_the_cap() -> None:
+    assert Framer(max_bytes=5).feed(b"12345\n") == [b"12345"]
+
+
+def test_decode_a_request() -> None:
+    request = decode_request(b'{"jsonrpc": "2.0", "id": "x", "method": "ask", "params": {"p": 1}}')
+    assert (request.id, request.method, dict(request.params)) == ("x", "ask", {"p": 1})
+    assert not request.is_notification
+    note = decode_request(b'{"jsonrpc": "2.0", "method": "ping"}')
+    assert note.is_notification and note.params == {}
+
+
+@pytest.mark.parametrize(
+    ("line", "error", "request_id"),
+    [
+        (b"{", ParseError, None),
+        (b"\xff", ParseError, None),
+        (b"42", ProtocolError, None),
+        (b'{"jsonrpc": "1.0", "id": 3, "method": "m"}', ProtocolError, 3),
+        (b'{"jsonrpc": "2.0", "id": 3}', ProtocolError, 3),
+        (b'{"jsonrpc": "2.0", "id": true, "method": "m"}', ProtocolError, None),
+        (b'{"jsonrpc": "2.0", "id": [1], "method": "m"}', ProtocolError, None),
+        (b'{"jsonrpc": "2.0", "id": 4, "method": "m", "params": [1]}', InvalidParams, 4),
+    ],
+)
+def test_decode_errors_are_typed_and_keep_the_id_they_can(line, error, request_id) -> None:
+    with pytest.raises(error) as info:
+        decode_request(line)
+    assert request_id_of(info.value) == request_id
+
+
+def test_encoders_write_one_json_line() -> None:
+    assert json.loads(encode_result(1, {"x": "é"})) == {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "result": {"x": "é"},
+    }
+    err = json.loads(encode_error(2, -32001, "busy", {"retry_after_s": 1}))
+    assert err["error"] == {"code": -32001, "message": "busy", "data": {"retry_after_s": 1}}
+    note = json.loads(encode_notification("event", {"id": 1}))
+    assert note == {"jsonrpc": "2.0", "method": "event", "params": {"id": 1}}
+    assert encode_result(1, "x").count(b"\n") == 1
+    exc = json.loads(encode_exception(None, InvalidParams("bad", data={"id": 9})))
+    assert "data" not in exc["error"]  # the recovered id is not error data
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({}, "prompt"),
+        ({"prompt": 3}, "prompt"),
+        ({"prompt": "q", "models": "a"}, "models"),
+        ({"prompt": "q", "models": [""]}, "models"),
+        ({"prompt": "q", "rounds": [1]}, "rounds"),
+        ({"prompt": "q", "timeout_s": 0}, "timeout_s"),
+        ({"prompt": "q", "timeout_s": True}, "timeout_s"),
+        ({"prompt": "q", "timeout_s": float("inf")}, "timeout_s"),
+        ({"prompt": "q", "stream": "yes"}, "stream"),
+        ({"prompt": "q", "metadata": [1]}, "metadata"),
+        ({"prompt": "q", "strategy": 1}, "strategy"),
+        ({"prompt": "q", "colour": "red"}, "unknown param"),
+        ({"prompt": "q", "schema": {}}, "not supported"),
+    ],
+)
+def test_ask_params_are_validated(params, match) -> None:
+    with pytest.raises(InvalidParams, match=match):
+        ask_params(params)
+
+
+def test_ask_params_normalise() -> None:
+    out = ask_params({"prompt": "q", "models": ["a"], "timeout_s": 5, "stream": True})
+    assert out == {
+        "prompt": "q",
+        "models": ("a",),
+        "rounds": None,
+        "stream": True,
+        "metadata": {},
+        "strategy": None,
+        "synthesizer": None,
+        "timeout_s": 5.0,
+    }
