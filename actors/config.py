@@ -57,6 +57,7 @@ class ModelConfig:
     rpm: float | None = None  # None: no request limit
     burst: float | None = None  # bucket capacity; default max(1, rpm / 60)
     tpm: float | None = None  # None: no token limit
+    limit_margin_s: float = 0.02  # reserve in the buckets against the provider's jitter
     max_concurrency: int = 8
     timeout_s: float = 60.0
     max_tokens: int = 1024
@@ -218,7 +219,7 @@ def _model(index: int, data: Any) -> ModelConfig:
         model = dataclasses.replace(model, model=cls.default_model)
     for key in ("rpm", "burst", "tpm", "timeout_s"):
         _positive(f"{prefix}.{key}", getattr(model, key))
-    for key in ("price_in_per_mtok", "price_out_per_mtok", "temperature"):
+    for key in ("price_in_per_mtok", "price_out_per_mtok", "temperature", "limit_margin_s"):
         _positive(f"{prefix}.{key}", getattr(model, key), allow_zero=True)
     for key in ("max_concurrency", "max_tokens", "max_attempts"):
         _positive(f"{prefix}.{key}", getattr(model, key))

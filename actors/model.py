@@ -60,6 +60,38 @@ class _Call:
         self.timer: Timer | None = None
 
 
+def _reply(
+    config: ModelConfig,
+    msg: Complete,
+    attempts: int,
+    latency_s: float,
+    error: OrchestratorError | None,
+    text: str | None = None,
+    usage: Usage | None = None,
+) -> None:
+    """Tell ``msg.reply_to`` how the call ended (from the actor, or from the I/O loop
+    for a success, which then skips a thread hop on the job's critical path)."""
+    status: ReplyStatus = "ok"
+    if error is not None:
+        status = "timeout" if isinstance(error, ProviderTimeout) else "error"
+    cost = config.cost_usd(usage.input_tokens, usage.output_tokens) if usage else 0.0
+    reply = ModelReply(
+        model=config.name,
+        status=status,
+        text=text,
+        latency_ms=latency_s * 1000,
+        usage=usage,
+        error=None if error is None else ErrorInfo.of(error),
+        cost_usd=cost,
+        attempts=attempts,
+        prompt=msg.prompt,
+    )
+    finished = CallFinished(
+        call_id=msg.call_id, job_id=msg.job_id, round_index=msg.round_index, reply=reply
+    )
+    safe_tell(msg.reply_to, finished)
+
+
 class ModelActor(pykka.ThreadingActor):
     def __init__(
         self,
@@ -88,11 +120,18 @@ class ModelActor(pykka.ThreadingActor):
         )
         self.provider: Provider | None = None
         self.limiter = Limiter(
-            rpm=config.rpm, burst=config.request_burst, tpm=config.tpm, now=clock()
+            rpm=config.rpm,
+            burst=config.request_burst,
+            tpm=config.tpm,
+            now=clock(),
+            margin_s=config.limit_margin_s,
         )
         self._queue: deque[_Call] = deque()
         self._inflight: dict[str, _Call] = {}
         self._retrying: dict[str, _Call] = {}
+        # Slow start: a rate-limited model sends one call at a time until one has come
+        # back, so the SDK's cold first request cannot bunch up calls the limiter spaced.
+        self._cold = bool(config.rpm or config.tpm)
         self._pump_timer: Timer | None = None
         self._pump_due = 0.0
         self._pump_generation = 0
@@ -102,6 +141,7 @@ class ModelActor(pykka.ThreadingActor):
     def on_start(self) -> None:
         try:
             self.provider = self._provider_factory(self.config, self._environ)
+            self.provider.prepare()
         except Exception as exc:
             # pykka calls no on_failure for on_start: say so ourselves, then die.
             logger.error("model {} failed to start: {}", self.config.name, exc)
@@ -178,7 +218,8 @@ class ModelActor(pykka.ThreadingActor):
 
     def _pump(self) -> None:
         now = self.clock()
-        while self._queue and len(self._inflight) < self.config.max_concurrency:
+        slots = 1 if self._cold else self.config.max_concurrency
+        while self._queue and len(self._inflight) < slots:
             call = self._queue[0]
             if call.msg.deadline <= now:
                 self._queue.popleft()
@@ -235,26 +276,27 @@ class ModelActor(pykka.ThreadingActor):
         )
         self._inflight[msg.call_id] = call
         self.metrics.add_inflight(self.config.name, 1)
-        attempt = call.retry.attempt
-        future = self.io.submit(self._attempt(self.provider, request, msg.call_id, attempt))
-        call.future = future
+        call.future = self.io.submit(self._attempt(self.provider, request, call))
 
-    async def _attempt(
-        self, provider: Provider, request: ProviderRequest, call_id: str, attempt: int
-    ) -> None:
-        started = time.monotonic()
+    async def _attempt(self, provider: Provider, request: ProviderRequest, call: _Call) -> None:
+        attempt = call.retry.attempt
+        started = self.clock()
         response: Any = None
         error: BaseException | None = None
         try:
             response = await call_provider(provider, request)
         except Exception as exc:  # handed to the actor: a ProviderError is data, else a bug
             error = exc
+        now = self.clock()
+        if error is None:  # the answer goes straight to the asker; the actor keeps books
+            _reply(self.config, call.msg, attempt, now - call.received, None,
+                   response.text, response.usage)  # fmt: skip
         safe_tell(
             self.actor_ref,
             ProviderReturned(
-                call_id=call_id,
+                call_id=call.msg.call_id,
                 attempt=attempt,
-                elapsed_s=time.monotonic() - started,
+                elapsed_s=now - started,
                 response=response,
                 error=error,
             ),
@@ -267,10 +309,13 @@ class ModelActor(pykka.ThreadingActor):
         del self._inflight[msg.call_id]
         self.metrics.add_inflight(self.config.name, -1)
         now = self.clock()
-        if msg.error is None:
+        if self._cold:
+            self._cold = False
+            self.limiter.reanchor(call.cost, now)
+        if msg.error is None:  # already answered from the I/O loop
             usage = msg.response.usage
             self.limiter.reconcile(call.cost, usage.total if usage else -1, now)
-            self._finish(call, None, text=msg.response.text, usage=usage)
+            self.metrics.record(self.config.name, ok=True, latency_s=now - call.received)
         elif isinstance(msg.error, ProviderError):
             self._on_error(call, msg.error, now)
         else:
@@ -311,33 +356,8 @@ class ModelActor(pykka.ThreadingActor):
         usage: Usage | None = None,
     ) -> None:
         latency_s = self.clock() - call.received
-        status: ReplyStatus
-        if error is None:
-            status = "ok"
-        else:
-            status = "timeout" if isinstance(error, ProviderTimeout) else "error"
         self.metrics.record(self.config.name, ok=error is None, latency_s=latency_s)
-        cost = self.config.cost_usd(usage.input_tokens, usage.output_tokens) if usage else 0.0
-        reply = ModelReply(
-            model=self.config.name,
-            status=status,
-            text=text,
-            latency_ms=latency_s * 1000,
-            usage=usage,
-            error=None if error is None else ErrorInfo.of(error),
-            cost_usd=cost,
-            attempts=call.retry.attempt,
-            prompt=call.msg.prompt,
-        )
-        safe_tell(
-            call.msg.reply_to,
-            CallFinished(
-                call_id=call.msg.call_id,
-                job_id=call.msg.job_id,
-                round_index=call.msg.round_index,
-                reply=reply,
-            ),
-        )
+        _reply(self.config, call.msg, call.retry.attempt, latency_s, error, text, usage)
 
     # --- cancelling and abandoning -----------------------------------------------------
 

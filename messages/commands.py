@@ -6,6 +6,7 @@ id so that log lines correlate.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,9 +19,14 @@ if TYPE_CHECKING:
 _frozen = {"frozen": True, "slots": True, "kw_only": True}
 
 
+_PREFIX = uuid.uuid4().hex[:8]  # random per process: ids stay unique across restarts
+_COUNTER = itertools.count(1)
+
+
 def new_id() -> str:
-    """A short random id for jobs and calls."""
-    return uuid.uuid4().hex[:16]
+    """A short unique id for jobs and calls: a per-process random prefix and a counter
+    (no system call per id: ids are made on the hot path)."""
+    return f"{_PREFIX}{next(_COUNTER):08x}"
 
 
 def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

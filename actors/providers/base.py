@@ -178,6 +178,11 @@ class Provider(abc.ABC):
     def api_key(self, default_env: str) -> str | None:
         return self.environ.get(self.config.api_key_env or default_env) or None
 
+    def prepare(self) -> None:  # noqa: B027  # optional hook, empty by default
+        """Do the slow one-time work (SDK clients, lazy imports) on the model actor's
+        thread at start, not on the I/O loop during the first call, where it would
+        stall every model's calls and bunch up calls the limiter had spaced."""
+
     @abc.abstractmethod
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         """Answer ``request`` or raise; runs on the I/O loop."""

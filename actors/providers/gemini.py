@@ -60,6 +60,9 @@ class GeminiProvider(Provider):
             )
         return self._client
 
+    def prepare(self) -> None:
+        self._get_client().aio.models  # noqa: B018  # builds the async client and its modules
+
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         config = types.GenerateContentConfig(
             system_instruction=request.system or None,

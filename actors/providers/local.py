@@ -40,6 +40,9 @@ class LocalProvider(OpenAIProvider):
     def base_url(self) -> str:
         return self.server.base_url
 
+    def prepare(self) -> None:
+        import openai.resources.chat  # noqa: F401  # the client itself waits for the port
+
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         await self.server.ensure()
         if self._client is not None and self._client_port != self.server.port:

@@ -97,6 +97,9 @@ class OpenAIProvider(Provider):
     def base_url(self) -> str | None:
         return self.config.base_url
 
+    def prepare(self) -> None:
+        self._get_client().chat.completions  # noqa: B018  # imports the resource modules
+
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         kwargs: dict[str, Any] = {
             "model": request.model,

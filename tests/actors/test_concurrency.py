@@ -54,7 +54,7 @@ def test_200_jobs_run_at_once_with_a_bounded_thread_count(start_orch) -> None:
     assert all(r.status == "ok" for r in results)
     assert len({r.job_id for r in results}) == JOBS
     # Threads do not grow with jobs: 600 calls in flight used no new thread.
-    assert threads_during == threads_before
+    assert threads_during <= threads_before
     assert orch.status()["jobs_total"] == JOBS
 
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from daemon_helpers import ROOT, DaemonProcess, RawClient
+from daemon_helpers import ROOT, DaemonProcess, RawClient, connect, rpc
 from helpers import WAIT
 
 FAST = {"models": [
@@ -44,19 +44,19 @@ def first_event(client: RawClient) -> dict:
 
 def test_ask_status_job_ping(daemon) -> None:
     d = daemon(FAST)
-    answer = d.rpc("ask", {"prompt": "hi", "metadata": {"user": "t"}})["result"]
+    answer = rpc(d, "ask", {"prompt": "hi", "metadata": {"user": "t"}})["result"]
     assert answer["status"] == "ok" and answer["answer"] in ("A in synthesis", "B in synthesis")
     assert [r["name"] for r in answer["rounds"]] == ["initial", "meta", "synthesis"]
-    stored = d.rpc("job", {"job_id": answer["job_id"]})["result"]
+    stored = rpc(d, "job", {"job_id": answer["job_id"]})["result"]
     assert stored == answer
-    status = d.rpc("status")["result"]
+    status = rpc(d, "status")["result"]
     assert status["jobs_total"] == 1 and {m["name"] for m in status["models"]} == {"a", "b"}
-    assert d.rpc("ping")["result"] == "pong"
+    assert rpc(d, "ping")["result"] == "pong"
 
 
 def test_many_requests_on_one_connection_are_answered_by_id(daemon) -> None:
     d = daemon(slow(latency_ms=300))
-    with d.connect() as c:
+    with connect(d) as c:
         slow_id = c.send("ask", {"prompt": "slow", "models": ["slow"], "rounds": ["initial"]})
         ping_id = c.send("ping")
         fast_id = c.send("ask", {"prompt": "fast", "models": ["fast"], "rounds": ["initial"]})
@@ -66,7 +66,7 @@ def test_many_requests_on_one_connection_are_answered_by_id(daemon) -> None:
 
 def test_stream_events_come_in_order_before_the_result(daemon) -> None:
     d = daemon(FAST)
-    with d.connect() as c:
+    with connect(d) as c:
         request_id = c.send("ask", {"prompt": "hi", "stream": True})
         events = []
         while True:
@@ -87,14 +87,14 @@ def test_stream_events_come_in_order_before_the_result(daemon) -> None:
 
 def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
     d = daemon(slow())
-    with d.connect() as asker:
+    with connect(d) as asker:
         request_id = asker.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
         job_id = first_event(asker)["job_id"]
-        assert d.rpc("cancel", {"job_id": job_id})["result"] == {"cancelled": True}
+        assert rpc(d, "cancel", {"job_id": job_id})["result"] == {"cancelled": True}
         error = asker.response(request_id)["error"]
     assert error["code"] == -32004 and error["data"]["status"] == "cancelled"
-    assert d.rpc("cancel", {"job_id": job_id})["result"] == {"cancelled": False}
-    assert d.rpc("job", {"job_id": job_id})["result"]["status"] == "cancelled"
+    assert rpc(d, "cancel", {"job_id": job_id})["result"] == {"cancelled": False}
+    assert rpc(d, "job", {"job_id": job_id})["result"]["status"] == "cancelled"
 
 
 # --- errors from real bad input ---------------------------------------------------------
@@ -124,7 +124,7 @@ def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
 )  # fmt: skip
 def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, raw, code) -> None:
     d = daemon(FAST)
-    with d.connect() as c:
+    with connect(d) as c:
         c.send_raw(raw)
         reply = c.read()
         assert reply["error"]["code"] == code, reply
@@ -133,18 +133,18 @@ def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, r
 
 def test_an_oversized_line_gets_32006_and_the_connection_closes(daemon) -> None:
     d = daemon({**FAST, "daemon": {"max_request_bytes": 1000}})
-    with d.connect() as c:
+    with connect(d) as c:
         c.send_raw(b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": "'
                    + b"x" * 5000)  # fmt: skip
         reply = c.read()
         assert reply["error"]["code"] == -32006
         assert c.read() is None  # closed
-    assert d.rpc("ping")["result"] == "pong"  # others unaffected
+    assert rpc(d, "ping")["result"] == "pong"  # others unaffected
 
 
 def test_a_half_line_that_stalls_is_dropped_after_the_idle_timeout(daemon) -> None:
     d = daemon({**FAST, "daemon": {"idle_timeout_s": 0.3}})
-    with d.connect() as stalled, d.connect() as waiting:
+    with connect(d) as stalled, connect(d) as waiting:
         request_id = waiting.send("ask", {"prompt": "q"})
         stalled.send_raw(b'{"jsonrpc": "2.0", "id": 1, "meth')
         assert stalled.read() is None  # dropped (the read itself is bounded by WAIT)
@@ -153,14 +153,14 @@ def test_a_half_line_that_stalls_is_dropped_after_the_idle_timeout(daemon) -> No
 
 def test_an_idle_connection_without_a_partial_line_is_kept(daemon) -> None:
     d = daemon({**slow(latency_ms=800), "daemon": {"idle_timeout_s": 0.2}})
-    with d.connect() as c:
+    with connect(d) as c:
         result = c.request("ask", {"prompt": "q", "models": ["slow"], "rounds": ["initial"]})
     assert result["result"]["status"] == "ok"  # waited longer than the idle timeout
 
 
 def test_a_job_timeout_returns_32003_with_the_partial_result(daemon) -> None:
     d = daemon(slow())
-    error = d.rpc("ask", {"prompt": "q", "timeout_s": 0.3})["error"]
+    error = rpc(d, "ask", {"prompt": "q", "timeout_s": 0.3})["error"]
     assert error["code"] == -32003
     replies = {r["model"]: r["status"] for r in error["data"]["rounds"][0]["replies"]}
     assert replies == {"slow": "timeout", "fast": "ok"}
@@ -169,7 +169,7 @@ def test_a_job_timeout_returns_32003_with_the_partial_result(daemon) -> None:
 def test_a_failed_round_returns_32008_with_the_partial_result(daemon) -> None:
     d = daemon({"models": [{"name": "bad", "provider": "fake", "fail_rate": 1.0,
                             "max_attempts": 1}]})  # fmt: skip
-    error = d.rpc("ask", {"prompt": "q"})["error"]
+    error = rpc(d, "ask", {"prompt": "q"})["error"]
     assert error["code"] == -32008
     assert error["data"]["rounds"][0]["replies"][0]["error"]["code"] == "provider_unavailable"
 
@@ -179,14 +179,14 @@ def test_no_live_model_returns_32002(daemon) -> None:
                 "supervision": {"max_restarts": 0}},
                env={"OPENAI_API_KEY": ""})  # fmt: skip
     for _ in range(1000):  # the model goes down right after start; ask until it is
-        if d.rpc("status")["result"]["models"][0]["state"] == "down":
+        if rpc(d, "status")["result"]["models"][0]["state"] == "down":
             break
-    assert d.rpc("ask", {"prompt": "q"})["error"]["code"] == -32002
+    assert rpc(d, "ask", {"prompt": "q"})["error"]["code"] == -32002
 
 
 def test_admission_control_refuses_beyond_max_inflight_jobs(daemon) -> None:
     d = daemon(slow(max_inflight_jobs=2))
-    with d.connect() as c:
+    with connect(d) as c:
         for _ in range(2):
             c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
             first_event(c)  # the job is in flight
@@ -198,7 +198,7 @@ def test_100_concurrent_clients_are_all_answered(daemon) -> None:
     d = daemon(FAST)
 
     def one(i: int) -> str:
-        with d.connect() as c:
+        with connect(d) as c:
             return c.request("ask", {"prompt": f"q{i}"})["result"]["status"]
 
     with ThreadPoolExecutor(100) as pool:
@@ -242,12 +242,12 @@ def test_a_client_with_another_uid_is_refused(daemon) -> None:
     os.waitpid(pid, 0)
     out = subprocess.CompletedProcess([], 0, stdout=said)
     assert "refused" in out.stdout and "pong" not in out.stdout
-    assert d.rpc("ping")["result"] == "pong"
+    assert rpc(d, "ping")["result"] == "pong"
 
 
 def test_sigterm_lets_short_jobs_finish_and_answers_the_rest_with_32005(daemon) -> None:
     d = daemon(slow(latency_ms=HANG_MS, drain_s=0.5))
-    with d.connect() as c:
+    with connect(d) as c:
         long_id = c.send("ask", {"prompt": "long", "stream": True})
         first_event(c)
         d.signal(signal.SIGTERM)
@@ -260,7 +260,7 @@ def test_sigterm_lets_short_jobs_finish_and_answers_the_rest_with_32005(daemon) 
 
 def test_sigterm_drains_jobs_that_finish_within_the_budget(daemon) -> None:
     d = daemon(slow(latency_ms=500, drain_s=20))
-    with d.connect() as c:
+    with connect(d) as c:
         request_id = c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
         first_event(c)
         d.signal(signal.SIGTERM)
@@ -270,14 +270,14 @@ def test_sigterm_drains_jobs_that_finish_within_the_budget(daemon) -> None:
 
 def test_shutdown_method_stops_the_daemon(daemon) -> None:
     d = daemon(FAST)
-    assert d.rpc("shutdown")["result"] == {"stopping": True}
+    assert rpc(d, "shutdown")["result"] == {"stopping": True}
     assert d.wait() == 0
     assert not os.path.exists(d.socket_path)
 
 
 def test_kill_9_mid_job_then_restart_marks_the_job_interrupted(daemon) -> None:
     d = daemon(slow())
-    with d.connect() as c:
+    with connect(d) as c:
         c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
         job_id = first_event(c)["job_id"]
         d.proc.kill()
@@ -285,7 +285,7 @@ def test_kill_9_mid_job_then_restart_marks_the_job_interrupted(daemon) -> None:
     assert os.path.exists(d.socket_path)  # stale socket left behind
     again = DaemonProcess(slow(), workdir=d.dir).start()
     try:
-        stored = again.rpc("job", {"job_id": job_id})["result"]
+        stored = rpc(again, "job", {"job_id": job_id})["result"]
         assert stored["status"] == "interrupted" and stored["error"]["code"] == "interrupted"
     finally:
         again.stop()
@@ -296,14 +296,14 @@ def test_a_second_daemon_on_the_same_socket_is_refused(daemon) -> None:
     second = DaemonProcess(FAST, workdir=d.dir).spawn()
     assert second.wait(timeout=WAIT) == 2
     assert "another orchestrord is serving" in d.stderr()
-    assert d.rpc("ping")["result"] == "pong"
+    assert rpc(d, "ping")["result"] == "pong"
 
 
 def test_log_json_writes_one_object_per_line_and_never_a_key(daemon) -> None:
     secret = "sk-test-do-not-log-1234567890"
     d = daemon(FAST, args=["--log-json"], env={"OPENAI_API_KEY": secret})
-    d.rpc("ask", {"prompt": f"my key is {secret}"})
-    d.rpc("shutdown")
+    rpc(d, "ask", {"prompt": f"my key is {secret}"})
+    rpc(d, "shutdown")
     d.wait()
     lines = [line for line in d.stderr().splitlines() if line.strip()]
     assert lines and all(json.loads(line)["text"] for line in lines)

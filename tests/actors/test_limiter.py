@@ -31,20 +31,24 @@ def max_in_window(events: list[tuple[float, int]], window: float, weight: bool) 
     return best
 
 
+@pytest.mark.parametrize("margin_s", [0.0, 0.02])
 @pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("window", [0.5, 1.0, 7.0, 60.0, 150.0])
-def test_no_window_exceeds_burst_plus_rate_for_requests_or_tokens(seed: int, window: float) -> None:
+def test_no_window_exceeds_burst_plus_rate_for_requests_or_tokens(
+    seed: int, window: float, margin_s: float
+) -> None:
     rng = random.Random(seed)
     rpm, burst, tpm = 120.0, 3.0, 6000.0
-    limiter = Limiter(rpm=rpm, burst=burst, tpm=tpm, now=0.0)
+    limiter = Limiter(rpm=rpm, burst=burst, tpm=tpm, now=0.0, margin_s=margin_s)
     costs = [rng.randint(1, 900) for _ in range(300)]
     events = drive(limiter, costs)
     assert max_in_window(events, window, weight=False) <= burst + rpm / 60 * window + 1e-6
     assert max_in_window(events, window, weight=True) <= tpm + tpm / 60 * window + 1e-6
 
 
-def test_saturation_delivers_at_least_98_percent_of_the_configured_rate() -> None:
-    limiter = Limiter(rpm=600, burst=10, tpm=None, now=0.0)
+@pytest.mark.parametrize("margin_s", [0.0, 0.02, 0.5])
+def test_saturation_delivers_at_least_98_percent_of_the_configured_rate(margin_s: float) -> None:
+    limiter = Limiter(rpm=600, burst=10, tpm=None, now=0.0, margin_s=margin_s)
     events = drive(limiter, [1] * 5000)
     duration = events[-1][0] - events[0][0]
     rate = (len(events) - 10) / duration  # the first `burst` calls come free
@@ -105,3 +109,41 @@ def test_bucket_refills_continuously_up_to_capacity() -> None:
     assert bucket.wait_s(4, 2.0) == 0
     assert bucket.wait_s(10, 100.0) == 0
     assert bucket.wait_s(11, 100.0) == pytest.approx(0.5)
+
+
+def test_the_reserve_tolerates_arrival_jitter_up_to_the_margin() -> None:
+    """Paced by our limiter, then delayed by a varying network: an identical bucket at
+    the provider never refuses a call while the jitter stays within the margin."""
+    rng = random.Random(7)
+    ours = Limiter(rpm=600, burst=2, tpm=None, now=0.0, margin_s=0.02)
+    theirs = TokenBucket(capacity=2, rate=10, now=0.0)
+    sends = [t for t, _ in drive(ours, [1] * 2000)]
+    arrivals = sorted(t + rng.uniform(0.0, 0.019) for t in sends)
+    for t in arrivals:
+        assert theirs.wait_s(1, t) == pytest.approx(0, abs=1e-9)
+        theirs.take(1, t)
+
+
+def test_without_a_reserve_jitter_gets_refused() -> None:
+    rng = random.Random(7)
+    ours = Limiter(rpm=600, burst=2, tpm=None, now=0.0)
+    theirs = TokenBucket(capacity=2, rate=10, now=0.0)
+    refused = 0
+    for t in sorted(t + rng.uniform(0.0, 0.019) for t, _ in drive(ours, [1] * 2000)):
+        if theirs.wait_s(1, t) > 1e-9:
+            refused += 1
+        else:
+            theirs.take(1, t)
+    assert refused > 0
+
+
+def test_reanchoring_after_a_slow_first_call_keeps_us_below_the_provider() -> None:
+    ours = Limiter(rpm=600, burst=2, tpm=6000, now=0.0)
+    ours.take(100, 0.0)  # sent at 0, but it reached the provider only at 0.3
+    ours.reanchor(100, 0.35)  # it came back at 0.35
+    assert ours.requests is not None and ours.requests.level == pytest.approx(1.0)
+    assert ours.tokens is not None and ours.tokens.level == pytest.approx(5900)
+    fresh = Limiter(rpm=600, burst=2, tpm=None, now=0.0)
+    fresh.reanchor(1, 0.0)
+    fresh.take(1, 0.0)
+    assert fresh.wait_s(1, 0.0) == pytest.approx(0.1)  # never fuller than the provider

@@ -1,0 +1,223 @@
+"""Processes the benchmarks (and the daemon tests) run: the daemon and the bench server.
+
+The daemon is waited for through ``NOTIFY_SOCKET`` (its sd_notify ``READY=1``), the
+bench server by the port line it prints: nothing sleeps to find out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 20.0
+
+
+def render_toml(config: dict[str, Any]) -> str:
+    """A config dict as TOML (JSON scalars and arrays are valid TOML values)."""
+    lines = []
+    for section in ("daemon", "pipeline", "supervision", "templates"):
+        if section in config:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in config[section].items()]
+    for model in config["models"]:
+        lines.append("[[models]]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in model.items()]
+    return "\n".join(lines) + "\n"
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {**os.environ, **(extra or {})}
+    env["PYTHONPATH"] = str(ROOT) + (
+        os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""
+    )
+    env.pop("NOTIFY_SOCKET", None)
+    return env
+
+
+class DaemonProcess:
+    """``orchestrord`` in a subprocess on a short /tmp socket path."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        workdir: Path | None = None,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+    ) -> None:
+        self.dir = workdir or Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
+        self.socket_path = str(self.dir / "run" / "o.sock")
+        daemon = {
+            "socket": self.socket_path,
+            "state_dir": str(self.dir / "state"),
+            **config.get("daemon", {}),
+        }
+        self.config_path = self.dir / "config.toml"
+        self.config_path.write_text(render_toml({**config, "daemon": daemon}))
+        self.env = env or {}
+        self.args = args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.stderr_path = self.dir / "stderr.log"
+
+    def spawn(self, notify: str | None = None) -> subprocess.Popen[bytes]:
+        env = child_env(self.env)
+        if notify:
+            env["NOTIFY_SOCKET"] = notify
+        argv = [
+            sys.executable,
+            "-m",
+            "actors.daemon",
+            "--config",
+            str(self.config_path),
+            *self.args,
+        ]
+        with self.stderr_path.open("ab") as err:
+            return subprocess.Popen(
+                argv, env=env, stdout=subprocess.DEVNULL, stderr=err, cwd=self.dir
+            )
+
+    def start(self) -> DaemonProcess:
+        notify_path = str(self.dir / "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+            notify.bind(notify_path)
+            notify.settimeout(WAIT)
+            self.proc = self.spawn(notify_path)
+            try:
+                message = notify.recv(256)
+            except TimeoutError:
+                raise AssertionError(f"daemon never got ready:\n{self.stderr()}") from None
+        os.unlink(notify_path)
+        assert message == b"READY=1", message
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace") if self.stderr_path.exists() else ""
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signum)
+
+    def wait(self) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=WAIT)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=WAIT)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class BenchServerProcess:
+    """``python -m bench.server`` in a subprocess; ``stats()`` and ``reset()`` over HTTP."""
+
+    def __init__(
+        self,
+        latency_ms: float = 0.0,
+        rpm: float | None = None,
+        burst: float = 2.0,
+        tpm: float | None = None,
+    ) -> None:
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.server",
+            "--latency-ms",
+            str(latency_ms),
+            "--burst",
+            str(burst),
+        ]
+        if rpm:
+            argv += ["--rpm", str(rpm)]
+        if tpm:
+            argv += ["--tpm", str(tpm)]
+        self.proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE, cwd=ROOT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()  # "listening on PORT"
+        if not line.startswith("listening on "):
+            self.proc.kill()
+            raise RuntimeError(f"bench server did not start: {line!r}")
+        self.port = int(line.split()[-1])
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _request(self, method: str, path: str) -> Any:
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)
+        with urllib.request.urlopen(req, timeout=WAIT) as response:
+            return json.load(response)
+
+    def stats(self) -> list[tuple[float, str, int]]:
+        return [tuple(c) for c in self._request("GET", "/stats")["calls"]]  # type: ignore[misc]
+
+    def reset(self) -> None:
+        self._request("POST", "/reset")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=WAIT)
+
+
+class SocketClient:
+    """An asyncio JSON-RPC connection to the daemon: many requests in flight, by id."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.next_id = 0
+        self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.pump = asyncio.create_task(self._pump())
+
+    @classmethod
+    async def connect(cls, path: str) -> SocketClient:
+        reader, writer = await asyncio.open_unix_connection(path, limit=64 * 1024 * 1024)
+        return cls(reader, writer)
+
+    async def _pump(self) -> None:
+        while line := await self.reader.readline():
+            message = json.loads(line)
+            future = self.waiting.pop(message.get("id"), None) if "id" in message else None
+            if future is not None and not future.done():
+                future.set_result(message)
+        for future in self.waiting.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the daemon closed the connection"))
+
+    async def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.next_id += 1
+        future = asyncio.get_running_loop().create_future()
+        self.waiting[self.next_id] = future
+        line = {"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params or {}}
+        self.writer.write(json.dumps(line).encode() + b"\n")
+        return await future
+
+    async def close(self) -> None:
+        self.writer.close()
+        self.pump.cancel()

@@ -1,0 +1,496 @@
+"""The benchmark scenarios. Each returns plain data for ``bench.report``.
+
+orchestrord and the peer are measured in the same run, alternating, over several
+repetitions; every number is measured here, on this machine, at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
+
+import actors
+from bench.peer import PeerOrchestrator
+from bench.procs import BenchServerProcess, DaemonProcess, SocketClient
+from messages.commands import Ask
+
+MODELS = ["m1", "m2", "m3"]
+ROUNDS = 3
+MAX_TOKENS = 64
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def openai_models(base_url: str, **limits: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": m,
+            "provider": "openai",
+            "model": m,
+            "base_url": base_url,
+            "max_tokens": MAX_TOKENS,
+            "max_concurrency": 512,
+            **limits,
+        }
+        for m in MODELS
+    ]
+
+
+def fake_models(n: int = 3, **options: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": f"f{i + 1}", "provider": "fake", "max_concurrency": 4096, **options}
+        for i in range(n)
+    ]
+
+
+@contextmanager
+def quiet_logs() -> Any:
+    from loguru import logger
+
+    logger.disable("actors")
+    try:
+        yield
+    finally:
+        logger.enable("actors")
+
+
+# --- how each system runs a batch of concurrent jobs --------------------------------------
+
+
+def embedded_batch(orch: actors.Orchestrator, prompts: list[str]) -> list[tuple[bool, float]]:
+    """Submit every prompt at once; per job (ok, latency_s) from submit to result."""
+    done = threading.Event()
+    out: list[tuple[bool, float]] = []
+    lock = threading.Lock()
+    started = time.perf_counter()
+
+    def finished(result: Any) -> None:
+        with lock:
+            out.append((getattr(result, "ok", False), time.perf_counter() - started))
+            if len(out) == len(prompts):
+                done.set()
+
+    for prompt in prompts:
+        orch.start_job(Ask(prompt=prompt, reply_to=finished))
+    if not done.wait(600):
+        raise RuntimeError("embedded batch did not finish")
+    return out
+
+
+async def socket_batch(clients: list[SocketClient], prompts: list[str]) -> list[tuple[bool, float]]:
+    async def one(client: SocketClient, prompt: str) -> tuple[bool, float]:
+        started = time.perf_counter()
+        reply = await client.request("ask", {"prompt": prompt})
+        return "result" in reply, time.perf_counter() - started
+
+    jobs = [one(clients[i % len(clients)], p) for i, p in enumerate(prompts)]
+    return list(await asyncio.gather(*jobs))
+
+
+async def peer_batch(peer: PeerOrchestrator, prompts: list[str]) -> list[tuple[bool, float]]:
+    results = await asyncio.gather(*(peer.ask(p) for p in prompts))
+    return [(r.ok, r.latency_s) for r in results]
+
+
+def prompts_for(n: int, tag: str) -> list[str]:
+    return [f"Question {tag}-{i}: what is {i} + {i}?" for i in range(n)]
+
+
+# --- 1. overhead ---------------------------------------------------------------------------
+
+
+@dataclass
+class OverheadResult:
+    latency_ms: float
+    concurrency: list[int]
+    # system -> concurrency -> list over repetitions of (p50, p99) overhead in ms
+    runs: dict[str, dict[int, list[tuple[float, float]]]] = field(default_factory=dict)
+
+
+def overhead(
+    latency_ms: float = 100.0,
+    concurrency: tuple[int, ...] = (1, 16, 64),
+    repetitions: int = 3,
+    jobs: int = 24,
+) -> OverheadResult:
+    """Job latency minus the critical path (rounds x L), per system and concurrency."""
+    server = BenchServerProcess(latency_ms=latency_ms)
+    config = {"models": openai_models(server.base_url), "pipeline": {"synthesizer": "m1"}}
+    daemon = DaemonProcess(config, args=["--log-level", "WARNING"]).start()
+    result = OverheadResult(latency_ms=latency_ms, concurrency=list(concurrency))
+    critical = ROUNDS * latency_ms / 1000
+    try:
+        with quiet_logs(), actors.start(config, environ={"OPENAI_API_KEY": "bench"}) as orch:
+            asyncio.run(
+                _overhead_runs(
+                    orch, daemon, server, result, critical, concurrency, repetitions, jobs
+                )
+            )
+    finally:
+        daemon.cleanup()
+        server.stop()
+    return result
+
+
+async def _overhead_runs(
+    orch: actors.Orchestrator,
+    daemon: DaemonProcess,
+    server: BenchServerProcess,
+    result: OverheadResult,
+    critical: float,
+    concurrency: tuple[int, ...],
+    repetitions: int,
+    jobs: int,
+) -> None:
+    peer = PeerOrchestrator(server.base_url, MODELS, max_tokens=MAX_TOKENS)
+    clients = [await SocketClient.connect(daemon.socket_path) for _ in range(max(concurrency))]
+    loop = asyncio.get_running_loop()
+    systems: dict[str, Callable[[list[str]], Any]] = {
+        "orchestrord (embedded)": lambda ps: loop.run_in_executor(None, embedded_batch, orch, ps),
+        "orchestrord (socket)": lambda ps: socket_batch(clients, ps),
+        "peer (asyncio.gather + tenacity)": lambda ps: peer_batch(peer, ps),
+    }
+    for run in systems.values():  # warm connections and caches; not measured
+        await run(prompts_for(8, "warm"))
+    for rep in range(repetitions):
+        order = list(systems.items())
+        order = order[rep % len(order) :] + order[: rep % len(order)]  # alternate who goes first
+        for name, run in order:
+            for c in concurrency:
+                latencies: list[float] = []
+                while len(latencies) < max(jobs, c):
+                    batch = await run(prompts_for(c, f"{rep}-{c}"))
+                    latencies += [lat for ok, lat in batch if ok]
+                over = [(lat - critical) * 1000 for lat in latencies]
+                entry = result.runs.setdefault(name, {}).setdefault(c, [])
+                entry.append((percentile(over, 50), percentile(over, 99)))
+    for client in clients:
+        await client.close()
+    await peer.close()
+
+
+# --- 2. throughput -------------------------------------------------------------------------
+
+
+@dataclass
+class ThroughputPoint:
+    concurrency: int
+    jobs_per_s: float
+    cpu_ms_per_job: float
+    rss_mb: float
+    threads: int
+
+
+@dataclass
+class ThroughputResult:
+    socket_fakes: list[list[ThroughputPoint]] = field(default_factory=list)  # per repetition
+    peak_rss_mb: float = 0.0
+    idle_rss_mb: float = 0.0
+    ready_s: float = 0.0
+    versus: dict[str, dict[int, list[float]]] = field(default_factory=dict)
+
+
+async def _closed_loop(clients: list[SocketClient], seconds: float) -> int:
+    stop = time.perf_counter() + seconds
+    count = 0
+
+    async def worker(client: SocketClient) -> None:
+        nonlocal count
+        while time.perf_counter() < stop:
+            reply = await client.request("ask", {"prompt": "q"})
+            if "result" not in reply:
+                raise RuntimeError(f"job failed: {reply}")
+            count += 1
+
+    await asyncio.gather(*(worker(c) for c in clients))
+    return count
+
+
+def throughput(
+    levels: tuple[int, ...] = (1, 4, 16, 64, 128, 256), seconds: float = 2.0, repetitions: int = 3
+) -> ThroughputResult:
+    """Jobs per second through the socket with instant fakes, until it stops rising."""
+    result = ThroughputResult()
+    for _ in range(repetitions):
+        started = time.perf_counter()
+        daemon = DaemonProcess(
+            {"models": fake_models(), "daemon": {"max_inflight_jobs": 4096}},
+            args=["--log-level", "WARNING"],
+        ).start()
+        result.ready_s = max(result.ready_s, time.perf_counter() - started)
+        proc = psutil.Process(daemon.pid)
+        result.idle_rss_mb = max(result.idle_rss_mb, proc.memory_info().rss / 2**20)
+        try:
+            points = asyncio.run(_throughput_levels(daemon, proc, levels, seconds))
+        finally:
+            daemon.cleanup()
+        result.socket_fakes.append(points)
+        result.peak_rss_mb = max([result.peak_rss_mb, *(p.rss_mb for p in points)])
+    result.versus = throughput_versus()
+    return result
+
+
+async def _throughput_levels(
+    daemon: DaemonProcess, proc: psutil.Process, levels: tuple[int, ...], seconds: float
+) -> list[ThroughputPoint]:
+    points: list[ThroughputPoint] = []
+    clients = [await SocketClient.connect(daemon.socket_path) for _ in range(max(levels))]
+    await _closed_loop(clients[:8], 0.5)  # warm-up
+    flat = 0
+    for c in levels:
+        cpu0 = sum(proc.cpu_times()[:2])
+        t0 = time.perf_counter()
+        jobs = await _closed_loop(clients[:c], seconds)
+        elapsed = time.perf_counter() - t0
+        cpu = sum(proc.cpu_times()[:2]) - cpu0
+        points.append(
+            ThroughputPoint(
+                c,
+                jobs / elapsed,
+                1000 * cpu / jobs,
+                proc.memory_info().rss / 2**20,
+                proc.num_threads(),
+            )
+        )
+        if len(points) > 1 and points[-1].jobs_per_s < 1.05 * max(
+            p.jobs_per_s for p in points[:-1]
+        ):
+            flat += 1
+            if flat >= 2:
+                break  # it stopped rising
+        else:
+            flat = 0
+    for client in clients:
+        await client.close()
+    return points
+
+
+def throughput_versus(
+    levels: tuple[int, ...] = (1, 16, 64), seconds: float = 1.5
+) -> dict[str, dict[int, list[float]]]:
+    """orchestrord (embedded) and the peer against the same zero-latency server: jobs/s."""
+    server = BenchServerProcess(latency_ms=0)
+    out: dict[str, dict[int, list[float]]] = {}
+    config = {"models": openai_models(server.base_url), "pipeline": {"synthesizer": "m1"}}
+    try:
+        with quiet_logs(), actors.start(config, environ={"OPENAI_API_KEY": "bench"}) as orch:
+            for c in levels:
+                rates = {
+                    "orchestrord (embedded)": _embedded_rate(orch, c, seconds),
+                    "peer (asyncio.gather + tenacity)": asyncio.run(
+                        _peer_rate(server.base_url, c, seconds)
+                    ),
+                }
+                for name, rate in rates.items():
+                    out.setdefault(name, {}).setdefault(c, []).append(rate)
+    finally:
+        server.stop()
+    return out
+
+
+def _embedded_rate(orch: actors.Orchestrator, c: int, seconds: float) -> float:
+    jobs, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        jobs += sum(ok for ok, _ in embedded_batch(orch, prompts_for(c, "t")))
+    return jobs / (time.perf_counter() - t0)
+
+
+async def _peer_rate(base_url: str, c: int, seconds: float) -> float:
+    peer = PeerOrchestrator(base_url, MODELS, max_tokens=MAX_TOKENS)
+    jobs, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        jobs += sum(ok for ok, _ in await peer_batch(peer, prompts_for(c, "t")))
+    rate = jobs / (time.perf_counter() - t0)
+    await peer.close()
+    return rate
+
+
+# --- 3. rate limits ------------------------------------------------------------------------
+
+
+@dataclass
+class RateLimitRun:
+    system: str
+    wall_s: float
+    ideal_s: float
+    ok_jobs: int
+    jobs: int
+    http_429: int
+    p50_s: float
+    p99_s: float
+    calls: list[tuple[float, str, int]]
+
+    @property
+    def goodput_per_min(self) -> float:
+        return 60 * self.ok_jobs / self.wall_s
+
+
+def ideal_wall_s(calls: list[tuple[float, str, int]], rpm: float, burst: float) -> float:
+    """The least time the server's buckets allow for the calls that succeeded."""
+    per_model: dict[str, int] = {}
+    for _, model, status in calls:
+        if status == 200:
+            per_model[model] = per_model.get(model, 0) + 1
+    return max((n - burst) / (rpm / 60) for n in per_model.values()) if per_model else 0.0
+
+
+def rate_limits(
+    rpm: float = 600, burst: float = 2, jobs: int = 40, repetitions: int = 2, latency_ms: float = 20
+) -> list[RateLimitRun]:
+    """Every model limited; a batch of jobs at once; orchestrord (limits configured) vs peer."""
+    server = BenchServerProcess(latency_ms=latency_ms, rpm=rpm, burst=burst)
+    config = {
+        "models": openai_models(server.base_url, rpm=rpm, burst=burst),
+        "pipeline": {"synthesizer": "m1", "job_timeout_s": 900},
+    }
+    runs: list[RateLimitRun] = []
+    try:
+        with quiet_logs(), actors.start(config, environ={"OPENAI_API_KEY": "bench"}) as orch:
+            for rep in range(repetitions):
+                order = ["orchestrord", "peer"] if rep % 2 == 0 else ["peer", "orchestrord"]
+                for system in order:
+                    server.reset()
+                    t0 = time.perf_counter()
+                    prompts = prompts_for(jobs, f"rl{rep}")
+                    if system == "orchestrord":
+                        batch = embedded_batch(orch, prompts)
+                    else:
+                        batch = asyncio.run(_peer_once(server.base_url, prompts))
+                    wall = time.perf_counter() - t0
+                    calls = server.stats()
+                    latencies = [lat for ok, lat in batch if ok]
+                    runs.append(
+                        RateLimitRun(
+                            system=system,
+                            wall_s=wall,
+                            ideal_s=ideal_wall_s(calls, rpm, burst),
+                            ok_jobs=len(latencies),
+                            jobs=jobs,
+                            http_429=sum(1 for c in calls if c[2] == 429),
+                            p50_s=percentile(latencies, 50),
+                            p99_s=percentile(latencies, 99),
+                            calls=calls,
+                        )
+                    )
+    finally:
+        server.stop()
+    return runs
+
+
+async def _peer_once(base_url: str, prompts: list[str]) -> list[tuple[bool, float]]:
+    peer = PeerOrchestrator(base_url, MODELS, max_tokens=MAX_TOKENS)
+    try:
+        return await peer_batch(peer, prompts)
+    finally:
+        await peer.close()
+
+
+# --- 4. scaling ----------------------------------------------------------------------------
+
+
+@dataclass
+class ScalingPoint:
+    models: int
+    rounds: int
+    calls_per_job: float
+    cpu_ms_per_job: float
+    latency_ms: float
+
+
+def scaling(
+    models: tuple[int, ...] = (1, 3, 5, 8),
+    rounds: tuple[int, ...] = (2, 3, 4),
+    jobs: int = 200,
+    concurrency: int = 16,
+) -> list[ScalingPoint]:
+    """How a job's cost grows with models and rounds (embedded, instant fakes)."""
+    points = []
+    me = psutil.Process()
+    for n in models:
+        for r in rounds:
+            plan = ["initial", *["meta"] * (r - 2), "synthesis"]
+            config = {"models": fake_models(n), "pipeline": {"rounds": plan}}
+            with quiet_logs(), actors.start(config, environ={}) as orch:
+                embedded_batch(orch, prompts_for(concurrency, "warm"))
+                before = orch.status()["models"]
+                cpu0, latencies = sum(me.cpu_times()[:2]), []
+                for _ in range(jobs // concurrency):
+                    latencies += [
+                        lat for _, lat in embedded_batch(orch, prompts_for(concurrency, "s"))
+                    ]
+                cpu = sum(me.cpu_times()[:2]) - cpu0
+                after = orch.status()["models"]
+            calls = sum(a["calls_ok"] - b["calls_ok"] for a, b in zip(after, before, strict=True))
+            done = len(latencies)
+            points.append(
+                ScalingPoint(
+                    n, r, calls / done, 1000 * cpu / done, 1000 * statistics.median(latencies)
+                )
+            )
+    return points
+
+
+# --- 5. memory -----------------------------------------------------------------------------
+
+
+@dataclass
+class MemoryResult:
+    inflight: int
+    idle_rss_mb: float
+    loaded_rss_mb: float
+
+    @property
+    def kb_per_job(self) -> float:
+        return (self.loaded_rss_mb - self.idle_rss_mb) * 1024 / self.inflight
+
+
+def memory(inflight: int = 1000) -> MemoryResult:
+    """RSS growth per in-flight job through the socket, with 1,000 jobs held in flight."""
+    config = {
+        "models": fake_models(latency_ms=600_000),
+        "daemon": {"max_inflight_jobs": inflight * 2, "drain_s": 0.1},
+    }
+    daemon = DaemonProcess(config, args=["--log-level", "WARNING"]).start()
+    proc = psutil.Process(daemon.pid)
+    try:
+        return asyncio.run(_memory_run(daemon, proc, inflight))
+    finally:
+        daemon.cleanup()
+
+
+async def _memory_run(daemon: DaemonProcess, proc: psutil.Process, inflight: int) -> MemoryResult:
+    """RSS at a base of 100 jobs in flight, then with ``inflight`` more: one-time
+    allocations (pools, caches, connection buffers) fall in the base, not per job."""
+    clients = [await SocketClient.connect(daemon.socket_path) for _ in range(20)]
+    base = 100
+    tasks: list[asyncio.Task[Any]] = []
+
+    async def hold(total: int) -> float:
+        while len(tasks) < total:
+            i = len(tasks)
+            tasks.append(asyncio.create_task(clients[i % 20].request("ask", {"prompt": f"m{i}"})))
+        while (await clients[0].request("status"))["result"]["inflight_jobs"] < total:
+            await asyncio.sleep(0.05)  # polling a benchmark's progress, not a test's sync
+        return float(proc.memory_info().rss / 2**20)
+
+    idle = await hold(base)
+    loaded = await hold(base + inflight)
+    for task in tasks:
+        task.cancel()
+    for client in clients:
+        await client.close()
+    return MemoryResult(inflight=inflight, idle_rss_mb=idle, loaded_rss_mb=loaded)

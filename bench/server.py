@@ -1,0 +1,179 @@
+"""A loopback OpenAI-compatible server for benchmarks.
+
+``POST /v1/chat/completions`` answers after ``latency_ms``; per model (the request's
+``model`` field) it enforces requests and tokens per minute as token buckets (capacity
+``burst`` requests / ``tpm`` tokens) and answers 429 with ``Retry-After`` and
+``retry-after-ms`` past them. ``GET /stats`` returns every call as ``[t, model, status]``
+(t in seconds since the last reset); ``POST /reset`` clears them and refills buckets.
+
+A small asyncio HTTP/1.1 server (keep-alive, Content-Length bodies), so a few hundred
+concurrent calls cost no threads. Run it as ``python -m bench.server --port N ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.limiter import TokenBucket
+
+
+@dataclass
+class Limits:
+    latency_ms: float = 0.0
+    rpm: float | None = None
+    burst: float = 2.0
+    tpm: float | None = None
+    answer_words: int = 12
+
+
+@dataclass
+class ModelState:
+    requests: TokenBucket | None
+    tokens: TokenBucket | None
+
+
+@dataclass
+class BenchServer:
+    limits: Limits
+    started: float = field(default_factory=time.monotonic)
+    calls: list[tuple[float, str, int]] = field(default_factory=list)
+    models: dict[str, ModelState] = field(default_factory=dict)
+
+    def reset(self) -> None:
+        self.started = time.monotonic()
+        self.calls.clear()
+        self.models.clear()
+
+    def _state(self, model: str, now: float) -> ModelState:
+        state = self.models.get(model)
+        if state is None:
+            lim = self.limits
+            state = self.models[model] = ModelState(
+                requests=TokenBucket(lim.burst, lim.rpm / 60, now) if lim.rpm else None,
+                tokens=TokenBucket(lim.tpm, lim.tpm / 60, now) if lim.tpm else None,
+            )
+        return state
+
+    def admit(self, model: str, tokens: int) -> float:
+        """0 if the call may go now (and charge it), else seconds until it could."""
+        now = time.monotonic()
+        state = self._state(model, now)
+        wait = 0.0
+        if state.requests is not None:
+            wait = max(wait, state.requests.wait_s(1, now))
+        if state.tokens is not None:
+            wait = max(wait, state.tokens.wait_s(tokens, now))
+        if wait == 0:
+            if state.requests is not None:
+                state.requests.take(1, now)
+            if state.tokens is not None:
+                state.tokens.take(tokens, now)
+        return wait
+
+    async def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        model = str(body.get("model", "m"))
+        prompt = "".join(str(m.get("content", "")) for m in body.get("messages", []))
+        prompt_tokens = len(prompt) // 4 + 1
+        completion_tokens = self.limits.answer_words
+        wait = self.admit(model, prompt_tokens + completion_tokens)
+        t = time.monotonic() - self.started
+        if wait > 0:
+            self.calls.append((t, model, 429))
+            headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": f"{wait * 1000:.0f}"}
+            return 429, headers, {"error": {"message": "rate limited", "type": "requests"}}
+        self.calls.append((t, model, 200))
+        if self.limits.latency_ms:
+            await asyncio.sleep(self.limits.latency_ms / 1000)
+        words = " ".join(f"w{i}" for i in range(completion_tokens))
+        return (
+            200,
+            {},
+            {
+                "id": "bench",
+                "object": "chat.completion",
+                "created": 0,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": f"{model}: {words}"},
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                },
+            },
+        )
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    break
+                method, path, _ = request_line.decode().split(" ", 2)
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value.strip())
+                raw = await reader.readexactly(length) if length else b""
+                status, headers, payload = await self.route(method, path, raw)
+                data = json.dumps(payload).encode()
+                head = [
+                    f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
+                    "content-type: application/json",
+                    f"content-length: {len(data)}",
+                    *(f"{k}: {v}" for k, v in headers.items()),
+                ]
+                writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + data)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def route(self, method: str, path: str, raw: bytes) -> tuple[int, dict[str, str], Any]:
+        if method == "POST" and path.endswith("/chat/completions"):
+            return await self.chat(json.loads(raw))
+        if method == "GET" and path == "/stats":
+            return 200, {}, {"calls": self.calls}
+        if method == "POST" and path == "/reset":
+            self.reset()
+            return 200, {}, {"reset": True}
+        return 404, {}, {"error": {"message": f"no route {method} {path}"}}
+
+
+async def serve(port: int, limits: Limits, ready: asyncio.Event | None = None) -> None:
+    server = BenchServer(limits)
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", port, backlog=1024)
+    print(f"listening on {srv.sockets[0].getsockname()[1]}", flush=True)
+    if ready is not None:
+        ready.set()
+    async with srv:
+        await srv.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--rpm", type=float)
+    parser.add_argument("--burst", type=float, default=2.0)
+    parser.add_argument("--tpm", type=float)
+    args = parser.parse_args()
+    limits = Limits(latency_ms=args.latency_ms, rpm=args.rpm, burst=args.burst, tpm=args.tpm)
+    asyncio.run(serve(args.port, limits))
+
+
+if __name__ == "__main__":
+    main()
