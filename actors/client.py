@@ -49,9 +49,11 @@ class Client:
         self._next_id = 0
 
     def call(
-        self, method: str, params: dict[str, Any] | None = None,
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
         on_event: Callable[[dict[str, Any]], None] | None = None,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         self._next_id += 1
         request_id = self._next_id
         line = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
@@ -131,8 +133,10 @@ def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console
         print(json.dumps(result, indent=2))
     else:
         cost = f", ${result['cost_usd']:.6f}" if result.get("cost_usd") else ""
-        err.print(f"[dim]synthesizer: {result.get('synthesizer')}, "
-                  f"{result['elapsed_ms'] / 1000:.1f}s{cost}[/dim]")  # fmt: skip
+        err.print(
+            f"[dim]synthesizer: {result.get('synthesizer')}, "
+            f"{result['elapsed_ms'] / 1000:.1f}s{cost}[/dim]"
+        )
         print(result["answer"])
     return EXIT_OK
 
@@ -149,9 +153,15 @@ def cmd_status(client: Client, args: argparse.Namespace, out: Console, err: Cons
     table = Table("model", "provider", "state", "restarts", "inflight", "ok", "failed")
     for m in status["models"]:
         colour = {"up": "green", "restarting": "yellow"}.get(m["state"], "red")
-        table.add_row(m["name"], m["provider"], f"[{colour}]{m['state']}[/{colour}]",
-                      str(m["restarts"]), str(m["inflight"]), str(m["calls_ok"]),
-                      str(m["calls_failed"]))  # fmt: skip
+        table.add_row(
+            m["name"],
+            m["provider"],
+            f"[{colour}]{m['state']}[/{colour}]",
+            str(m["restarts"]),
+            str(m["inflight"]),
+            str(m["calls_ok"]),
+            str(m["calls_failed"]),
+        )
     out.print(table)
     return EXIT_OK
 

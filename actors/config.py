@@ -22,7 +22,7 @@ from typing import Any
 from messages.errors import ConfigError
 
 ROUND_NAMES = ("initial", "meta", "synthesis")
-STRATEGIES = ("synthesize",)
+STRATEGIES = ("synthesize", "vote", "rank")
 TEMPLATE_FIELDS = frozenset({"prompt", "answers", "round"})
 
 _frozen = {"frozen": True, "slots": True, "kw_only": True}

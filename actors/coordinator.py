@@ -13,7 +13,6 @@ the job goes on.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -21,20 +20,21 @@ from typing import Any
 import pykka
 from loguru import logger
 
-from actors import prompts
-from actors.config import Config, check_rounds
-from actors.jobs import Job
+from actors import outcome, prompts, strategies
+from actors.config import Config
+from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
 from actors.runtime import IOLoop, safe_tell
 from messages.commands import Ask, CancelJob, Complete, GetStatus, Synthesize, new_id
 from messages.errors import (
-    ConfigError,
+    BudgetExhausted,
     InvalidParams,
     JobCancelled,
     JobTimeoutError,
     NoModelAvailable,
     OrchestratorError,
     RoundError,
+    SchemaError,
     ShuttingDown,
 )
 from messages.events import (
@@ -44,7 +44,7 @@ from messages.events import (
     SynthesisFinished,
     TimerFired,
 )
-from messages.results import ErrorInfo, JobResult, ModelReply
+from messages.results import ErrorInfo, JobResult, ModelReply, RoundResult
 
 
 class CoordinatorActor(pykka.ThreadingActor):
@@ -108,9 +108,12 @@ class CoordinatorActor(pykka.ThreadingActor):
         future: pykka.Future[JobResult] = pykka.ThreadingFuture()
         try:
             job = self._new_job(ask, future)
-        except OrchestratorError as exc:
+        except Exception as exc:  # a job that cannot start fails alone, never the actor
+            if not isinstance(exc, OrchestratorError):
+                logger.exception("job {}: could not start", ask.job_id)
+                exc = OrchestratorError(f"internal error starting the job: {exc!r}")
             future.set_exception(exc_info=(type(exc), exc, None))
-            _deliver_error(ask.reply_to, exc)
+            deliver(ask.reply_to, exc)
             return future
         self.jobs[job.job_id] = job
         self.jobs_total += 1
@@ -121,51 +124,22 @@ class CoordinatorActor(pykka.ThreadingActor):
         return future
 
     def _new_job(self, ask: Ask, future: pykka.Future[JobResult]) -> Job:
-        if not isinstance(ask.prompt, str) or not ask.prompt.strip():
-            raise InvalidParams("prompt must be a non-empty string")
         if ask.job_id in self.jobs:
             raise InvalidParams(f"job {ask.job_id} is already running")
-        pipeline = self.config.pipeline
-        models = ask.models or self.config.model_names
-        unknown = [m for m in models if m not in self.config.model_names]
-        if unknown:
-            raise InvalidParams(
-                f"unknown model(s) {unknown}; known: {list(self.config.model_names)}"
-            )
-        rounds = ask.rounds or pipeline.rounds
-        try:
-            check_rounds("rounds", tuple(rounds))
-        except ConfigError as exc:
-            raise InvalidParams(exc.message) from None
-        strategy = ask.strategy or pipeline.strategy
-        if strategy != "synthesize":
-            raise InvalidParams(f"unknown strategy {strategy!r}")
-        synthesizer = ask.synthesizer or pipeline.synthesizer
-        if synthesizer != "auto" and synthesizer not in models:
-            raise InvalidParams(f"synthesizer {synthesizer!r} is not one of the job's models")
-        timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
-        if not isinstance(timeout, int | float) or timeout <= 0:
-            raise InvalidParams("timeout_s must be a positive number")
-        now = self.clock()
-        return Job(
-            ask=ask,
-            future=future,
-            models=tuple(dict.fromkeys(models)),
-            rounds=tuple(rounds),
-            strategy=strategy,
-            synthesizer=None if synthesizer == "auto" else synthesizer,
-            started=now,
-            deadline=now + timeout,
-            rng=random.Random(),
-        )
+        return build_job(self.config, ask, future, self.clock())
 
     # --- rounds ------------------------------------------------------------------------
 
     def _start_round(self, job: Job) -> None:
         name = job.rounds[job.round_index]
+        if not self._within_budget(job, name):
+            return
         job.emit("round_started", name)
         if name == "synthesis":
             self._start_synthesis(job)
+            return
+        if name == "ranking":
+            self._start_ranking(job)
             return
         previous = job.last_answers()
         for model in job.models:
@@ -206,6 +180,8 @@ class CoordinatorActor(pykka.ThreadingActor):
                 system=self.config.templates.system,
                 deadline=job.deadline,
                 reply_to=self.actor_ref,
+                temperature=job.temperature,
+                seed=job.seed,
             ),
         )
         if not sent:
@@ -221,18 +197,27 @@ class CoordinatorActor(pykka.ThreadingActor):
                 )
             )
 
+    def _live(self, job: Job) -> tuple[str, ...]:
+        return tuple(m for m in job.models if (e := self.roster.get(m)) is not None and e.live)
+
     def _start_synthesis(self, job: Job) -> None:
-        answers = job.last_answers()
         prompt = prompts.render(
             self.config.templates,
             "synthesis",
             prompt=job.ask.prompt,
-            answers=answers,
+            answers=outcome.synthesis_answers(job),
             round_number=job.round_index + 1,
             rng=job.rng,
         )
-        live = tuple(m for m in job.models if (e := self.roster.get(m)) is not None and e.live)
-        if not live:
+        if job.schema is not None:
+            prompt += strategies.schema_instructions(job.schema)
+        job.synthesis_prompt = prompt
+        self._synthesize(job, prompt, self._live(job), job.synthesizer)
+
+    def _synthesize(
+        self, job: Job, prompt: str, candidates: tuple[str, ...], preferred: str | None
+    ) -> None:
+        if not candidates:
             self._finish(job, "error", NoModelAvailable("no live model can synthesise"))
             return
         safe_tell(
@@ -240,12 +225,40 @@ class CoordinatorActor(pykka.ThreadingActor):
             Synthesize(
                 job_id=job.job_id,
                 prompt=prompt,
-                candidates=live,
-                preferred=job.synthesizer,
+                candidates=candidates,
+                preferred=preferred,
                 deadline=job.deadline,
                 reply_to=self.actor_ref,
+                temperature=job.temperature,
+                seed=job.seed,
             ),
         )
+
+    def _start_ranking(self, job: Job) -> None:
+        answers = list(outcome.answers_by_model(job).items())
+        for model in self._live(job):
+            order = list(answers)
+            job.rng.shuffle(order)
+            prompt, labels = outcome.ranking_prompt(job, order)
+            job.rank_labels[model] = labels
+            self._send(job, self.roster[model], "ranking", prompt)
+        if not job.pending:
+            self._finish_round(job)
+
+    def _within_budget(self, job: Job, name: str) -> bool:
+        """Start the round only if its estimated cost keeps the job within max_cost_usd."""
+        if job.max_cost is None:
+            return True
+        callers = self._live(job)[:1] if name == "synthesis" else self._live(job)
+        estimate = outcome.round_cost(self.config, job, callers)
+        if job.cost_so_far + estimate <= job.max_cost:
+            return True
+        error = BudgetExhausted(
+            f"round {name!r} would cost about ${estimate:.6f} after ${job.cost_so_far:.6f} "
+            f"spent, over max_cost_usd ${job.max_cost:.6f}"
+        )
+        self._finish(job, "error", error, answer=outcome.best_answer(job, self.metrics))
+        return False
 
     def _on_event(self, job: Job, msg: Any) -> None:
         if isinstance(msg, CallFinished):
@@ -260,12 +273,41 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job.record(reply)
                 job.emit("reply", "synthesis", reply)
             job.synthesized_by = msg.synthesizer
+            if msg.reply is not None and msg.synthesizer and not self._repair(job, msg):
+                return
             self._finish_round(job)
         elif isinstance(msg, TimerFired) and msg.kind == "deadline":
             self._finish(job, "timeout", JobTimeoutError("the job's time ran out"))
 
+    def _repair(self, job: Job, msg: SynthesisFinished) -> bool:
+        """With a schema: True if the answer is valid or repairs are used up; else ask for
+        a repair (first the same synthesizer, with the errors, then the next best)."""
+        assert msg.reply is not None and msg.synthesizer is not None
+        if job.schema is None or msg.reply.text is None:
+            return True
+        _, errors = strategies.schema_errors(msg.reply.text, job.schema)
+        if not errors or job.schema_attempts >= 2:
+            return True
+        job.schema_attempts += 1
+        job.tried.append(msg.synthesizer)
+        if job.schema_attempts == 1:
+            prompt = (
+                f"{job.synthesis_prompt}\n\nYour previous answer was:\n{msg.reply.text}\n\n"
+                f"It is not valid against the schema: {'; '.join(errors)}. "
+                "Reply with corrected JSON only."
+            )
+            self._synthesize(job, prompt, (msg.synthesizer,), msg.synthesizer)
+        else:
+            others = tuple(m for m in self._live(job) if m not in job.tried)
+            if not others:
+                return True
+            self._synthesize(job, job.synthesis_prompt, others, None)
+        return False
+
     def _finish_round(self, job: Job) -> None:
         result = job.close_round()
+        if result.name == "ranking":
+            result = job.completed[-1] = outcome.score_rankings(job, result)
         job.emit("round_finished", result.name)
         ok = len(result.ok_replies)
         if ok == 0 and all(r.status == "skipped" for r in result.replies):
@@ -279,6 +321,8 @@ class CoordinatorActor(pykka.ThreadingActor):
                     f"min_replies={self.config.pipeline.min_replies}"
                 ),
             )
+        elif result.name == "initial" and job.early_exit and self._agreed(job, result):
+            self._finish(job, "ok", None, early_exit=True)
         elif job.round_index + 1 >= len(job.rounds):
             self._finish(job, "ok", None)
         else:
@@ -294,58 +338,55 @@ class CoordinatorActor(pykka.ThreadingActor):
         self._finish(job, "cancelled", JobCancelled("cancelled by request"))
         return True
 
-    def _finish(self, job: Job, status: str, error: OrchestratorError | None) -> None:
+    def _agreed(self, job: Job, result: RoundResult) -> bool:
+        texts = [r.text or "" for r in result.replies]
+        return all(r.ok for r in result.replies) and strategies.all_agree(texts, job.pattern)
+
+    def _finish(
+        self,
+        job: Job,
+        status: str,
+        error: OrchestratorError | None,
+        answer: str | None = None,
+        early_exit: bool = False,
+    ) -> None:
         self.jobs.pop(job.job_id, None)
         if job.deadline_timer is not None:
             job.deadline_timer.cancel()
         if job.pending or (job.rounds[job.round_index] == "synthesis" and status != "ok"):
             self._cancel_calls(job)
-        answer, synthesizer = (None, None) if status != "ok" else self._answer(job)
+        extra: dict[str, Any] = {}
+        synthesizer = None
+        if status == "ok":
+            out = outcome.outcome(job, self.metrics)
+            answer, synthesizer = out.answer, out.synthesizer
+            extra = {
+                "confidence": 1.0 if early_exit else out.confidence,
+                "votes": out.votes,
+                "ranking": out.ranking,
+                "early_exit": early_exit,
+            }
+            if job.schema is not None:
+                _, errors = strategies.schema_errors(answer or "", job.schema)
+                if errors:
+                    status = "error"
+                    error = SchemaError(f"the answer is not valid against the schema: {errors[0]}")
+                    extra["schema_errors"] = tuple(errors)
         result = job.result(
             status=status,
             answer=answer,
             synthesizer=synthesizer,
             elapsed_ms=(self.clock() - job.started) * 1000,
             error=None if error is None else ErrorInfo.of(error),
+            **extra,
         )
         if status != "ok":
             logger.info("job {} ended {}: {}", job.job_id, status, error)
         job.future.set(result)
-        _deliver(job.ask.reply_to, result)
+        deliver(job.ask.reply_to, result)
 
     def _cancel_calls(self, job: Job) -> None:
         for entry in self.roster.values():
             if entry.ref is not None:
                 safe_tell(entry.ref, CancelJob(job_id=job.job_id))
         safe_tell(self.synthesizer, CancelJob(job_id=job.job_id))
-
-    def _answer(self, job: Job) -> tuple[str | None, str | None]:
-        """The synthesizer's text; without a synthesis round, the best model's last answer."""
-        last = job.completed[-1]
-        if last.name == "synthesis":
-            winner = next((r for r in reversed(last.replies) if r.ok), None)
-            return (winner.text if winner else None), job.synthesized_by
-        by_model = {r.model: r for r in last.ok_replies}
-        best = self.metrics.rank(by_model)[0]
-        return by_model[best].text, None
-
-
-def _deliver(reply_to: Any, result: JobResult | OrchestratorError) -> None:
-    """Hand a job's outcome to ``reply_to``: an ActorRef (told), a pykka Future (set), or a
-    callable (called on this thread; it must not block)."""
-    if isinstance(reply_to, pykka.ActorRef):
-        safe_tell(reply_to, result)
-    elif isinstance(reply_to, pykka.Future):
-        if isinstance(result, OrchestratorError):
-            reply_to.set_exception(exc_info=(type(result), result, None))
-        else:
-            reply_to.set(result)
-    elif callable(reply_to):
-        try:
-            reply_to(result)
-        except Exception:
-            logger.exception("a job's reply_to callback failed")
-
-
-def _deliver_error(reply_to: Any, exc: OrchestratorError) -> None:
-    _deliver(reply_to, exc)

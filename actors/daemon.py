@@ -58,7 +58,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="validate, print the effective models and pipeline, exit",
     )
     parser.add_argument("--version", action="version", version=f"orchestrord {VERSION}")
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
 
 
 def effective_config(args: argparse.Namespace) -> Config:
@@ -136,6 +136,7 @@ class Daemon:
         state = Path(self.config.daemon.state_dir).expanduser()
         store = RunStore(state / "runs.sqlite3")
         orch = actors.start(self.config)
+        orch.metrics.load(await asyncio.wrap_future(store.history()))  # auto synthesizer
         server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
         old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race
         try:

@@ -41,10 +41,17 @@ def default_models(environ: Mapping[str, str]) -> list[dict[str, Any]]:
     if not models:
         # One shared llama.cpp process serves all three; they differ in seed and temperature.
         models = [
-            {"name": name, "provider": "local", "seed": seed, "temperature": temperature,
-             "max_tokens": 256, "max_concurrency": 1, "timeout_s": 120}
+            {
+                "name": name,
+                "provider": "local",
+                "seed": seed,
+                "temperature": temperature,
+                "max_tokens": 256,
+                "max_concurrency": 1,
+                "timeout_s": 120,
+            }
             for name, seed, temperature in LOCAL_PARTICIPANTS
-        ]  # fmt: skip
+        ]
     return models
 
 

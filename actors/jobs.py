@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import pykka
 from loguru import logger
 
-from actors import prompts
-from actors.runtime import Timer
+from actors import prompts, strategies
+from actors.config import STRATEGIES, Config, check_rounds
+from actors.runtime import Timer, safe_tell
 from messages.commands import Ask
+from messages.errors import ConfigError, InvalidParams, OrchestratorError
 from messages.events import JobEvent, JobEventType
 from messages.results import ErrorInfo, JobResult, ModelReply, ReplyStatus, RoundResult, Usage
 
@@ -32,6 +36,23 @@ class Job:
     completed: list[RoundResult] = field(default_factory=list)
     synthesized_by: str | None = None
     deadline_timer: Timer | None = None
+    # strategy options (see actors.outcome)
+    pattern: str | None = None
+    schema: Any = None
+    early_exit: bool = False
+    max_cost: float | None = None
+    temperature: float | None = None  # deterministic jobs: 0
+    seed: int | None = None
+    rank_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> label -> model
+    ranking: dict[str, Any] | None = None
+    synthesis_prompt: str = ""
+    schema_attempts: int = 0
+    tried: list[str] = field(default_factory=list)  # synthesizers asked so far
+
+    @property
+    def cost_so_far(self) -> float:
+        done = sum(r.cost_usd for rnd in self.completed for r in rnd.replies)
+        return done + sum(r.cost_usd for r in self.replies)
 
     @property
     def job_id(self) -> str:
@@ -89,6 +110,7 @@ class Job:
         synthesizer: str | None,
         elapsed_ms: float,
         error: ErrorInfo | None,
+        **extra: Any,
     ) -> JobResult:
         rounds = list(self.completed)
         if status != "ok" and (self.pending or self.replies):
@@ -110,4 +132,98 @@ class Job:
             usage=usage,
             rounds=tuple(rounds),
             error=error,
+            **extra,
         )
+
+
+def plan(rounds: tuple[str, ...], strategy: str) -> tuple[str, ...]:
+    """The rounds a job runs: ``vote`` drops a trailing synthesis; ``rank`` adds a
+    ``ranking`` round after the last answering round."""
+    answering = tuple(r for r in rounds if r != "synthesis")
+    synthesis = ("synthesis",) if rounds[-1] == "synthesis" else ()
+    if strategy == "vote":
+        return answering
+    if strategy == "rank":
+        return (*answering, "ranking", *synthesis)
+    return rounds
+
+
+def check_options(ask: Ask) -> None:
+    """Reject a job's options that cannot work (bad regex, bad schema, bad budget)."""
+    if ask.answer_pattern is not None:
+        try:
+            re.compile(ask.answer_pattern)
+        except re.error as exc:
+            raise InvalidParams(f"answer_pattern is not a valid regex: {exc}") from None
+    if ask.schema is not None:
+        problem = strategies.check_schema(dict(ask.schema))
+        if problem:
+            raise InvalidParams(problem)
+    if ask.max_cost_usd is not None and ask.max_cost_usd <= 0:
+        raise InvalidParams("max_cost_usd must be a positive number")
+
+
+def deliver(reply_to: Any, result: JobResult | OrchestratorError) -> None:
+    """Hand a job's outcome to ``reply_to``: an ActorRef (told), a pykka Future (set), or a
+    callable (called on this thread; it must not block)."""
+    if isinstance(reply_to, pykka.ActorRef):
+        safe_tell(reply_to, result)
+    elif isinstance(reply_to, pykka.Future):
+        if isinstance(result, OrchestratorError):
+            reply_to.set_exception(exc_info=(type(result), result, None))
+        else:
+            reply_to.set(result)
+    elif callable(reply_to):
+        try:
+            reply_to(result)
+        except Exception:
+            logger.exception("a job's reply_to callback failed")
+
+
+def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
+    """A validated ``Job`` for ``ask`` (InvalidParams naming what is wrong)."""
+    if not isinstance(ask.prompt, str) or not ask.prompt.strip():
+        raise InvalidParams("prompt must be a non-empty string")
+    pipeline = config.pipeline
+    models = ask.models or config.model_names
+    unknown = [m for m in models if m not in config.model_names]
+    if unknown:
+        raise InvalidParams(f"unknown model(s) {unknown}; known: {list(config.model_names)}")
+    rounds = ask.rounds or pipeline.rounds
+    try:
+        check_rounds("rounds", tuple(rounds))
+    except ConfigError as exc:
+        raise InvalidParams(exc.message) from None
+    strategy = ask.strategy or pipeline.strategy
+    if strategy not in STRATEGIES:
+        raise InvalidParams(f"unknown strategy {strategy!r}; one of {list(STRATEGIES)}")
+    check_options(ask)
+    synthesizer = ask.synthesizer or pipeline.synthesizer
+    if synthesizer != "auto" and synthesizer not in models:
+        raise InvalidParams(f"synthesizer {synthesizer!r} is not one of the job's models")
+    timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise InvalidParams("timeout_s must be a positive number")
+    models = tuple(dict.fromkeys(models))
+    seed = None
+    if ask.deterministic:
+        seed = strategies.stable_seed(
+            strategies.cache_key(prompt=ask.prompt, models=models, rounds=rounds, strategy=strategy)
+        )
+    return Job(
+        ask=ask,
+        future=future,
+        models=models,
+        rounds=plan(tuple(rounds), strategy),
+        strategy=strategy,
+        synthesizer=None if synthesizer == "auto" else synthesizer,
+        started=now,
+        deadline=now + timeout,
+        rng=random.Random(seed),
+        pattern=ask.answer_pattern,
+        schema=None if ask.schema is None else dict(ask.schema),
+        early_exit=ask.early_exit,
+        max_cost=ask.max_cost_usd,
+        temperature=0.0 if ask.deterministic else None,
+        seed=seed,
+    )

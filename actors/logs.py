@@ -18,10 +18,14 @@ MIN_SECRET_LEN = 6
 def secret_values(environ: Mapping[str, str]) -> list[str]:
     """Values of variables whose names say they are secrets (never to be logged)."""
     return sorted(
-        {v for k, v in environ.items() if k.upper().endswith(SECRET_SUFFIXES)
-         and len(v) >= MIN_SECRET_LEN},
-        key=len, reverse=True,
-    )  # fmt: skip
+        {
+            v
+            for k, v in environ.items()
+            if k.upper().endswith(SECRET_SUFFIXES) and len(v) >= MIN_SECRET_LEN
+        },
+        key=len,
+        reverse=True,
+    )
 
 
 class InterceptHandler(logging.Handler):

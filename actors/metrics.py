@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+CIRCUIT_FAILURES = 3
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelStats:
@@ -22,14 +24,21 @@ class ModelStats:
     inflight: int = 0
     success_rate: float = 1.0  # over the recent window; 1.0 with no history yet
     mean_latency_ms: float = math.inf  # over recent successes; inf with none yet
+    consecutive_failures: int = 0
+
+    @property
+    def circuit_open(self) -> bool:
+        """Failing right now: the auto synthesizer skips it until it answers again."""
+        return self.consecutive_failures >= CIRCUIT_FAILURES
 
 
 class _Window:
-    __slots__ = ("calls_failed", "calls_ok", "inflight", "recent")
+    __slots__ = ("calls_failed", "calls_ok", "consecutive_failures", "inflight", "recent")
 
     def __init__(self, size: int) -> None:
         self.calls_ok = 0
         self.calls_failed = 0
+        self.consecutive_failures = 0
         self.inflight = 0
         self.recent: deque[tuple[bool, float]] = deque(maxlen=size)
 
@@ -51,9 +60,20 @@ class Metrics:
             win = self._get(model)
             if ok:
                 win.calls_ok += 1
+                win.consecutive_failures = 0
             else:
                 win.calls_failed += 1
+                win.consecutive_failures += 1
             win.recent.append((ok, latency_s))
+
+    def load(self, history: list[tuple[str, bool, float]]) -> None:
+        """Seed the recent windows with outcomes recorded before (oldest first); the
+        counters of this run stay at zero."""
+        with self._lock:
+            for model, ok, latency_s in history:
+                win = self._get(model)
+                win.recent.append((ok, latency_s))
+                win.consecutive_failures = 0 if ok else win.consecutive_failures + 1
 
     def add_inflight(self, model: str, delta: int) -> None:
         with self._lock:
@@ -65,6 +85,7 @@ class Metrics:
             win = self._get(model)
             recent = list(win.recent)
             calls_ok, calls_failed, inflight = win.calls_ok, win.calls_failed, win.inflight
+            failing = win.consecutive_failures
         rate = sum(ok for ok, _ in recent) / len(recent) if recent else 1.0
         latencies = [lat for ok, lat in recent if ok]
         mean = 1000 * sum(latencies) / len(latencies) if latencies else math.inf
@@ -74,13 +95,15 @@ class Metrics:
             inflight=inflight,
             success_rate=rate,
             mean_latency_ms=mean,
+            consecutive_failures=failing,
         )
 
     def rank(self, models: Iterable[str]) -> list[str]:
-        """``models`` best first: success rate, then latency, then the given order."""
+        """``models`` best first: closed circuits before open ones, then success rate,
+        then latency, then the given order."""
         names = list(models)
         keyed = []
         for index, name in enumerate(names):
             s = self.stats(name)
-            keyed.append((-s.success_rate, s.mean_latency_ms, index, name))
+            keyed.append((s.circuit_open, -s.success_rate, s.mean_latency_ms, index, name))
         return [name for *_, name in sorted(keyed)]

@@ -289,8 +289,15 @@ class ModelActor(pykka.ThreadingActor):
             error = exc
         now = self.clock()
         if error is None:  # the answer goes straight to the asker; the actor keeps books
-            _reply(self.config, call.msg, attempt, now - call.received, None,
-                   response.text, response.usage)  # fmt: skip
+            _reply(
+                self.config,
+                call.msg,
+                attempt,
+                now - call.received,
+                None,
+                response.text,
+                response.usage,
+            )
         safe_tell(
             self.actor_ref,
             ProviderReturned(

@@ -11,11 +11,13 @@ import functools
 import os
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import astuple, replace
 from typing import Any, cast
 
 import pykka
 from loguru import logger
 
+from actors import strategies
 from actors.config import Config, ConfigSource, load_config
 from actors.coordinator import CoordinatorActor
 from actors.metrics import Metrics
@@ -37,6 +39,7 @@ except Exception:  # running from a checkout that was never installed
     VERSION = "0.0.0+checkout"
 
 _CALL_TIMEOUT_S = 10.0  # for quick questions to actors that never block
+CACHE_SIZE = 1024  # deterministic results kept in memory by an embedded orchestrator
 
 
 class Orchestrator:
@@ -53,6 +56,7 @@ class Orchestrator:
         self.environ = dict(os.environ if environ is None else environ)
         self.metrics = Metrics()
         self.shared = SharedResources()  # e.g. the local model server the participants share
+        self.cache: dict[str, JobResult] = {}  # deterministic results (the daemon's: SQLite)
         if provider_factory is None:
             provider_factory = functools.partial(make_provider, shared=self.shared)
         self.io = IOLoop()
@@ -94,20 +98,65 @@ class Orchestrator:
         listener: Callable[[JobEvent], None] | None = None,
         **options: Any,
     ) -> pykka.Future[JobResult]:
-        """Start a job; the future resolves to its ``JobResult`` (failed jobs too)."""
+        """Start a job; the future resolves to its ``JobResult`` (failed jobs too).
+        ``options`` are the other fields of ``messages.Ask`` (``strategy``, ``schema``,
+        ``deterministic``, ``early_exit``, ``max_cost_usd``, ``answer_pattern``, …)."""
         future: pykka.Future[JobResult] = pykka.ThreadingFuture()
-        self.coordinator.tell(
-            Ask(
-                prompt=prompt,
-                models=tuple(models) if models else None,
-                rounds=tuple(rounds) if rounds else None,
-                timeout_s=timeout,
-                reply_to=future,
-                listener=listener,
-                **options,
-            )
+        ask = Ask(
+            prompt=prompt,
+            models=tuple(models) if models else None,
+            rounds=tuple(rounds) if rounds else None,
+            timeout_s=timeout,
+            listener=listener,
+            **options,
         )
+        key = self.cache_key(ask) if ask.deterministic else None
+        if key is not None and key in self.cache:
+            future.set(self.cache[key].with_changes(job_id=ask.job_id, cached=True))
+            return future
+
+        def finished(result: JobResult | Exception) -> None:
+            if isinstance(result, Exception):
+                future.set_exception(exc_info=(type(result), result, None))
+                return
+            if key is not None and result.ok:
+                self.cache[key] = result
+                while len(self.cache) > CACHE_SIZE:
+                    self.cache.pop(next(iter(self.cache)))
+            future.set(result)
+
+        self.coordinator.tell(replace(ask, reply_to=finished))
         return future
+
+    def cache_key(self, ask: Ask) -> str:
+        """What a deterministic job's result depends on: prompt, models (and their
+        configuration), rounds, strategy and options, templates."""
+        cfg = self.config
+        names = ask.models or cfg.model_names
+        models = [
+            (
+                m.name,
+                m.provider,
+                m.model,
+                m.base_url,
+                m.max_tokens,
+                sorted((k, str(v)) for k, v in m.options.items()),
+            )
+            for m in cfg.models
+            if m.name in names
+        ]
+        return strategies.cache_key(
+            prompt=ask.prompt,
+            models=models,
+            rounds=ask.rounds or cfg.pipeline.rounds,
+            strategy=ask.strategy or cfg.pipeline.strategy,
+            synthesizer=ask.synthesizer or cfg.pipeline.synthesizer,
+            schema=None if ask.schema is None else dict(ask.schema),
+            answer_pattern=ask.answer_pattern,
+            early_exit=ask.early_exit,
+            max_cost_usd=ask.max_cost_usd,
+            templates=astuple(cfg.templates),
+        )
 
     def ask(
         self,

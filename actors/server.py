@@ -68,8 +68,9 @@ def peer_uid(sock: socket.socket) -> int:
 
 
 class Connection:
-    def __init__(self, server: SocketServer, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter) -> None:  # fmt: skip
+    def __init__(
+        self, server: SocketServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
@@ -165,9 +166,13 @@ class SocketServer:
         self._server: asyncio.AbstractServer | None = None
         self._uid = os.getuid()
         self.methods: dict[str, Callable[[Request, Connection], Awaitable[Any]]] = {
-            "ask": self.ask, "status": self.status, "job": self.job, "cancel": self.cancel,
-            "ping": self.ping, "shutdown": self.shutdown,
-        }  # fmt: skip
+            "ask": self.ask,
+            "status": self.status,
+            "job": self.job,
+            "cancel": self.cancel,
+            "ping": self.ping,
+            "shutdown": self.shutdown,
+        }
 
     async def start(self, path: str) -> None:
         self._server = await asyncio.start_unix_server(self._on_connect, path=path)
@@ -206,19 +211,32 @@ class SocketServer:
             )
         loop = asyncio.get_running_loop()
         job_id = new_id()
+        stream = params.pop("stream")
+        options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
+        key = self.orch.cache_key(Ask(**params)) if params["deterministic"] else None
+        if key is not None:
+            hit = await asyncio.wrap_future(self.store.cached(key))
+            if hit is not None:  # served from the run store: no provider call
+                result = hit.with_changes(job_id=job_id, cached=True)
+                await asyncio.wrap_future(
+                    self.store.accept(job_id, params["prompt"], options, params["metadata"])
+                )
+                self.store.finish(result)
+                return result.to_dict()
         outcome: asyncio.Future[Any] = loop.create_future()
         self.inflight[job_id] = outcome
         try:
-            stream = params.pop("stream")
-            options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
             await asyncio.wrap_future(
                 self.store.accept(job_id, params["prompt"], options, params["metadata"])
             )
-            self.orch.start_job(Ask(
-                job_id=job_id, **params,
-                reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
-                listener=self._streamer(loop, conn, request, job_id) if stream else None,
-            ))  # fmt: skip
+            self.orch.start_job(
+                Ask(
+                    job_id=job_id,
+                    **params,
+                    reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
+                    listener=self._streamer(loop, conn, request, job_id) if stream else None,
+                )
+            )
             result = await outcome
         finally:
             self.inflight.pop(job_id, None)
@@ -227,6 +245,8 @@ class SocketServer:
             self.store.finish(failed)
             raise result
         self.store.finish(result)  # batched on the writer thread; the reply need not wait
+        if key is not None and result.ok:
+            self.store.cache_result(key, job_id)
         if result.status != "ok":
             raise JobFailed(result)
         return result.to_dict()

@@ -54,6 +54,10 @@ CREATE TABLE IF NOT EXISTS replies (
     finished_at   REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS replies_by_model ON replies (model, finished_at);
+CREATE TABLE IF NOT EXISTS cache (
+    key    TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+);
 """
 
 BATCH = 512
@@ -159,13 +163,25 @@ class RunStore:
         now = time.time()
         data = json.dumps(result.to_dict())
         replies = [
-            (result.job_id, i, rnd.name, r.model, r.status, r.prompt, r.text, r.latency_ms,
-             r.usage.input_tokens if r.usage else None,
-             r.usage.output_tokens if r.usage else None, r.cost_usd,
-             r.error.code if r.error else None, r.error.message if r.error else None, now)
+            (
+                result.job_id,
+                i,
+                rnd.name,
+                r.model,
+                r.status,
+                r.prompt,
+                r.text,
+                r.latency_ms,
+                r.usage.input_tokens if r.usage else None,
+                r.usage.output_tokens if r.usage else None,
+                r.cost_usd,
+                r.error.code if r.error else None,
+                r.error.message if r.error else None,
+                now,
+            )
             for i, rnd in enumerate(result.rounds)
             for r in rnd.replies
-        ]  # fmt: skip
+        ]
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(
@@ -196,5 +212,39 @@ class RunStore:
         def op(db: sqlite3.Connection) -> dict[str, Any] | None:
             row = db.execute("SELECT metadata FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
             return None if row is None else json.loads(row[0])
+
+        return self.submit(op)
+
+    def cache_result(self, key: str, job_id: str) -> Future[Any]:
+        """Remember ``job_id`` as the result of a deterministic job with ``key``."""
+        return self.submit(
+            lambda db: db.execute("INSERT OR REPLACE INTO cache VALUES (?, ?)", (key, job_id))
+        )
+
+    def cached(self, key: str) -> Future[JobResult | None]:
+        def op(db: sqlite3.Connection) -> JobResult | None:
+            row = db.execute(
+                "SELECT jobs.result FROM cache JOIN jobs USING (job_id) "
+                "WHERE cache.key = ? AND jobs.status = 'ok'",
+                (key,),
+            ).fetchone()
+            return None if row is None else JobResult.from_dict(json.loads(row[0]))
+
+        return self.submit(op)
+
+    def history(self, per_model: int = 50) -> Future[list[tuple[str, bool, float]]]:
+        """The most recent reply outcomes per model (oldest first): (model, ok, latency_s),
+        so the auto synthesizer's metrics survive restarts."""
+
+        def op(db: sqlite3.Connection) -> list[tuple[str, bool, float]]:
+            rows = db.execute(
+                "SELECT model, status, latency_ms FROM ("
+                " SELECT model, status, latency_ms, finished_at, ROW_NUMBER() OVER ("
+                "  PARTITION BY model ORDER BY finished_at DESC, rowid DESC) AS n"
+                " FROM replies WHERE status IN ('ok', 'error', 'timeout')"
+                ") WHERE n <= ? ORDER BY finished_at, model",
+                (per_model,),
+            ).fetchall()
+            return [(m, s == "ok", (lat or 0.0) / 1000) for m, s, lat in rows]
 
         return self.submit(op)

@@ -44,9 +44,11 @@ class SynthesizerActor(pykka.ThreadingActor):
         self.jobs: dict[str, _Synthesis] = {}
 
     def order(self, candidates: tuple[str, ...], preferred: str | None) -> list[str]:
-        """Synthesizer candidates, best first (the live ones only)."""
+        """Synthesizer candidates, best first: live ones whose circuit is closed (recent
+        success rate, then latency, from the metrics the run store seeds)."""
         live = [m for m in candidates if (e := self.roster.get(m)) is not None and e.live]
-        ranked = self.metrics.rank(live)
+        closed = [m for m in live if not self.metrics.stats(m).circuit_open]
+        ranked = self.metrics.rank(closed or live)  # failing models only as a last resort
         if preferred in ranked:
             ranked.remove(preferred)
             ranked.insert(0, preferred)
@@ -91,6 +93,8 @@ class SynthesizerActor(pykka.ThreadingActor):
                     system=self.templates.system,
                     deadline=job.msg.deadline,
                     reply_to=self.actor_ref,
+                    temperature=job.msg.temperature,
+                    seed=job.msg.seed,
                 ),
             )
             if sent:

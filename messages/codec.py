@@ -129,9 +129,21 @@ def encode_notification(method: str, params: Mapping[str, Any]) -> bytes:
 
 # --- params of `ask` --------------------------------------------------------------------
 
-ASK_PARAMS = {"prompt", "models", "rounds", "strategy", "synthesizer", "timeout_s", "stream",
-              "metadata"}  # fmt: skip
-NOT_YET = {"schema", "deterministic", "early_exit", "max_cost_usd", "answer_pattern"}
+ASK_PARAMS = {
+    "prompt",
+    "models",
+    "rounds",
+    "strategy",
+    "synthesizer",
+    "timeout_s",
+    "stream",
+    "metadata",
+    "schema",
+    "deterministic",
+    "early_exit",
+    "max_cost_usd",
+    "answer_pattern",
+}
 
 
 def _string_list(key: str, value: Any) -> tuple[str, ...] | None:
@@ -145,9 +157,6 @@ def _string_list(key: str, value: Any) -> tuple[str, ...] | None:
 def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Validated ``ask`` params as keyword arguments for ``messages.Ask`` (+ ``stream``)."""
     unknown = set(params) - ASK_PARAMS
-    planned = unknown & NOT_YET
-    if planned:
-        raise InvalidParams(f"{sorted(planned)} not supported by this version yet")
     if unknown:
         raise InvalidParams(f"unknown param(s) {sorted(unknown)}; known: {sorted(ASK_PARAMS)}")
     prompt = params.get("prompt")
@@ -160,11 +169,26 @@ def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:
         "stream": params.get("stream", False),
         "metadata": params.get("metadata") or {},
     }
-    for key in ("strategy", "synthesizer"):
+    for key in ("strategy", "synthesizer", "answer_pattern"):
         value = params.get(key)
         if value is not None and not isinstance(value, str):
             raise InvalidParams(f"{key} must be a string")
         out[key] = value
+    for key in ("deterministic", "early_exit"):
+        value = params.get(key, False)
+        if not isinstance(value, bool):
+            raise InvalidParams(f"{key} must be a boolean")
+        out[key] = value
+    schema = params.get("schema")
+    if schema is not None and not isinstance(schema, dict):
+        raise InvalidParams("schema must be a JSON Schema object")
+    out["schema"] = schema
+    budget = params.get("max_cost_usd")
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
+    ):
+        raise InvalidParams("max_cost_usd must be a positive number")
+    out["max_cost_usd"] = None if budget is None else float(budget)
     timeout = params.get("timeout_s")
     if timeout is not None and (
         isinstance(timeout, bool)

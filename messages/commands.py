@@ -54,12 +54,19 @@ class Ask:
     synthesizer: str | None = None
     timeout_s: float | None = None
     metadata: Mapping[str, Any] = field(default_factory=lambda: _frozen_mapping(None))
+    schema: Mapping[str, Any] | None = None  # a JSON Schema the final answer must satisfy
+    deterministic: bool = False  # temperature 0, seeds, content-derived label order, cache
+    early_exit: bool = False  # stop after `initial` when every answer agrees
+    max_cost_usd: float | None = None  # a round that would pass it is not started
+    answer_pattern: str | None = None  # regex: the part of an answer to vote on / compare
     reply_to: Any = None
     listener: Callable[[JobEvent], None] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.metadata, MappingProxyType):
             object.__setattr__(self, "metadata", _frozen_mapping(self.metadata))
+        if self.schema is not None and not isinstance(self.schema, MappingProxyType):
+            object.__setattr__(self, "schema", _frozen_mapping(self.schema))
         for name in ("models", "rounds"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
@@ -103,6 +110,8 @@ class Synthesize:
     preferred: str | None
     deadline: float
     reply_to: Any  # pykka.ActorRef told the SynthesisFinished
+    temperature: float | None = None  # deterministic jobs: 0
+    seed: int | None = None
 
 
 @dataclass(**_frozen)

@@ -151,6 +151,8 @@ class JobResult:
     votes: tuple[dict[str, Any], ...] | None = None
     ranking: dict[str, Any] | None = None
     cached: bool = False
+    schema_errors: tuple[str, ...] | None = None
+    early_exit: bool = False
 
     @property
     def ok(self) -> bool:
@@ -180,6 +182,10 @@ class JobResult:
             out["ranking"] = self.ranking
         if self.cached:
             out["cached"] = True
+        if self.schema_errors is not None:
+            out["schema_errors"] = list(self.schema_errors)
+        if self.early_exit:
+            out["early_exit"] = True
         return out
 
     @classmethod
@@ -200,4 +206,8 @@ class JobResult:
             votes=None if votes is None else tuple(votes),
             ranking=data.get("ranking"),
             cached=bool(data.get("cached", False)),
+            schema_errors=None
+            if data.get("schema_errors") is None
+            else tuple(data["schema_errors"]),
+            early_exit=bool(data.get("early_exit", False)),
         )

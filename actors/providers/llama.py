@@ -25,6 +25,7 @@ from actors.providers.base import (
     error_for_status,
     parse_retry_after,
 )
+from actors.providers.openai import parse_chat_json
 from messages.errors import BadResponse, ConfigError, ProviderUnavailable
 from messages.results import Usage
 
@@ -149,21 +150,3 @@ def parse_ollama_stream(lines: Iterable[bytes]) -> ProviderResponse:
             )
             return ProviderResponse(text="".join(parts), usage=usage)
     raise BadResponse("Ollama's stream ended before its 'done' line (truncated)")
-
-
-def parse_chat_json(data: Any) -> ProviderResponse:
-    """An OpenAI chat-completions body as plain JSON."""
-    try:
-        text = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise BadResponse(f"no choices in the server's answer: {str(data)[:200]}") from None
-    if not isinstance(text, str):
-        raise BadResponse("the server's answer has no message content")
-    usage = None
-    raw = data.get("usage")
-    if isinstance(raw, dict):
-        usage = Usage(
-            input_tokens=int(raw.get("prompt_tokens") or 0),
-            output_tokens=int(raw.get("completion_tokens") or 0),
-        )
-    return ProviderResponse(text=text, usage=usage)

@@ -8,6 +8,7 @@ in ``translate`` and nowhere else.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,24 +45,25 @@ def chat_messages(request: ProviderRequest) -> list[dict[str, str]]:
     return messages
 
 
-def parse_completion(completion: Any) -> ProviderResponse:
-    """Text and usage of a chat completion; anything malformed is ``BadResponse``."""
+def parse_chat_json(data: Any) -> ProviderResponse:
+    """A chat-completions body (plain JSON) as text and usage; anything malformed is
+    ``BadResponse``. Reading the two fields we need costs far less than building the
+    SDK's pydantic model of the whole answer."""
     try:
-        choice = completion.choices[0]
-        text = choice.message.content
-    except (AttributeError, IndexError, TypeError, KeyError):
-        raise BadResponse(f"no choices in the provider's answer: {completion!r:.200}") from None
+        text = data["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise BadResponse(f"no choices in the provider's answer: {str(data)[:200]}") from None
     if not isinstance(text, str):
         raise BadResponse("the provider's answer has no message content")
     usage = None
-    raw = getattr(completion, "usage", None)
-    if raw is not None:
+    raw = data.get("usage")
+    if isinstance(raw, dict):
         try:
             usage = Usage(
-                input_tokens=int(raw.prompt_tokens or 0),
-                output_tokens=int(raw.completion_tokens or 0),
+                input_tokens=int(raw.get("prompt_tokens") or 0),
+                output_tokens=int(raw.get("completion_tokens") or 0),
             )
-        except (AttributeError, TypeError, ValueError):
+        except (TypeError, ValueError):
             usage = None
     return ProviderResponse(text=text, usage=usage)
 
@@ -110,8 +112,9 @@ class OpenAIProvider(Provider):
         }
         if request.seed is not None:
             kwargs["seed"] = request.seed
-        completion = await self._get_client().chat.completions.create(**kwargs)
-        return parse_completion(completion)
+        # The SDK does the HTTP, auth and status errors; we read the JSON ourselves.
+        raw = await self._get_client().chat.completions.with_raw_response.create(**kwargs)
+        return parse_chat_json(json.loads(raw.http_response.content))
 
     def translate(self, exc: BaseException) -> ProviderError | None:
         return translate_openai(exc)

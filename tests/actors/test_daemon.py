@@ -16,10 +16,12 @@ import pytest
 from daemon_helpers import ROOT, DaemonProcess, RawClient, connect, rpc
 from helpers import WAIT
 
-FAST = {"models": [
-    {"name": "a", "provider": "fake", "reply": "A in {round}"},
-    {"name": "b", "provider": "fake", "reply": "B in {round}"},
-]}  # fmt: skip
+FAST = {
+    "models": [
+        {"name": "a", "provider": "fake", "reply": "A in {round}"},
+        {"name": "b", "provider": "fake", "reply": "B in {round}"},
+    ]
+}
 HANG_MS = 600_000
 
 
@@ -77,12 +79,18 @@ def test_stream_events_come_in_order_before_the_result(daemon) -> None:
             events.append((message["params"]["type"], message["params"]["round"]))
     assert message["id"] == request_id and message["result"]["status"] == "ok"
     assert events == [
-        ("round_started", "initial"), ("reply", "initial"), ("reply", "initial"),
+        ("round_started", "initial"),
+        ("reply", "initial"),
+        ("reply", "initial"),
         ("round_finished", "initial"),
-        ("round_started", "meta"), ("reply", "meta"), ("reply", "meta"),
+        ("round_started", "meta"),
+        ("reply", "meta"),
+        ("reply", "meta"),
         ("round_finished", "meta"),
-        ("round_started", "synthesis"), ("reply", "synthesis"), ("round_finished", "synthesis"),
-    ]  # fmt: skip
+        ("round_started", "synthesis"),
+        ("reply", "synthesis"),
+        ("round_finished", "synthesis"),
+    ]
 
 
 def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
@@ -111,17 +119,41 @@ def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
         (b'{"jsonrpc": "2.0", "id": 1, "method": "fly"}\n', -32601),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": 5}}\n', -32602),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": [1]}\n', -32602),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
-         b'"params": {"prompt": "q", "models": ["ghost"]}}\n', -32602),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
-         b'"params": {"prompt": "q", "timeout_s": -1}}\n', -32602),
-        (b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
-         b'"params": {"prompt": "q", "deterministic": true}}\n', -32602),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "models": ["ghost"]}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "timeout_s": -1}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "deterministic": "yes"}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "schema": {"type": 5}}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "strategy": "magic"}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "answer_pattern": "("}}\n',
+            -32602,
+        ),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "job", "params": {"job_id": "nope"}}\n', -32007),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "job", "params": {}}\n', -32602),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "cancel", "params": {"job_id": "x"}}\n', -32007),
     ],
-)  # fmt: skip
+)
 def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, raw, code) -> None:
     d = daemon(FAST)
     with connect(d) as c:
@@ -134,8 +166,9 @@ def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, r
 def test_an_oversized_line_gets_32006_and_the_connection_closes(daemon) -> None:
     d = daemon({**FAST, "daemon": {"max_request_bytes": 1000}})
     with connect(d) as c:
-        c.send_raw(b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": "'
-                   + b"x" * 5000)  # fmt: skip
+        c.send_raw(
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": "' + b"x" * 5000
+        )
         reply = c.read()
         assert reply["error"]["code"] == -32006
         assert c.read() is None  # closed
@@ -167,17 +200,19 @@ def test_a_job_timeout_returns_32003_with_the_partial_result(daemon) -> None:
 
 
 def test_a_failed_round_returns_32008_with_the_partial_result(daemon) -> None:
-    d = daemon({"models": [{"name": "bad", "provider": "fake", "fail_rate": 1.0,
-                            "max_attempts": 1}]})  # fmt: skip
+    d = daemon(
+        {"models": [{"name": "bad", "provider": "fake", "fail_rate": 1.0, "max_attempts": 1}]}
+    )
     error = rpc(d, "ask", {"prompt": "q"})["error"]
     assert error["code"] == -32008
     assert error["data"]["rounds"][0]["replies"][0]["error"]["code"] == "provider_unavailable"
 
 
 def test_no_live_model_returns_32002(daemon) -> None:
-    d = daemon({"models": [{"name": "gpt", "provider": "openai"}],
-                "supervision": {"max_restarts": 0}},
-               env={"OPENAI_API_KEY": ""})  # fmt: skip
+    d = daemon(
+        {"models": [{"name": "gpt", "provider": "openai"}], "supervision": {"max_restarts": 0}},
+        env={"OPENAI_API_KEY": ""},
+    )
     for _ in range(1000):  # the model goes down right after start; ask until it is
         if rpc(d, "status")["result"]["models"][0]["state"] == "down":
             break
@@ -315,15 +350,23 @@ def test_check_config_prints_the_setup_or_names_the_bad_key(tmp_path: Path) -> N
     env.pop("OPENAI_API_KEY", None)
     good = tmp_path / "good.toml"
     good.write_text('[[models]]\nname = "a"\nprovider = "fake"\n')
-    run = subprocess.run([sys.executable, "-m", "actors.daemon", "--config", str(good),
-                          "--check-config"], capture_output=True, text=True, env=env,
-                         timeout=WAIT)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "actors.daemon", "--config", str(good), "--check-config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WAIT,
+    )
     assert run.returncode == 0 and "a" in run.stdout and "initial -> meta" in run.stdout
     bad = tmp_path / "bad.toml"
     bad.write_text('[[models]]\nname = "a"\nprovider = "fake"\nrpm = "fast"\n')
-    run = subprocess.run([sys.executable, "-m", "actors.daemon", "--config", str(bad),
-                          "--check-config"], capture_output=True, text=True, env=env,
-                         timeout=WAIT)  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, "-m", "actors.daemon", "--config", str(bad), "--check-config"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=WAIT,
+    )
     assert run.returncode == 2 and "models[0].rpm" in run.stderr
 
 
@@ -355,3 +398,84 @@ def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
         assert not short.exists()
     finally:
         short.unlink(missing_ok=True)
+
+
+# --- strategies and options through the socket -------------------------------------------
+
+TRIO = {
+    "models": [
+        {"name": "a", "provider": "fake", "reply": "42"},
+        {"name": "b", "provider": "fake", "reply": "42.0"},
+        {"name": "c", "provider": "fake", "reply": "41"},
+    ]
+}
+
+
+def calls_ok(d) -> int:
+    return sum(m["calls_ok"] for m in rpc(d, "status")["result"]["models"])
+
+
+def test_vote_rank_and_early_exit_through_the_socket(daemon) -> None:
+    d = daemon(TRIO)
+    voted = rpc(d, "ask", {"prompt": "6x7", "strategy": "vote", "rounds": ["initial"]})["result"]
+    assert voted["strategy"] == "vote" and voted["votes"][0]["count"] == 2
+    assert abs(voted["confidence"] - 2 / 3) < 1e-9
+    rankers = daemon(
+        {
+            "models": [
+                {"name": n, "provider": "fake", "reply": [f"answer {n}", "Ranking: A > B > C"]}
+                for n in ("a", "b", "c")
+            ]
+        }
+    )
+    params = {"prompt": "6x7", "strategy": "rank", "rounds": ["initial"]}
+    ranked = rpc(rankers, "ask", params)["result"]
+    assert ranked["strategy"] == "rank" and set(ranked["ranking"]["rankings"]) == {"a", "b", "c"}
+    assert ranked["answer"].startswith("answer ") and ranked["confidence"] is not None
+    same = rpc(d, "ask", {"prompt": "q", "models": ["a", "b"], "early_exit": True})["result"]
+    assert same["early_exit"] is True and same["confidence"] == 1.0
+    assert [r["name"] for r in same["rounds"]] == ["initial"]
+
+
+def test_deterministic_results_are_cached_in_the_run_store_across_restarts(daemon) -> None:
+    d = daemon(TRIO)
+    first = rpc(d, "ask", {"prompt": "2+2", "deterministic": True})["result"]
+    before = calls_ok(d)
+    again = rpc(d, "ask", {"prompt": "2+2", "deterministic": True})["result"]
+    assert again["cached"] is True and again["answer"] == first["answer"]
+    assert calls_ok(d) == before  # no provider call
+    assert rpc(d, "job", {"job_id": again["job_id"]})["result"]["cached"] is True
+    rpc(d, "shutdown")
+    d.wait()
+    restarted = DaemonProcess(TRIO, workdir=d.dir).start()
+    try:
+        third = rpc(restarted, "ask", {"prompt": "2+2", "deterministic": True})["result"]
+        assert third["cached"] is True and calls_ok(restarted) == 0
+    finally:
+        restarted.stop()
+
+
+def test_schema_failure_returns_32009_with_the_answer_and_errors(daemon) -> None:
+    d = daemon(
+        {
+            "models": [
+                {"name": "a", "provider": "fake", "reply": "not json"},
+                {"name": "b", "provider": "fake", "reply": "still not json"},
+            ]
+        }
+    )
+    error = rpc(d, "ask", {"prompt": "q", "schema": {"type": "object"}})["error"]
+    assert error["code"] == -32009
+    assert error["data"]["answer"] and error["data"]["schema_errors"]
+
+
+def test_a_budget_returns_32010_with_the_best_answer_so_far(daemon) -> None:
+    priced = [
+        {**m, "price_in_per_mtok": 1000.0, "price_out_per_mtok": 1000.0, "max_tokens": 100}
+        for m in TRIO["models"]
+    ]
+    d = daemon({"models": priced})
+    error = rpc(d, "ask", {"prompt": "2+2?", "max_cost_usd": 0.45})["error"]
+    assert error["code"] == -32010
+    assert error["data"]["answer"] in ("42", "42.0", "41")
+    assert [r["name"] for r in error["data"]["rounds"]] == ["initial"]

@@ -97,7 +97,10 @@ def test_encoders_write_one_json_line() -> None:
         ({"prompt": "q", "metadata": [1]}, "metadata"),
         ({"prompt": "q", "strategy": 1}, "strategy"),
         ({"prompt": "q", "colour": "red"}, "unknown param"),
-        ({"prompt": "q", "schema": {}}, "not supported"),
+        ({"prompt": "q", "schema": [1]}, "schema"),
+        ({"prompt": "q", "deterministic": 1}, "deterministic"),
+        ({"prompt": "q", "max_cost_usd": 0}, "max_cost_usd"),
+        ({"prompt": "q", "answer_pattern": 5}, "answer_pattern"),
     ],
 )
 def test_ask_params_are_validated(params, match) -> None:
@@ -116,4 +119,9 @@ def test_ask_params_normalise() -> None:
         "strategy": None,
         "synthesizer": None,
         "timeout_s": 5.0,
+        "answer_pattern": None,
+        "deterministic": False,
+        "early_exit": False,
+        "schema": None,
+        "max_cost_usd": None,
     }

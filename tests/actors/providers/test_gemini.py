@@ -28,12 +28,19 @@ def server():
 def one_reply(start_orch, server: LoopbackServer, **model: Any) -> ModelReply:
     orch = start_orch(
         {
-            "models": [{"name": "gem", "provider": "gemini", "base_url": server.root_url,
-                        "timeout_s": 5, **model}],
+            "models": [
+                {
+                    "name": "gem",
+                    "provider": "gemini",
+                    "base_url": server.root_url,
+                    "timeout_s": 5,
+                    **model,
+                }
+            ],
             "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
         },
         environ=ENV,
-    )  # fmt: skip
+    )
     result = orch.ask("What is 2+2?", rounds=["initial"])
     [reply] = result.rounds[0].replies
     return reply
@@ -41,8 +48,16 @@ def one_reply(start_orch, server: LoopbackServer, **model: Any) -> ModelReply:
 
 def test_success_returns_text_and_usage_with_a_system_instruction(start_orch, server) -> None:
     server.default = Reply(body=gemini_content("four", prompt_tokens=21, output_tokens=2))
-    reply = one_reply(start_orch, server, model="gemini-test", max_tokens=64, temperature=0.1,
-                      seed=5, price_in_per_mtok=1e6, price_out_per_mtok=1e6)  # fmt: skip
+    reply = one_reply(
+        start_orch,
+        server,
+        model="gemini-test",
+        max_tokens=64,
+        temperature=0.1,
+        seed=5,
+        price_in_per_mtok=1e6,
+        price_out_per_mtok=1e6,
+    )
     assert reply.ok and reply.text == "four"
     assert (reply.usage.input_tokens, reply.usage.output_tokens) == (21, 2)
     assert reply.cost_usd == pytest.approx(23)
@@ -96,9 +111,14 @@ def test_a_hung_server_times_out(start_orch, server) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>gateway</html>", b'{"foo": 1}', b'{"candidates": []}', b"[]",
-     b'{"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]}'],
-)  # fmt: skip
+    [
+        b"<html>gateway</html>",
+        b'{"foo": 1}',
+        b'{"candidates": []}',
+        b"[]",
+        b'{"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]}',
+    ],
+)
 def test_malformed_bodies_give_a_clear_error(start_orch, server, body: bytes) -> None:
     server.default = Reply(body=body)
     reply = one_reply(start_orch, server, max_attempts=3)
@@ -125,10 +145,13 @@ def test_retry_delay_reads_retry_info() -> None:
 
 
 GENAI_ERRORS = sorted(
-    {c for c in list(vars(genai_errors).values())
-     if inspect.isclass(c) and issubclass(c, Exception) and c.__module__ == genai_errors.__name__},
+    {
+        c
+        for c in list(vars(genai_errors).values())
+        if inspect.isclass(c) and issubclass(c, Exception) and c.__module__ == genai_errors.__name__
+    },
     key=lambda c: c.__name__,
-)  # fmt: skip
+)
 
 
 def make_genai_error(cls: type[Exception]) -> Exception:
@@ -151,9 +174,13 @@ def test_every_google_genai_error_maps_to_a_provider_error(cls) -> None:
 
 @pytest.mark.parametrize(
     ("code", "ours", "retryable"),
-    [(400, "provider_rejected", False), (404, "provider_rejected", False),
-     (429, "rate_limited", True), (503, "provider_unavailable", True)],
-)  # fmt: skip
+    [
+        (400, "provider_rejected", False),
+        (404, "provider_rejected", False),
+        (429, "rate_limited", True),
+        (503, "provider_unavailable", True),
+    ],
+)
 def test_api_errors_map_by_code(code: int, ours: str, retryable: bool) -> None:
     error = genai_errors.APIError(code, gemini_error(code, "X", "m", "2s"))
     mapped = translate_gemini(error)

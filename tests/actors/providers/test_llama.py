@@ -22,11 +22,21 @@ def server():
 
 def one_reply(start_orch, server: LoopbackServer, api: str, **model: Any) -> ModelReply:
     base = server.root_url if api == "ollama" else server.base_url
-    orch = start_orch({
-        "models": [{"name": "llama", "provider": "llama", "api": api, "base_url": base,
-                    "timeout_s": 5, **model}],
-        "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
-    })  # fmt: skip
+    orch = start_orch(
+        {
+            "models": [
+                {
+                    "name": "llama",
+                    "provider": "llama",
+                    "api": api,
+                    "base_url": base,
+                    "timeout_s": 5,
+                    **model,
+                }
+            ],
+            "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
+        }
+    )
     result = orch.ask("What is 2+2?", rounds=["initial"])
     [reply] = result.rounds[0].replies
     return reply
@@ -41,8 +51,9 @@ def ok_body(api: str, text: str) -> bytes | dict:
 
 def test_ollama_streams_the_answer_and_reads_eval_counts(start_orch, server) -> None:
     server.default = Reply(body=ollama_stream("two plus two is four", 17, 6))
-    reply = one_reply(start_orch, server, "ollama", model="llama3.2:1b", max_tokens=32,
-                      temperature=0.5, seed=9)  # fmt: skip
+    reply = one_reply(
+        start_orch, server, "ollama", model="llama3.2:1b", max_tokens=32, temperature=0.5, seed=9
+    )
     assert reply.ok and reply.text == "two plus two is four"
     assert (reply.usage.input_tokens, reply.usage.output_tokens) == (17, 6)
     assert server.paths == ["/api/chat"]

@@ -63,9 +63,10 @@ def test_killing_the_server_mid_job_fails_that_reply_and_the_next_job_succeeds(
             killed.set()
 
     broken = orch.submit(
-        "Write a long story about a lighthouse.", rounds=["initial"],
+        "Write a long story about a lighthouse.",
+        rounds=["initial"],
         listener=kill_when_the_round_starts,
-    ).get(timeout=LOCAL_WAIT)  # fmt: skip
+    ).get(timeout=LOCAL_WAIT)
     assert killed.wait(WAIT)
     errors = [r for r in broken.rounds[0].replies if r.status == "error"]
     assert errors and all(r.error.code == "provider_unavailable" for r in errors)

@@ -1,0 +1,259 @@
+"""Aggregation strategies and their pure helpers: vote, rank, confidence, schema checks.
+
+Pure functions only (no actors, no I/O), so every rule here is unit-tested directly:
+
+- ``normalise`` — the form answers are compared in: case, whitespace, punctuation and
+  number formats folded (``"1,000.0"`` and ``"1000"`` agree); ``answer_pattern`` first
+  extracts the part to compare (its first group, or the whole match; the last match wins).
+- ``vote`` — plurality over normalised answers; ``confidence`` is the winner's share of
+  the ok replies; ties go to the group whose models have the best recent success rate.
+- ``parse_ranking`` / ``borda`` — peer review: each model ranks the anonymous answers;
+  rankings are parsed leniently, combined by Borda count; ``confidence`` is the winner's
+  margin over the runner-up, normalised by the most points an answer could get.
+- ``agreement`` — confidence for ``synthesize``: the mean pairwise Jaccard similarity of
+  the word sets of the last answering round's answers (1.0 = identical wording).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Any
+
+from actors.prompts import label
+
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
+_PUNCT = re.compile(r"[^\w\s.+-]|(?<!\d)[.+-]|[.+-](?!\d)")
+
+
+def extract(text: str, pattern: str | None) -> str | None:
+    """The part of ``text`` to compare: the last match of ``pattern`` (its first group
+    if it has one), or the whole text without a pattern; None if the pattern is absent."""
+    if not pattern:
+        return text
+    matches = list(re.finditer(pattern, text, re.IGNORECASE | re.MULTILINE))
+    if not matches:
+        return None
+    last = matches[-1]
+    return last.group(1) if last.re.groups else last.group(0)
+
+
+def _number(match: re.Match[str]) -> str:
+    raw = match.group(0).replace(",", "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return raw
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def normalise(text: str) -> str:
+    """Case, whitespace, punctuation and number formats folded away."""
+    folded = _NUMBER.sub(_number, text.strip().lower())
+    folded = _PUNCT.sub(" ", folded)
+    return " ".join(folded.split())
+
+
+def answer_key(text: str | None, pattern: str | None) -> str | None:
+    if text is None:
+        return None
+    part = extract(text, pattern)
+    return None if part is None else normalise(part)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VoteOutcome:
+    winner: str  # the normalised answer
+    answer: str  # what to return: the extracted (or full) text of the winner's best model
+    confidence: float
+    votes: tuple[dict[str, Any], ...]
+    tie: bool
+
+
+def vote(
+    answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
+) -> VoteOutcome | None:
+    """Plurality over ``answers`` (model -> text); None when no answer could be read."""
+    groups: dict[str, list[str]] = {}
+    shown: dict[str, str] = {}
+    for model, text in answers.items():
+        key = answer_key(text, pattern)
+        if key is None or not key:
+            continue
+        groups.setdefault(key, []).append(model)
+    if not groups:
+        return None
+
+    def strength(key: str) -> tuple[int, float]:
+        return len(groups[key]), max(success.get(m, 1.0) for m in groups[key])
+
+    ordered = sorted(groups, key=strength, reverse=True)
+    winner = ordered[0]
+    tie = len(ordered) > 1 and len(groups[ordered[1]]) == len(groups[winner])
+    best_model = max(groups[winner], key=lambda m: success.get(m, 1.0))
+    for key, models in groups.items():
+        shown[key] = (extract(answers[models[0]], pattern) or "").strip()
+    votes = tuple(
+        {
+            "answer": key,
+            "count": len(groups[key]),
+            "models": sorted(groups[key]),
+            **(
+                {"winner": True, "tie_broken_by": "success_rate"}
+                if key == winner and tie
+                else {"winner": True}
+                if key == winner
+                else {}
+            ),
+        }
+        for key in ordered
+    )
+    answer = (extract(answers[best_model], pattern) or answers[best_model]).strip()
+    return VoteOutcome(
+        winner=winner,
+        answer=answer,
+        confidence=len(groups[winner]) / len(answers),
+        votes=votes,
+        tie=tie,
+    )
+
+
+def all_agree(answers: Sequence[str], pattern: str | None) -> bool:
+    """Two or more answers, all with the same non-empty normalised form."""
+    keys = {answer_key(a, pattern) for a in answers}
+    return len(answers) >= 2 and len(keys) == 1 and None not in keys and "" not in keys
+
+
+# --- rank -------------------------------------------------------------------------------
+
+RANKING_INSTRUCTIONS = (
+    "Rank the answers above from best to worst for correctness and completeness. "
+    "End your reply with one line of the form 'Ranking: B > A > C' using every label once."
+)
+
+
+def parse_ranking(text: str, labels: Sequence[str]) -> list[str] | None:
+    """The labels in ranked order, read leniently from a model's reply; None if there is
+    no usable ranking (fewer than two known labels, or none at all)."""
+    known = set(labels)
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    marked = [ln for ln in lines if "rank" in ln.lower()]
+    candidates = list(reversed(marked)) + list(reversed(lines))
+    for line in candidates:
+        body = line.split(":", 1)[1] if ":" in line and "rank" in line.lower() else line
+        found = re.findall(r"(?:answer\s+)?\b([A-Z]{1,2})\b", body)
+        order = list(dict.fromkeys(x for x in found if x in known))
+        if len(order) >= min(2, len(known)):
+            return order
+    return None
+
+
+def borda(rankings: Mapping[str, Sequence[str]], candidates: Sequence[str]) -> dict[str, float]:
+    """Borda points per candidate: with n candidates, first place gets n-1 points, the last
+    n-1 places down to 0; candidates a ranking leaves out share its remaining points."""
+    n = len(candidates)
+    points = dict.fromkeys(candidates, 0.0)
+    for order in rankings.values():
+        ranked = [c for c in order if c in points]
+        for place, candidate in enumerate(ranked):
+            points[candidate] += n - 1 - place
+        left = [c for c in candidates if c not in ranked]
+        if left:
+            remaining = sum(range(n - len(ranked)))  # the points of the places not given
+            for candidate in left:
+                points[candidate] += remaining / len(left)
+    return points
+
+
+def borda_confidence(points: Mapping[str, float], rankers: int) -> float:
+    """The winner's margin over the runner-up, over the most points one answer can get."""
+    if not points or rankers == 0:
+        return 0.0
+    ordered = sorted(points.values(), reverse=True)
+    most = (len(points) - 1) * rankers
+    if most == 0:
+        return 1.0
+    runner_up = ordered[1] if len(ordered) > 1 else 0.0
+    return max(0.0, min(1.0, (ordered[0] - runner_up) / most))
+
+
+def labelled(answers: Sequence[str]) -> tuple[str, list[str]]:
+    """The answers as 'Answer A: …' blocks in the given order, and their labels."""
+    labels = [label(i) for i in range(len(answers))]
+    text = "\n\n".join(
+        f"Answer {lab}:\n{a.strip()}" for lab, a in zip(labels, answers, strict=True)
+    )
+    return text, labels
+
+
+# --- confidence for synthesize ----------------------------------------------------------
+
+
+def agreement(answers: Sequence[str]) -> float | None:
+    """Mean pairwise Jaccard similarity of the answers' word sets; None under two answers."""
+    sets = [set(normalise(a).split()) for a in answers]
+    if len(sets) < 2:
+        return None
+    scores = [len(a & b) / len(a | b) if a | b else 1.0 for a, b in combinations(sets, 2)]
+    return round(sum(scores) / len(scores), 4)
+
+
+# --- schema -----------------------------------------------------------------------------
+
+
+def schema_errors(text: str, schema: Mapping[str, Any]) -> tuple[Any, list[str]]:
+    """Parse ``text`` as JSON (a ```json fence is allowed) and validate it against
+    ``schema``; returns (value, errors), errors empty when valid."""
+    import jsonschema  # only jobs with a schema pay for this import
+
+    body = text.strip()
+    fenced = re.fullmatch(r"```(?:json)?\s*(.*?)\s*```", body, re.DOTALL)
+    if fenced:
+        body = fenced.group(1)
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as exc:
+        return None, [f"not valid JSON: {exc}"]
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = [
+        f"{'/'.join(map(str, e.absolute_path)) or '(root)'}: {e.message}"
+        for e in validator.iter_errors(value)
+    ]
+    return value, errors
+
+
+def check_schema(schema: Any) -> str | None:
+    """Why ``schema`` is not a usable JSON Schema, or None when it is."""
+    import jsonschema
+
+    if not isinstance(schema, dict):
+        return "schema must be a JSON object"
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"invalid JSON Schema: {exc.message}"
+    return None
+
+
+def schema_instructions(schema: Mapping[str, Any]) -> str:
+    return (
+        "\n\nReply with JSON only (no prose, no code fence), valid against this JSON Schema:\n"
+        + json.dumps(schema, indent=1, sort_keys=True)
+    )
+
+
+# --- deterministic mode -----------------------------------------------------------------
+
+
+def cache_key(**parts: Any) -> str:
+    """A stable key for a deterministic job: everything that can change its result."""
+    blob = json.dumps(parts, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def stable_seed(key: str) -> int:
+    return int(key[:8], 16)

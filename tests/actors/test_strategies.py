@@ -1,0 +1,282 @@
+"""Strategies and options of the pipeline, end to end with scripted fakes."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import pytest
+from helpers import Recorder, fake_models
+
+from messages.errors import ProviderUnavailable
+
+NAMES = ("alpha", "bravo", "charlie")
+
+
+def orch_with(start_orch, answer, names=NAMES, **extra):
+    recorder = Recorder(answer)
+    config = {"models": fake_models(names, reply=recorder, max_attempts=1), **extra}
+    return start_orch(config), recorder
+
+
+# --- vote -------------------------------------------------------------------------------
+
+
+def test_vote_picks_the_plurality_and_reports_the_share(start_orch) -> None:
+    answers = {"alpha": "42", "bravo": "42.0", "charlie": "41"}
+    orch, recorder = orch_with(start_orch, lambda r: answers[r.participant])
+    result = orch.ask("6 x 7?", rounds=["initial", "synthesis"], strategy="vote")
+    assert result.status == "ok" and result.strategy == "vote"
+    assert result.answer in ("42", "42.0") and result.confidence == pytest.approx(2 / 3)
+    assert result.votes[0]["models"] == ["alpha", "bravo"] and result.votes[0]["winner"]
+    assert len(recorder.requests) == 3  # vote replaces the synthesis round
+    assert [r.name for r in result.rounds] == ["initial"]
+
+
+def test_vote_with_answer_pattern(start_orch) -> None:
+    answers = {
+        "alpha": "Thinking... Final: (B)",
+        "bravo": "Hmm. Final: (b)",
+        "charlie": "Final: (D)",
+    }
+    orch, _ = orch_with(start_orch, lambda r: answers[r.participant])
+    result = orch.ask("pick", rounds=["initial"], strategy="vote", answer_pattern=r"\(([A-D])\)")
+    assert result.answer == "B" and result.votes[0]["answer"] == "b"
+
+
+def test_vote_ties_are_broken_by_recent_success_and_reported(start_orch) -> None:
+    failing = threading.Event()
+    failing.set()
+
+    def answer(r):
+        if r.participant == "alpha" and failing.is_set() and r.round_name == "meta":
+            raise ProviderUnavailable("down for a moment")
+        return {"alpha": "yes", "bravo": "no"}[r.participant]
+
+    orch, _ = orch_with(start_orch, answer, names=("alpha", "bravo"))
+    for _ in range(3):  # alpha's record: initial ok, meta failed, three times
+        orch.ask("warm up")
+    failing.clear()
+    result = orch.ask("yes or no?", rounds=["initial"], strategy="vote")
+    assert result.answer == "no"  # bravo, with the better recent success rate
+    assert result.votes[0]["tie_broken_by"] == "success_rate"
+
+
+# --- rank -------------------------------------------------------------------------------
+
+
+def ranker(style: dict[str, str]):
+    """Fakes: each model answers 'answer-<name>'; in the ranking round each ranks
+    alpha's answer first, then bravo's, then charlie's, in its own style."""
+
+    def answer(r):
+        if r.round_name != "ranking":
+            return f"answer-{r.participant}"
+        labels = {m: re.search(rf"Answer ([A-Z]):\nanswer-{m}", r.prompt).group(1) for m in NAMES}
+        a, b, c = labels["alpha"], labels["bravo"], labels["charlie"]
+        return {
+            "strict": f"Ranking: {a} > {b} > {c}",
+            "sloppy": f"I liked Answer {a} most, then Answer {b}; Answer {c} was weakest.",
+            "garbage": "I cannot rank these.",
+        }[style[r.participant]]
+
+    return answer
+
+
+def test_rank_combines_parsed_rankings_by_borda(start_orch) -> None:
+    style = {"alpha": "strict", "bravo": "sloppy", "charlie": "garbage"}
+    orch, recorder = orch_with(start_orch, ranker(style))
+    result = orch.ask("q", rounds=["initial"], strategy="rank")
+    assert result.status == "ok" and result.answer == "answer-alpha"
+    ranking_round = result.rounds[-1]
+    assert ranking_round.name == "ranking"
+    replies = {r.model: r for r in ranking_round.replies}
+    assert replies["charlie"].status == "error" and replies["charlie"].error.code == "bad_ranking"
+    assert set(result.ranking["rankings"]) == {"alpha", "bravo"}
+    assert result.ranking["order"] == ["alpha", "bravo", "charlie"]
+    assert result.ranking["scores"] == {"alpha": 4.0, "bravo": 2.0, "charlie": 0.0}
+    assert result.confidence == pytest.approx(2 / 4)
+    assert len(recorder.requests) == 6
+
+
+def test_rank_with_synthesis_synthesises_from_the_top_two(start_orch) -> None:
+    style = dict.fromkeys(NAMES, "strict")
+    orch, recorder = orch_with(start_orch, ranker(style))
+    result = orch.ask("q", rounds=["initial", "synthesis"], strategy="rank")
+    [synthesis] = recorder.by_round("synthesis")
+    assert "answer-alpha" in synthesis.prompt and "answer-bravo" in synthesis.prompt
+    assert "answer-charlie" not in synthesis.prompt
+    assert result.synthesizer == synthesis.participant
+
+
+# --- schema -----------------------------------------------------------------------------
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def schema_answers(script: dict[str, list[str]]):
+    lock = threading.Lock()
+
+    def answer(r):
+        if r.round_name != "synthesis":
+            return "Canberra"
+        with lock:
+            queue = script[r.participant]
+            return queue.pop(0) if len(queue) > 1 else queue[0]
+
+    return answer
+
+
+def test_a_valid_answer_passes_and_models_are_told_the_schema(start_orch) -> None:
+    script = {"alpha": ['{"city": "Canberra"}'], "bravo": ["x"], "charlie": ["x"]}
+    orch, recorder = orch_with(
+        start_orch, schema_answers(script), pipeline={"synthesizer": "alpha"}
+    )
+    result = orch.ask("capital?", rounds=["initial", "synthesis"], schema=SCHEMA)
+    assert result.status == "ok" and json.loads(result.answer) == {"city": "Canberra"}
+    assert '"required"' in recorder.by_round("synthesis")[0].prompt
+
+
+def test_an_invalid_answer_is_repaired_by_the_same_synthesizer(start_orch) -> None:
+    script = {"alpha": ["Canberra!", '{"city": "Canberra"}'], "bravo": ["x"], "charlie": ["x"]}
+    orch, recorder = orch_with(
+        start_orch, schema_answers(script), pipeline={"synthesizer": "alpha"}
+    )
+    result = orch.ask("capital?", rounds=["initial", "synthesis"], schema=SCHEMA)
+    assert result.status == "ok" and result.synthesizer == "alpha"
+    second = recorder.by_round("synthesis")[1]
+    assert second.participant == "alpha" and "not valid against the schema" in second.prompt
+
+
+def test_then_the_next_best_model_synthesises(start_orch) -> None:
+    script = {"alpha": ["bad"], "bravo": ['{"city": "Canberra"}'], "charlie": ['{"city": "C"}']}
+    orch, recorder = orch_with(
+        start_orch,
+        schema_answers(script),
+        names=("alpha", "bravo"),
+        pipeline={"synthesizer": "alpha"},
+    )
+    result = orch.ask("capital?", rounds=["initial", "synthesis"], schema=SCHEMA)
+    assert result.status == "ok" and result.synthesizer == "bravo"
+    assert [r.participant for r in recorder.by_round("synthesis")] == ["alpha", "alpha", "bravo"]
+
+
+def test_when_nothing_is_valid_the_job_fails_with_the_answer_and_errors(start_orch) -> None:
+    script = {"alpha": ["bad"], "bravo": ["worse"], "charlie": ["x"]}
+    orch, _ = orch_with(
+        start_orch,
+        schema_answers(script),
+        names=("alpha", "bravo"),
+        pipeline={"synthesizer": "alpha"},
+    )
+    result = orch.ask("capital?", rounds=["initial", "synthesis"], schema=SCHEMA)
+    assert result.status == "error" and result.error.code == "schema_failed"
+    assert result.answer == "worse" and result.schema_errors
+    assert "not valid JSON" in result.schema_errors[0]
+
+
+# --- deterministic, early exit, budgets --------------------------------------------------
+
+
+def test_deterministic_repeats_are_cached_with_zero_provider_calls(start_orch) -> None:
+    orch, recorder = orch_with(start_orch, lambda r: f"{r.participant}: 4")
+    first = orch.ask("2+2?", deterministic=True)
+    calls = len(recorder.requests)
+    assert calls == 7 and not first.cached
+    assert all(r.temperature == 0.0 and r.seed is not None for r in recorder.requests)
+    again = orch.ask("2+2?", deterministic=True)
+    assert again.cached and again.answer == first.answer and again.job_id != first.job_id
+    assert len(recorder.requests) == calls  # no provider call
+    orch.ask("2+2?")  # not deterministic: runs
+    orch.ask("3+3?", deterministic=True)  # another prompt: runs
+    assert len(recorder.requests) == calls + 14
+
+
+def test_deterministic_label_order_follows_the_content(start_orch) -> None:
+    orch, recorder = orch_with(start_orch, lambda r: f"answer-{r.participant}")
+    orch.ask("same prompt", deterministic=True)
+    orch.cache.clear()  # run again for real
+    orch.ask("same prompt", deterministic=True)
+    metas = [r.prompt for r in recorder.by_round("meta")]
+    assert sorted(metas[:3]) == sorted(metas[3:])
+
+
+def test_early_exit_makes_n_calls_when_initial_answers_agree(start_orch) -> None:
+    orch, recorder = orch_with(
+        start_orch, lambda r: "Canberra." if r.participant != "alpha" else "canberra"
+    )
+    result = orch.ask("capital?", early_exit=True)
+    assert result.status == "ok" and result.confidence == 1.0 and result.early_exit
+    assert len(recorder.requests) == 3 and [r.name for r in result.rounds] == ["initial"]
+    assert result.answer.lower().startswith("canberra")
+
+
+def test_early_exit_goes_on_when_answers_differ(start_orch) -> None:
+    orch, recorder = orch_with(start_orch, lambda r: r.participant)
+    result = orch.ask("q", early_exit=True)
+    assert not result.early_exit and len(recorder.requests) == 7
+
+
+def test_a_budget_stops_the_job_before_the_round_that_would_pass_it(start_orch) -> None:
+    recorder = Recorder(lambda r: f"{r.participant} says 4")
+    models = fake_models(
+        NAMES, reply=recorder, max_tokens=100, price_in_per_mtok=1000.0, price_out_per_mtok=1000.0
+    )
+    orch = start_orch({"models": models})
+    # At $0.001 a token, initial is estimated at ~$0.38 (prompt + max_tokens, 3 models) and
+    # costs ~$0.10; meta's estimate (~$0.40 more) would pass $0.45: it is not started.
+    result = orch.ask("2+2?", max_cost_usd=0.45)
+    assert result.status == "error" and result.error.code == "budget_exhausted"
+    assert len(recorder.requests) == 3 and result.cost_usd <= 0.45
+    assert result.answer is not None and result.answer.endswith("says 4")
+
+
+# --- auto synthesizer ---------------------------------------------------------------------
+
+
+def test_auto_synthesizer_follows_the_metrics_and_drops_a_failing_model(start_orch) -> None:
+    failing = threading.Event()
+
+    def answer(r):
+        if r.participant == "alpha" and failing.is_set():
+            raise ProviderUnavailable("alpha is failing")
+        return f"{r.participant} answer"
+
+    recorder = Recorder(answer)
+    models = [
+        {"name": "alpha", "provider": "fake", "reply": recorder, "max_attempts": 1},
+        {"name": "bravo", "provider": "fake", "reply": recorder, "latency_ms": 30},
+        {"name": "charlie", "provider": "fake", "reply": recorder, "latency_ms": 30},
+    ]
+    orch = start_orch({"models": models})
+    assert orch.ask("q").synthesizer == "alpha"  # fastest with a clean record
+    failing.set()
+    results = [orch.ask("q") for _ in range(2)]
+    assert all(r.status == "ok" for r in results)
+    assert orch.metrics.stats("alpha").circuit_open
+    assert orch.ask("q").synthesizer in ("bravo", "charlie")
+
+
+def test_recorded_history_seeds_the_auto_pick(start_orch, tmp_path) -> None:
+    from actors.store import RunStore
+    from messages.results import JobResult, ModelReply, RoundResult
+
+    store = RunStore(tmp_path / "runs.sqlite3")
+    replies = [
+        ModelReply(model="alpha", status="error"),
+        ModelReply(model="bravo", status="ok", latency_ms=5.0),
+        ModelReply(model="charlie", status="ok", latency_ms=50.0),
+    ]
+    store.accept("old", "p", {}, {}).result(10)
+    store.finish(
+        JobResult(
+            job_id="old", status="ok", rounds=(RoundResult(name="initial", replies=tuple(replies)),)
+        )
+    ).result(10)
+    history = store.history().result(10)
+    store.close()
+    orch = start_orch({"models": fake_models(NAMES)})
+    orch.metrics.load(history)
+    assert orch.metrics.rank(NAMES) == ["bravo", "charlie", "alpha"]
+    assert orch.ask("q").synthesizer == "bravo"

@@ -1,0 +1,132 @@
+"""The pure strategy helpers: normalising, voting, ranking, confidence, schemas."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors import strategies as st
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("Canberra.", "canberra"),
+        ("  The  answer\nis 42 ", "the answer is 42"),
+        ("1,000", "1000.0"),
+        ("3.50", "3.5"),
+        ("-2", "-2.0"),
+        ("Yes!", "yes"),
+    ],
+)
+def test_normalise_folds_case_space_punctuation_and_numbers(a: str, b: str) -> None:
+    assert st.normalise(a) == st.normalise(b)
+
+
+def test_normalise_keeps_different_answers_apart() -> None:
+    assert st.normalise("3.5") != st.normalise("35")
+    assert st.normalise("Paris") != st.normalise("Lyon")
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern", "expected"),
+    [
+        ("so the answer is (B), final", r"\(([A-D])\)", "B"),
+        ("first 3 then 4. Final answer: 17", r"answer:\s*(-?\d+)", "17"),
+        ("A then B", r"[AB]", "B"),  # the last match wins
+        ("nothing here", r"answer: (\d+)", None),
+        ("whole text", None, "whole text"),
+    ],
+)
+def test_extract(text: str, pattern: str | None, expected: str | None) -> None:
+    assert st.extract(text, pattern) == expected
+
+
+def test_vote_picks_the_plurality_and_its_share() -> None:
+    out = st.vote({"a": "42", "b": "42.0", "c": "41"}, None, {})
+    assert out is not None
+    assert out.winner == "42" and out.answer == "42"
+    assert out.confidence == pytest.approx(2 / 3) and not out.tie
+    assert out.votes[0] == {"answer": "42", "count": 2, "models": ["a", "b"], "winner": True}
+    assert out.votes[1]["models"] == ["c"]
+
+
+def test_vote_with_a_pattern_compares_only_the_extracted_part() -> None:
+    answers = {
+        "a": "Long reasoning. Answer: (C)",
+        "b": "Other words. Answer: (c)",
+        "c": "Answer: (A)",
+    }
+    out = st.vote(answers, r"Answer:\s*\(([A-D])\)", {})
+    assert out is not None and out.winner == "c" and out.answer == "C"
+
+
+def test_vote_ties_go_to_the_better_recent_success_rate_and_are_reported() -> None:
+    out = st.vote({"a": "x", "b": "y"}, None, {"a": 0.5, "b": 0.9})
+    assert out is not None and out.tie and out.winner == "y"
+    assert out.votes[0]["tie_broken_by"] == "success_rate"
+
+
+def test_vote_without_readable_answers_is_none() -> None:
+    assert st.vote({"a": "no number"}, r"(\d+)", {}) is None
+
+
+def test_all_agree_needs_two_equal_answers() -> None:
+    assert st.all_agree(["Paris.", "paris"], None)
+    assert not st.all_agree(["Paris"], None)
+    assert not st.all_agree(["Paris", "Lyon"], None)
+    assert not st.all_agree(["x", "y"], r"(\d)")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Analysis...\nRanking: B > A > C", ["B", "A", "C"]),
+        ("ranking: C, A, B.", ["C", "A", "B"]),
+        ("I think Answer C is best, then Answer A, and finally Answer B.", ["C", "A", "B"]),
+        ("My ranking\n1. B\n", ["B"]),
+        ("Best: A\nRanking: A > B", ["A", "B"]),
+        ("no idea", None),
+        ("Ranking: Z > Q", None),
+    ],
+)
+def test_parse_ranking_reads_well_formed_and_sloppy_rankings(text, expected) -> None:
+    result = st.parse_ranking(text, ["A", "B", "C"])
+    if expected == ["B"]:
+        assert result is None  # a single label is no ranking
+    else:
+        assert result == expected
+
+
+def test_borda_counts_and_shares_the_points_of_unranked_candidates() -> None:
+    points = st.borda({"r1": ["a", "b", "c"], "r2": ["a", "c", "b"], "r3": ["b"]}, ["a", "b", "c"])
+    # r1: a2 b1 c0; r2: a2 c1 b0; r3: b2, then a and c share the 1 point left
+    assert points == {"a": 4.5, "b": 3.0, "c": 1.5}
+    assert st.borda_confidence(points, 3) == pytest.approx((4.5 - 3.0) / 6)
+    assert st.borda_confidence({}, 0) == 0.0
+
+
+def test_agreement_is_the_mean_pairwise_jaccard_of_word_sets() -> None:
+    assert st.agreement(["the sky is blue", "The sky is blue."]) == 1.0
+    assert st.agreement(["a b", "c d"]) == 0.0
+    assert st.agreement(["a b", "a c", "a b"]) == pytest.approx((1 / 3 + 1 + 1 / 3) / 3, abs=1e-4)
+    assert st.agreement(["alone"]) is None
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_schema_errors() -> None:
+    assert st.schema_errors('{"city": "Canberra"}', SCHEMA) == ({"city": "Canberra"}, [])
+    assert st.schema_errors('```json\n{"city": "X"}\n```', SCHEMA)[1] == []
+    _, errors = st.schema_errors('{"town": 1}', SCHEMA)
+    assert errors and "city" in errors[0]
+    assert "not valid JSON" in st.schema_errors("Canberra", SCHEMA)[1][0]
+    assert st.check_schema(SCHEMA) is None
+    assert "invalid JSON Schema" in (st.check_schema({"type": 5}) or "")
+    assert st.check_schema([1]) == "schema must be a JSON object"
+
+
+def test_cache_keys_are_stable_and_sensitive() -> None:
+    assert st.cache_key(a=1, b=[1, 2]) == st.cache_key(b=[1, 2], a=1)
+    assert st.cache_key(a=1) != st.cache_key(a=2)
+    assert 0 <= st.stable_seed(st.cache_key(a=1)) < 2**32
