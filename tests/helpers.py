@@ -16,6 +16,23 @@ from messages.events import RosterChanged, RosterEntry
 WAIT = 20.0  # the longest any test waits for anything
 
 
+def single_reply(
+    start_orch: Callable[..., Any], model: dict[str, Any], environ: dict[str, str] | None = None
+) -> Any:
+    """Start an orchestrator with one model (fast retries), ask one question in one
+    round, return that model's ``ModelReply``: how the adapter tests look at a call."""
+    orch = start_orch(
+        {
+            "models": [{"timeout_s": 5, **model}],
+            "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
+        },
+        environ=environ or {},
+    )
+    result = orch.ask("What is 2+2?", rounds=["initial"])
+    [reply] = result.rounds[0].replies
+    return reply
+
+
 def fake_models(names: Iterable[str], **options: Any) -> list[dict[str, Any]]:
     return [{"name": n, "provider": "fake", **options} for n in names]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from google.genai import errors as genai_errors
-from helpers import LoopbackServer, Reply, gemini_content, gemini_error
+from helpers import LoopbackServer, Reply, gemini_content, gemini_error, single_reply
 
 from actors.config import config_from_dict
 from actors.providers import make_provider
@@ -26,23 +26,8 @@ def server():
 
 
 def one_reply(start_orch, server: LoopbackServer, **model: Any) -> ModelReply:
-    orch = start_orch(
-        {
-            "models": [
-                {
-                    "name": "gem",
-                    "provider": "gemini",
-                    "base_url": server.root_url,
-                    "timeout_s": 5,
-                    **model,
-                }
-            ],
-            "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
-        },
-        environ=ENV,
-    )
-    result = orch.ask("What is 2+2?", rounds=["initial"])
-    [reply] = result.rounds[0].replies
+    model = {"name": "gem", "provider": "gemini", "base_url": server.root_url, **model}
+    reply: ModelReply = single_reply(start_orch, model, ENV)
     return reply
 
 

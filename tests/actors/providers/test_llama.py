@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import LoopbackServer, Reply, completion, ollama_stream, openai_error
+from helpers import LoopbackServer, Reply, completion, ollama_stream, openai_error, single_reply
 
 from actors.providers.base import transport_error
 from messages.errors import ConfigError
@@ -22,23 +22,8 @@ def server():
 
 def one_reply(start_orch, server: LoopbackServer, api: str, **model: Any) -> ModelReply:
     base = server.root_url if api == "ollama" else server.base_url
-    orch = start_orch(
-        {
-            "models": [
-                {
-                    "name": "llama",
-                    "provider": "llama",
-                    "api": api,
-                    "base_url": base,
-                    "timeout_s": 5,
-                    **model,
-                }
-            ],
-            "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
-        }
-    )
-    result = orch.ask("What is 2+2?", rounds=["initial"])
-    [reply] = result.rounds[0].replies
+    model = {"name": "llama", "provider": "llama", "api": api, "base_url": base, **model}
+    reply: ModelReply = single_reply(start_orch, model)
     return reply
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from helpers import OpenAIServer, Reply, completion, openai_error
+from helpers import OpenAIServer, Reply, completion, openai_error, single_reply
 
 from actors.providers.openai import translate_openai
 from messages.errors import ProviderError, ProviderRejected
@@ -24,16 +24,8 @@ def server():
 
 
 def one_reply(start_orch, base_url: str, **model: Any) -> ModelReply:
-    orch = start_orch(
-        {
-            "models": [
-                {"name": "gpt", "provider": "openai", "base_url": base_url, "timeout_s": 5, **model}
-            ],
-            "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.01},
-        }
-    )
-    result = orch.ask("What is 2+2?", rounds=["initial"])
-    [reply] = result.rounds[0].replies
+    model = {"name": "gpt", "provider": "openai", "base_url": base_url, **model}
+    reply: ModelReply = single_reply(start_orch, model)
     return reply
 
 
