@@ -121,6 +121,8 @@ def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console
         params["rounds"] = [r for r in args.rounds.split(",") if r]
     if args.timeout is not None:
         params["timeout_s"] = args.timeout
+    if args.strategy:
+        params["strategy"] = args.strategy
     try:
         result = client.call("ask", params, on_event=None if args.json else Progress(err))
     except RpcError as exc:
@@ -195,6 +197,7 @@ def parser() -> argparse.ArgumentParser:
     ask.add_argument("--models", help="comma-separated model names")
     ask.add_argument("--rounds", help="comma-separated rounds, e.g. initial,meta,synthesis")
     ask.add_argument("--timeout", type=float, help="job timeout in seconds")
+    ask.add_argument("--strategy", choices=["synthesize", "vote", "rank"])
     ask.add_argument("--json", action="store_true", help="print the raw job result")
     ask.set_defaults(run=cmd_ask)
     status = sub.add_parser("status", help="daemon and model status")

@@ -93,6 +93,12 @@ class CoordinatorActor(pykka.ThreadingActor):
         for job in list(self.jobs.values()):
             self._finish(job, "error", ShuttingDown("the orchestrator is stopping"))
 
+    def on_failure(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        # A bug outside the per-job guards: answer every running job rather than let
+        # its caller wait for a deadline that no longer has a timer.
+        for job in list(self.jobs.values()):
+            self._finish(job, "error", OrchestratorError(f"the coordinator crashed: {exc!r}"))
+
     def _guarded(self, job: Job, fn: Callable[..., None], *args: Any) -> None:
         """A bug while handling one job fails that job, not the actor and its other jobs."""
         try:

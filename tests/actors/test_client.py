@@ -55,6 +55,12 @@ def test_ask_reads_stdin_and_prints_json(daemon) -> None:
     assert result["answer"] == "A in initial" and run.stderr == ""
 
 
+def test_ask_takes_a_strategy(daemon) -> None:
+    d = daemon(FAST)
+    run = ctl(d.socket_path, "ask", "q", "--json", "--strategy", "vote", "--rounds", "initial")
+    assert run.returncode == 0 and json.loads(run.stdout)["strategy"] == "vote"
+
+
 def test_a_failed_job_exits_1(daemon) -> None:
     d = daemon(
         {"models": [{"name": "bad", "provider": "fake", "fail_rate": 1.0, "max_attempts": 1}]}

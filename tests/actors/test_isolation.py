@@ -170,3 +170,24 @@ def test_cancel_ends_a_running_job(start_orch) -> None:
     result = future.get(timeout=WAIT)
     assert result.status == "cancelled" and result.error.code == "cancelled"
     assert orch.cancel(job_id) is False
+
+
+def test_a_crashed_coordinator_answers_its_running_jobs(start_orch) -> None:
+    from messages.events import CallFinished
+    from messages.results import ModelReply
+
+    recorder = scripted({"slow": "hang"})
+    orch = start_orch({"models": fake_models(["slow"], reply=recorder)})
+    started = threading.Event()
+    future = orch.submit("q", listener=lambda e: started.set())
+    assert started.wait(WAIT)
+    # A bug outside the per-job guards: an event whose job id cannot even be looked up.
+    broken = CallFinished(
+        call_id="x",
+        job_id=[],
+        round_index=0,  # type: ignore[arg-type]
+        reply=ModelReply(model="slow", status="ok"),
+    )
+    orch.coordinator.tell(broken)
+    result = future.get(timeout=WAIT)
+    assert result.status == "error" and "coordinator crashed" in result.error.message
