@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import openai
+
 from actors.config import ModelConfig
 from actors.providers.base import ProviderRequest, ProviderResponse
 from actors.providers.localserver import LocalServer, SharedResources, packaged_model_path
@@ -49,7 +51,11 @@ class LocalProvider(OpenAIProvider):
             await self._client.close()  # the server came back on a new port
             self._client = None
         self._client_port = self.server.port
-        return await super().complete(request)
+        try:
+            return await super().complete(request)
+        except openai.APIConnectionError:
+            self.server.suspect = True  # the next call probes it and restarts it if need be
+            raise
 
     async def aclose(self) -> None:
         await super().aclose()

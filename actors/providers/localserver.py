@@ -10,6 +10,7 @@ with the daemon even if that is killed. The adapter is ``actors.providers.local`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import importlib.resources
 import os
@@ -71,6 +72,7 @@ class LocalServer:
         self.log_path = Path(tempfile.gettempdir()) / f"orchestrord-local-{os.getpid()}.log"
         self._lock: asyncio.Lock | None = None
         self._last_start = 0.0
+        self.suspect = False  # a call could not connect: probe before trusting it again
 
     @property
     def base_url(self) -> str:
@@ -85,16 +87,31 @@ class LocalServer:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
-            if self.running:
+            if self.running and (not self.suspect or await self._healthy()):
+                self.suspect = False
                 return self.base_url
             if self.process is not None:
+                # Dead, or not answering: the process table may not say so yet (a killed
+                # child is reaped asynchronously), so the probe decides.
                 logger.warning(
-                    "local model server (pid {}) exited with {}; restarting",
+                    "local model server (pid {}) is gone (exit code {}); restarting",
                     self.process.pid,
                     self.process.returncode,
                 )
+                await self.stop()
+            self.suspect = False
             await self._start()
             return self.base_url
+
+    async def _healthy(self) -> bool:
+        import httpx2
+
+        try:
+            async with httpx2.AsyncClient(timeout=2.0) as client:
+                response = await client.get(f"{self.base_url}/models")
+        except httpx2.TransportError:
+            return False
+        return response.status_code == 200
 
     async def _start(self) -> None:
         if not self.model_path.is_file():
@@ -162,11 +179,13 @@ class LocalServer:
         process, self.process = self.process, None
         if process is None or process.returncode is not None:
             return
-        process.terminate()
+        with contextlib.suppress(ProcessLookupError):  # it may have died just now
+            process.terminate()
         try:
             await asyncio.wait_for(process.wait(), 5.0)
         except TimeoutError:
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
             await process.wait()
         logger.info("local model server (pid {}) stopped", process.pid)
 

@@ -193,7 +193,7 @@ def test_an_idle_connection_without_a_partial_line_is_kept(daemon) -> None:
 
 def test_a_job_timeout_returns_32003_with_the_partial_result(daemon) -> None:
     d = daemon(slow())
-    error = rpc(d, "ask", {"prompt": "q", "timeout_s": 0.3})["error"]
+    error = rpc(d, "ask", {"prompt": "q", "timeout_s": 2.0})["error"]
     assert error["code"] == -32003
     replies = {r["model"]: r["status"] for r in error["data"]["rounds"][0]["replies"]}
     assert replies == {"slow": "timeout", "fast": "ok"}
@@ -264,8 +264,7 @@ def test_a_client_with_another_uid_is_refused(daemon) -> None:
             os.setuid(65534)
             with socket.socket(socket.AF_UNIX) as s:
                 s.settimeout(WAIT)
-                s.connect(d.socket_path)
-                s.sendall(b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n')
+                s.connect(d.socket_path)  # refused at once: the daemon speaks first, then closes
                 os.write(write_end, s.makefile("rb").readline())
         except Exception as exc:
             os.write(write_end, f"child failed: {exc!r}".encode())
