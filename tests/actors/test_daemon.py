@@ -478,3 +478,16 @@ def test_a_budget_returns_32010_with_the_best_answer_so_far(daemon) -> None:
     assert error["code"] == -32010
     assert error["data"]["answer"] in ("42", "42.0", "41")
     assert [r["name"] for r in error["data"]["rounds"]] == ["initial"]
+
+
+def test_a_second_signal_exits_at_once_without_waiting_for_the_drain(daemon) -> None:
+    d = daemon(slow(drain_s=600))  # the first SIGTERM would wait up to ten minutes
+    with connect(d) as c:
+        c.send("ask", {"prompt": "q", "models": ["slow"], "stream": True})
+        first_event(c)
+        d.signal(signal.SIGTERM)
+        assert c.request("ping")["result"] == "pong"  # draining: still serving this client
+        d.signal(signal.SIGINT)
+        assert d.wait() == 1  # bounded by WAIT, far below the drain budget
+    assert not os.path.exists(d.socket_path)
+    assert "exiting now" in d.stderr()
