@@ -147,7 +147,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         if name == "ranking":
             self._start_ranking(job)
             return
-        previous = job.last_answers()
+        previous = list(job.answers().values())
         for model in job.models:
             entry = self.roster.get(model)
             if entry is None or not entry.live:
@@ -241,7 +241,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         )
 
     def _start_ranking(self, job: Job) -> None:
-        answers = list(outcome.answers_by_model(job).items())
+        answers = list(job.answers().items())
         for model in self._live(job):
             order = list(answers)
             job.rng.shuffle(order)

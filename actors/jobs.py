@@ -65,14 +65,17 @@ class Job:
     def record(self, reply: ModelReply) -> None:
         self.replies.append(reply)
 
-    def last_answers(self) -> list[str]:
-        """The previous round's ok answers as the next round sees them (a meta reply
-        contributes its improved answer, not its critique)."""
-        if not self.completed:
-            return []
-        meta = self.completed[-1].name == "meta"
-        texts = [r.text for r in self.completed[-1].ok_replies if r.text is not None]
-        return [prompts.improved_answer(t) for t in texts] if meta else texts
+    def answers(self) -> dict[str, str]:
+        """The ok answers of the last answering round (initial or meta), by model, as the
+        next stage sees them: a meta reply contributes its improved answer, not its
+        critique. Ranking and synthesis rounds are not answers to vote on or show."""
+        rnd = next((r for r in reversed(self.completed) if r.name in ("initial", "meta")), None)
+        if rnd is None:
+            return {}
+        texts = {r.model: r.text for r in rnd.ok_replies if r.text is not None}
+        if rnd.name == "meta":
+            return {m: prompts.improved_answer(t) for m, t in texts.items()}
+        return texts
 
     def close_round(self) -> RoundResult:
         """The current round as a result, replies in the job's model order."""

@@ -211,7 +211,7 @@ class ModelActor(pykka.ThreadingActor):
         try:
             self.limiter.check_admissible(cost)
         except ProviderError as exc:
-            self._finish(call, exc)
+            self._fail(call, exc)
             return
         self._queue.append(call)
         self._pump()
@@ -223,7 +223,7 @@ class ModelActor(pykka.ThreadingActor):
             call = self._queue[0]
             if call.msg.deadline <= now:
                 self._queue.popleft()
-                self._finish(call, ProviderTimeout("the job's deadline passed while queued"))
+                self._fail(call, ProviderTimeout("the job's deadline passed while queued"))
                 continue
             wait = self.limiter.wait_s(call.cost, now)
             if wait > 0:
@@ -280,7 +280,6 @@ class ModelActor(pykka.ThreadingActor):
 
     async def _attempt(self, provider: Provider, request: ProviderRequest, call: _Call) -> None:
         attempt = call.retry.attempt
-        started = self.clock()
         response: Any = None
         error: BaseException | None = None
         try:
@@ -303,7 +302,6 @@ class ModelActor(pykka.ThreadingActor):
             ProviderReturned(
                 call_id=call.msg.call_id,
                 attempt=attempt,
-                elapsed_s=now - started,
                 response=response,
                 error=error,
             ),
@@ -326,7 +324,7 @@ class ModelActor(pykka.ThreadingActor):
         elif isinstance(msg.error, ProviderError):
             self._on_error(call, msg.error, now)
         else:
-            self._finish(call, ActorCrashed(f"{self.config.name}: bug: {msg.error!r}"))
+            self._fail(call, ActorCrashed(f"{self.config.name}: bug: {msg.error!r}"))
             raise msg.error  # a bug: crash, on_failure answers the rest, the supervisor restarts
         self._pump()
 
@@ -352,19 +350,14 @@ class ModelActor(pykka.ThreadingActor):
                     delay, self.actor_ref, TimerFired(kind="retry", key=call.msg.call_id)
                 )
                 return
-        self._finish(call, error)
+        self._fail(call, error)
 
-    def _finish(
-        self,
-        call: _Call,
-        error: OrchestratorError | None,
-        *,
-        text: str | None = None,
-        usage: Usage | None = None,
-    ) -> None:
+    def _fail(self, call: _Call, error: OrchestratorError) -> None:
+        """Answer a call that ended without an answer (successes are answered from the
+        I/O loop, in ``_attempt``)."""
         latency_s = self.clock() - call.received
-        self.metrics.record(self.config.name, ok=error is None, latency_s=latency_s)
-        _reply(self.config, call.msg, call.retry.attempt, latency_s, error, text, usage)
+        self.metrics.record(self.config.name, ok=False, latency_s=latency_s)
+        _reply(self.config, call.msg, call.retry.attempt, latency_s, error)
 
     # --- cancelling and abandoning -----------------------------------------------------
 
@@ -390,4 +383,4 @@ class ModelActor(pykka.ThreadingActor):
 
     def _abandon(self, error: ActorCrashed) -> None:
         for call in self._drop(lambda c: False):
-            self._finish(call, error)
+            self._fail(call, error)

@@ -32,34 +32,11 @@ class Outcome:
     synthesizer: str | None = None
     votes: tuple[dict[str, Any], ...] | None = None
     ranking: dict[str, Any] | None = None
-    early_exit: bool = False
-
-
-def answering_round(job: Job) -> RoundResult | None:
-    """The last completed round in which models answered the question."""
-    for rnd in reversed(job.completed):
-        if rnd.name in ("initial", "meta"):
-            return rnd
-    return None
-
-
-def answers_by_model(job: Job) -> dict[str, str]:
-    rnd = answering_round(job)
-    if rnd is None:
-        return {}
-    meta = rnd.name == "meta"
-    from actors.prompts import improved_answer
-
-    return {
-        r.model: improved_answer(r.text) if meta else r.text
-        for r in rnd.ok_replies
-        if r.text is not None
-    }
 
 
 def best_answer(job: Job, metrics: Metrics) -> str | None:
     """The best-ranked model's answer so far (what a job cut short still returns)."""
-    answers = answers_by_model(job)
+    answers = job.answers()
     if not answers:
         return None
     return answers[metrics.rank(answers)[0]]
@@ -70,7 +47,7 @@ def success_rates(metrics: Metrics, models: Any) -> dict[str, float]:
 
 
 def outcome(job: Job, metrics: Metrics) -> Outcome:
-    answers = answers_by_model(job)
+    answers = job.answers()
     if job.strategy == "vote":
         result = strategies.vote(answers, job.pattern, success_rates(metrics, answers))
         if result is None:
@@ -135,7 +112,7 @@ def score_rankings(job: Job, rnd: RoundResult) -> RoundResult:
         if order is not None:
             rankings[reply.model] = [labels[lab] for lab in order]
         replies.append(reply)
-    candidates = list(answers_by_model(job))
+    candidates = list(job.answers())
     points = strategies.borda(rankings, candidates)
     order = sorted(candidates, key=lambda m: points[m], reverse=True)
     job.ranking = {
@@ -149,7 +126,7 @@ def score_rankings(job: Job, rnd: RoundResult) -> RoundResult:
 
 def synthesis_answers(job: Job) -> list[str]:
     """What the synthesizer sees: the last answers, or with ``rank`` the top two."""
-    answers = answers_by_model(job)
+    answers = job.answers()
     if job.strategy == "rank" and job.ranking:
         return [answers[m] for m in job.ranking["order"][:TOP_K] if m in answers]
     return list(answers.values())
@@ -158,7 +135,7 @@ def synthesis_answers(job: Job) -> list[str]:
 def round_cost(config: Config, job: Job, callers: Any) -> float:
     """A round's estimated cost before it starts: each caller's prices applied to the
     prompt context (question, previous answers, system prompt) and its ``max_tokens``."""
-    context = job.ask.prompt + "".join(job.last_answers()) + config.templates.system
+    context = job.ask.prompt + "".join(job.answers().values()) + config.templates.system
     total = 0.0
     for name in callers:
         model = config.model(name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -30,11 +31,13 @@ def safe_tell(ref: Any, message: Any) -> bool:
 
 
 class Timer:
-    """A pending ``call_later``; ``cancel`` is safe from any thread."""
+    """A pending ``call_later``; ``cancel`` is safe from any thread and really removes
+    the handle from the loop (a finished job's deadline must not linger for minutes)."""
 
-    __slots__ = ("_args", "_callback", "_handle", "cancelled")
+    __slots__ = ("_args", "_callback", "_handle", "_owner", "cancelled")
 
-    def __init__(self, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def __init__(self, owner: IOLoop, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self._owner = owner
         self._callback = callback
         self._args = args
         self._handle: asyncio.TimerHandle | None = None
@@ -48,8 +51,15 @@ class Timer:
         if not self.cancelled:
             self._callback(*self._args)
 
+    def _unschedule(self) -> None:  # on the loop thread
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
     def cancel(self) -> None:
-        self.cancelled = True  # checked when it fires; the loop drops the handle by itself
+        if not self.cancelled:
+            self.cancelled = True
+            self._owner._cancel_later(self)
 
 
 class IOLoop:
@@ -57,6 +67,8 @@ class IOLoop:
 
     def __init__(self, name: str = "orchestrord-io") -> None:
         self.loop = asyncio.new_event_loop()
+        self._to_cancel: list[Timer] = []
+        self._cancel_lock = threading.Lock()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -87,9 +99,24 @@ class IOLoop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
-        timer = Timer(callback, args)
+        timer = Timer(self, callback, args)
         self.loop.call_soon_threadsafe(timer._arm, self.loop, delay)
         return timer
+
+    def _cancel_later(self, timer: Timer) -> None:
+        """Queue ``timer`` for removal; one wake-up of the loop removes a whole batch."""
+        with self._cancel_lock:
+            self._to_cancel.append(timer)
+            first = len(self._to_cancel) == 1
+        if first:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nothing to remove
+                self.loop.call_soon_threadsafe(self._drain_cancelled)
+
+    def _drain_cancelled(self) -> None:
+        with self._cancel_lock:
+            batch, self._to_cancel = self._to_cancel, []
+        for timer in batch:
+            timer._unschedule()
 
     def tell_later(self, delay: float, ref: Any, message: Any) -> Timer:
         """Tell ``ref`` ``message`` after ``delay`` seconds: how actors wait."""

@@ -211,33 +211,28 @@ class SocketServer:
             )
         loop = asyncio.get_running_loop()
         job_id = new_id()
-        stream = params.pop("stream")
-        options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
-        key = self.orch.cache_key(Ask(**params)) if params["deterministic"] else None
-        if key is not None:
-            hit = await asyncio.wrap_future(self.store.cached(key))
-            if hit is not None:  # served from the run store: no provider call
-                result = hit.with_changes(job_id=job_id, cached=True)
-                await asyncio.wrap_future(
-                    self.store.accept(job_id, params["prompt"], options, params["metadata"])
-                )
-                self.store.finish(result)
-                return result.to_dict()
         outcome: asyncio.Future[Any] = loop.create_future()
-        self.inflight[job_id] = outcome
+        self.inflight[job_id] = outcome  # claimed before any await: admission holds
         try:
+            stream = params.pop("stream")
+            options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
             await asyncio.wrap_future(
                 self.store.accept(job_id, params["prompt"], options, params["metadata"])
             )
-            self.orch.start_job(
-                Ask(
-                    job_id=job_id,
-                    **params,
-                    reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
-                    listener=self._streamer(loop, conn, request, job_id) if stream else None,
+            key = self.orch.cache_key(Ask(**params)) if params["deterministic"] else None
+            hit = None if key is None else await asyncio.wrap_future(self.store.cached(key))
+            if hit is not None:  # served from the run store: no provider call
+                result = hit.with_changes(job_id=job_id, cached=True)
+            else:
+                self.orch.start_job(
+                    Ask(
+                        job_id=job_id,
+                        **params,
+                        reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
+                        listener=self._streamer(loop, conn, request, job_id) if stream else None,
+                    )
                 )
-            )
-            result = await outcome
+                result = await outcome
         finally:
             self.inflight.pop(job_id, None)
         if isinstance(result, OrchestratorError):  # the job could not start (bad params)
@@ -245,7 +240,7 @@ class SocketServer:
             self.store.finish(failed)
             raise result
         self.store.finish(result)  # batched on the writer thread; the reply need not wait
-        if key is not None and result.ok:
+        if key is not None and result.ok and not result.cached:
             self.store.cache_result(key, job_id)
         if result.status != "ok":
             raise JobFailed(result)

@@ -181,6 +181,7 @@ class RunStore:
             )
             for i, rnd in enumerate(result.rounds)
             for r in rnd.replies
+            if not result.cached  # a cached result made no calls: the history stays true
         ]
 
         def op(db: sqlite3.Connection) -> None:

@@ -29,7 +29,7 @@ from actors.metrics import Metrics
 from actors.model import ModelActor, ProviderFactory
 from actors.providers import make_provider
 from actors.runtime import IOLoop, safe_tell
-from messages.commands import GetStatus, Stop
+from messages.commands import GetStatus
 from messages.events import (
     ActorFailed,
     ActorStarted,
@@ -106,8 +106,6 @@ class SupervisorActor(pykka.ThreadingActor):
             safe_tell(message.ref, RosterChanged(roster=self.roster()))
         elif isinstance(message, GetStatus):
             return self.roster()
-        elif isinstance(message, Stop):
-            self._stop_children()
         else:
             return super().on_receive(message)
         return None
@@ -205,10 +203,17 @@ class SupervisorActor(pykka.ThreadingActor):
         ceiling = min(high, low * 2 ** max(0, failures - 1))
         return self.rng.uniform(low, max(low, ceiling))
 
-    def _stop_children(self) -> None:
+    def _stop_children(self, timeout: float = 5.0) -> None:
+        """Stop every model actor at once, then wait for them against one deadline (this
+        runs while the supervisor itself stops; no model actor ever waits on it)."""
         refs = [c.entry.ref for c in self.children.values() if c.entry.ref is not None]
         for name in self.children:
             self._set(name, state="down", ref=None)
+        stopping = []
         for ref in refs:
+            with contextlib.suppress(pykka.ActorDeadError):
+                stopping.append(ref.stop(block=False))
+        deadline = time.monotonic() + timeout
+        for future in stopping:
             with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
-                ref.stop(block=True, timeout=5)
+                future.get(timeout=max(0.0, deadline - time.monotonic()))

@@ -117,8 +117,3 @@ class Synthesize:
 @dataclass(**_frozen)
 class GetStatus:
     """Ask an actor for a snapshot of its state (a plain dict)."""
-
-
-@dataclass(**_frozen)
-class Stop:
-    """Ask the supervisor to stop every actor it started (and nothing else)."""

@@ -35,7 +35,6 @@ class ProviderReturned:
 
     call_id: str
     attempt: int
-    elapsed_s: float
     response: Any = None  # actors.providers.ProviderResponse
     error: BaseException | None = None
 

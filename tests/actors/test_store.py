@@ -79,3 +79,14 @@ def test_a_failing_operation_fails_alone(tmp_path: Path) -> None:
     assert isinstance(again.exception(WAIT), sqlite3.IntegrityError)
     assert other.result(WAIT) is not None
     store.close()
+
+
+def test_a_cached_result_adds_no_reply_history(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.accept("j1", "p", {}, {}).result(WAIT)
+    store.finish(finished("j1")).result(WAIT)
+    store.accept("j2", "p", {}, {}).result(WAIT)
+    store.finish(finished("j1").with_changes(job_id="j2", cached=True)).result(WAIT)
+    assert len(store.history().result(WAIT)) == 2  # j1's two replies only
+    assert store.get("j2").result(WAIT).cached
+    store.close()
