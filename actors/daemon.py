@@ -136,32 +136,35 @@ class Daemon:
         state = Path(self.config.daemon.state_dir).expanduser()
         store = RunStore(state / "runs.sqlite3")
         orch = actors.start(self.config)
-        orch.metrics.load(await asyncio.wrap_future(store.history()))  # auto synthesizer
-        server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
-        old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race
-        try:
-            await server.start(str(self.socket_path))
+        try:  # whatever happens from here on, the actors (non-daemon threads) are stopped
+            orch.metrics.load(await asyncio.wrap_future(store.history()))  # auto synthesizer
+            server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
+            old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race
+            try:
+                await server.start(str(self.socket_path))
+            finally:
+                os.umask(old_umask)
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            sd_notify("READY=1")
+            logger.info(
+                "orchestrord {} ready on {} with models {}",
+                VERSION,
+                self.socket_path,
+                ", ".join(self.config.model_names),
+            )
+            await self.stop_requested.wait()
+            sd_notify("STOPPING=1")
+            left = await server.drain(self.config.daemon.drain_s)
+            if left:
+                logger.warning("{} job(s) still running after the drain: answering them", left)
+            await loop.run_in_executor(None, orch.stop)  # running jobs end with partial results
+            await server.close()
         finally:
-            os.umask(old_umask)
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, self._on_signal, signum)
-        sd_notify("READY=1")
-        logger.info(
-            "orchestrord {} ready on {} with models {}",
-            VERSION,
-            self.socket_path,
-            ", ".join(self.config.model_names),
-        )
-        await self.stop_requested.wait()
-        sd_notify("STOPPING=1")
-        left = await server.drain(self.config.daemon.drain_s)
-        if left:
-            logger.warning("{} job(s) still running after the drain: answering shutting_down", left)
-        await loop.run_in_executor(None, orch.stop)  # running jobs end with partial results
-        await server.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.socket_path.unlink()
-        store.close()
+            await loop.run_in_executor(None, orch.stop)  # idempotent
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+            store.close()
         logger.info("orchestrord stopped")
         return 0
 
@@ -183,6 +186,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SocketInUse as exc:
         print(f"orchestrord: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the socket cannot be bound
+        print(f"orchestrord: cannot serve on {config.daemon.socket}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -25,9 +25,9 @@ from actors.model import ProviderFactory
 from actors.providers import make_provider
 from actors.providers.localserver import SharedResources
 from actors.runtime import IOLoop
-from actors.supervisor import Subscribe, SupervisorActor
+from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
-from messages.commands import Ask, CancelJob, GetStatus
+from messages.commands import Ask, CancelJob, GetStatus, Subscribe
 from messages.events import JobEvent, RosterEntry
 from messages.results import JobResult
 
@@ -82,8 +82,8 @@ class Orchestrator:
             roster=roster,
         )
         # From now on each gets every change (and the current roster again at once).
-        self.supervisor.tell(Subscribe(self.synthesizer))
-        self.supervisor.tell(Subscribe(self.coordinator))
+        self.supervisor.tell(Subscribe(ref=self.synthesizer))
+        self.supervisor.tell(Subscribe(ref=self.coordinator))
         logger.info("orchestrator started with models {}", ", ".join(config.model_names))
 
     # --- jobs --------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from actors.metrics import Metrics
 from actors.model import ModelActor, ProviderFactory
 from actors.providers import make_provider
 from actors.runtime import IOLoop, safe_tell
-from messages.commands import GetStatus
+from messages.commands import GetStatus, Subscribe
 from messages.events import (
     ActorFailed,
     ActorStarted,
@@ -38,13 +38,6 @@ from messages.events import (
     TimerFired,
 )
 from messages.results import ErrorInfo
-
-
-@dataclass(frozen=True, slots=True)
-class Subscribe:
-    """Tell ``ref`` every ``RosterChanged`` from now on (the current roster at once)."""
-
-    ref: Any
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 No pykka, no network, no threads: everything here is an immutable value.
 """
 
-from messages.commands import Ask, CancelJob, Complete, GetStatus, Synthesize, new_id
+from messages.commands import Ask, CancelJob, Complete, GetStatus, Subscribe, Synthesize, new_id
 from messages.errors import (
     ERRORS_BY_CODE,
     ActorCrashed,
@@ -84,6 +84,7 @@ __all__ = [
     "RoundResult",
     "SchemaError",
     "ShuttingDown",
+    "Subscribe",
     "SynthesisFinished",
     "Synthesize",
     "TimerFired",

@@ -115,5 +115,13 @@ class Synthesize:
 
 
 @dataclass(**_frozen)
+class Subscribe:
+    """Ask the supervisor to tell ``ref`` every ``RosterChanged`` from now on (the
+    current roster at once)."""
+
+    ref: Any  # pykka.ActorRef
+
+
+@dataclass(**_frozen)
 class GetStatus:
     """Ask an actor for a snapshot of its state (a plain dict)."""

@@ -60,12 +60,12 @@ class RosterWatcher:
     (a name -> entry dict) that satisfies it. Use through the ``watch_roster`` fixture."""
 
     def __init__(self, orch: Any) -> None:
-        from actors.supervisor import Subscribe
+        from messages.commands import Subscribe
 
         self.latest: dict[str, RosterEntry] = {}
         self.changed = threading.Condition()
         self.ref = _RosterForwarder.start(self)
-        orch.supervisor.tell(Subscribe(self.ref))
+        orch.supervisor.tell(Subscribe(ref=self.ref))
 
     def update(self, roster: tuple[RosterEntry, ...]) -> None:
         with self.changed:

@@ -9,6 +9,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -491,3 +492,28 @@ def test_a_second_signal_exits_at_once_without_waiting_for_the_drain(daemon) -> 
         assert d.wait() == 1  # bounded by WAIT, far below the drain budget
     assert not os.path.exists(d.socket_path)
     assert "exiting now" in d.stderr()
+
+
+def test_a_failure_after_start_stops_the_actors_instead_of_hanging(tmp_path, monkeypatch) -> None:
+    import asyncio
+    import threading
+
+    import actors.server
+    from actors.config import config_from_dict
+    from actors.daemon import Daemon
+
+    async def cannot_bind(self, path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(actors.server.SocketServer, "start", cannot_bind)
+    short = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
+    config = config_from_dict(
+        {**FAST, "daemon": {"socket": str(short / "s.sock"), "state_dir": str(tmp_path)}}
+    )
+    before = {t.name for t in threading.enumerate()}
+    with pytest.raises(PermissionError):
+        asyncio.run(Daemon(config).run())
+    left = [
+        t for t in threading.enumerate() if t.name not in before and t.is_alive() and not t.daemon
+    ]
+    assert left == []  # no actor thread keeps the process alive
