@@ -37,7 +37,7 @@ NOTES = [
     "calls the limiter had spaced. The limiter now keeps a 20 ms reserve "
     "(`limit_margin_s`), a rate-limited model starts with one call in flight, and the "
     "buckets are re-anchored when that first call returns.",
-    "- **Overhead at 16 and 64 concurrent jobs** (the target missed in this run): here both "
+    "- **Overhead under concurrency** (where the table above shows a miss): at 16 and 64 jobs both "
     "systems are bound by the openai SDK's CPU work, about 1.2–1.9 ms per call on one "
     "event-loop thread, 7 calls a job, so overhead grows with concurrency for both and their "
     "run-to-run spreads overlap (see min–max). orchestrord adds about 1.6 ms of actor "
