@@ -152,6 +152,8 @@ class CoordinatorActor(pykka.ThreadingActor):
             entry = self.roster.get(model)
             if entry is None or not entry.live:
                 state = "down" if entry is None else entry.state
+                if entry is not None and state == "up":
+                    state = "restarting"  # crashed; the supervisor has not said so yet
                 job.record(
                     ModelReply(
                         model=model,
@@ -372,7 +374,10 @@ class CoordinatorActor(pykka.ThreadingActor):
                 "ranking": out.ranking,
                 "early_exit": early_exit,
             }
-            if job.schema is not None:
+            if not (answer or "").strip():
+                status = "error"
+                error = RoundError("no reply gave an answer (every answer was empty)")
+            elif job.schema is not None:
                 _, errors = strategies.schema_errors(answer or "", job.schema)
                 if errors:
                     status = "error"

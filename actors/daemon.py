@@ -35,6 +35,7 @@ from actors.store import RunStore
 from messages.errors import ConfigError
 
 MAX_SOCKET_PATH = 107
+CLOSE_MIN_S = 1.0  # after the drain, the last answers still get this long to go out
 
 
 class SocketInUse(Exception):
@@ -155,11 +156,13 @@ class Daemon:
             )
             await self.stop_requested.wait()
             sd_notify("STOPPING=1")
-            left = await server.drain(self.config.daemon.drain_s)
+            budget = self.config.daemon.drain_s
+            stop_by = loop.time() + budget
+            left = await server.drain(budget)
             if left:
                 logger.warning("{} job(s) still running after the drain: answering them", left)
             await loop.run_in_executor(None, orch.stop)  # running jobs end with partial results
-            await server.close()
+            await server.close(max(CLOSE_MIN_S, stop_by - loop.time()))
         finally:
             await loop.run_in_executor(None, orch.stop)  # idempotent
             with contextlib.suppress(FileNotFoundError):

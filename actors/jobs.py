@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import random
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import pykka
+import regex
 from loguru import logger
 
 from actors import prompts, strategies
 from actors.config import STRATEGIES, Config, check_rounds
 from actors.runtime import Timer, safe_tell
+from messages.codec import has_surrogate, positive_number
 from messages.commands import Ask
 from messages.errors import ConfigError, InvalidParams, OrchestratorError
 from messages.events import JobEvent, JobEventType
@@ -155,14 +156,14 @@ def check_options(ask: Ask) -> None:
     """Reject a job's options that cannot work (bad regex, bad schema, bad budget)."""
     if ask.answer_pattern is not None:
         try:
-            re.compile(ask.answer_pattern)
-        except re.error as exc:
+            strategies.compile_pattern(ask.answer_pattern)
+        except (regex.error, ValueError, RecursionError) as exc:
             raise InvalidParams(f"answer_pattern is not a valid regex: {exc}") from None
     if ask.schema is not None:
         problem = strategies.check_schema(dict(ask.schema))
         if problem:
             raise InvalidParams(problem)
-    if ask.max_cost_usd is not None and ask.max_cost_usd <= 0:
+    if ask.max_cost_usd is not None and not positive_number(ask.max_cost_usd):
         raise InvalidParams("max_cost_usd must be a positive number")
 
 
@@ -187,6 +188,8 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     """A validated ``Job`` for ``ask`` (InvalidParams naming what is wrong)."""
     if not isinstance(ask.prompt, str) or not ask.prompt.strip():
         raise InvalidParams("prompt must be a non-empty string")
+    if has_surrogate(ask.prompt):
+        raise InvalidParams("prompt holds a lone UTF-16 surrogate (not valid Unicode text)")
     pipeline = config.pipeline
     models = ask.models or config.model_names
     unknown = [m for m in models if m not in config.model_names]
@@ -205,7 +208,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     if synthesizer != "auto" and synthesizer not in models:
         raise InvalidParams(f"synthesizer {synthesizer!r} is not one of the job's models")
     timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
-    if not isinstance(timeout, int | float) or timeout <= 0:
+    if not positive_number(timeout):
         raise InvalidParams("timeout_s must be a positive number")
     models = tuple(dict.fromkeys(models))
     seed = None

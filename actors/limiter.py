@@ -124,5 +124,11 @@ class Limiter:
             self.tokens.cap(self.tokens.capacity - charged, now)
 
     def pause_until(self, until: float) -> None:
-        """Hold every call of this model until ``until`` (a provider said Retry-After)."""
+        """Hold every call of this model until ``until`` (a provider said Retry-After).
+
+        The request bucket is also emptied as of ``until`` (one call's worth left), so
+        the calls queued during the pause resume at the bucket's pace, not all at once:
+        a burst right after the pause would only meet the provider's limit again."""
         self.paused_until = max(self.paused_until, until)
+        if self.requests is not None:
+            self.requests.cap(1.0, self.paused_until)

@@ -16,6 +16,7 @@ supervisor, which restarts it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -30,6 +31,7 @@ from actors.limiter import Limiter
 from actors.metrics import Metrics
 from actors.providers import Provider, ProviderRequest, call_provider, estimate_tokens
 from actors.providers import make_provider as default_provider_factory
+from actors.providers.base import bounded_pause
 from actors.retry import RetryPolicy, RetryState
 from actors.runtime import IOLoop, Timer, safe_tell
 from messages.commands import CancelJob, Complete, GetStatus
@@ -44,6 +46,12 @@ from messages.events import ActorFailed, ActorStarted, CallFinished, ProviderRet
 from messages.results import ErrorInfo, ModelReply, ReplyStatus, Usage
 
 ProviderFactory = Callable[[ModelConfig, Mapping[str, str]], Provider]
+
+
+class ProviderCrash(RuntimeError):
+    """An adapter raised what no adapter should (``SystemExit``, ``KeyboardInterrupt``):
+    contained as a bug of this model (the actor restarts), never let loose on the shared
+    I/O loop or pykka, which stops every actor on a ``BaseException``."""
 
 
 class _Call:
@@ -131,7 +139,11 @@ class ModelActor(pykka.ThreadingActor):
         self._retrying: dict[str, _Call] = {}
         # Slow start: a rate-limited model sends one call at a time until one has come
         # back, so the SDK's cold first request cannot bunch up calls the limiter spaced.
+        # After a 429 the window drops to one call and doubles with each success, so the
+        # calls queued during the pause do not all go at once and start the storm again.
         self._cold = bool(config.rpm or config.tpm)
+        self._window = 1 if self._cold else config.max_concurrency
+        self._crash_reason = ""
         self._pump_timer: Timer | None = None
         self._pump_due = 0.0
         self._pump_generation = 0
@@ -142,7 +154,7 @@ class ModelActor(pykka.ThreadingActor):
         try:
             self.provider = self._provider_factory(self.config, self._environ)
             self.provider.prepare()
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit in pykka stops *every* actor
             # pykka calls no on_failure for on_start: say so ourselves, then die.
             logger.error("model {} failed to start: {}", self.config.name, exc)
             self._tell_supervisor(
@@ -150,7 +162,7 @@ class ModelActor(pykka.ThreadingActor):
                     name=self.config.name, generation=self.generation, error=ErrorInfo.of(exc)
                 )
             )
-            raise
+            raise ProviderCrash(f"{self.config.name} failed to start: {exc!r}") from None
         self._tell_supervisor(ActorStarted(name=self.config.name, generation=self.generation))
 
     def on_stop(self) -> None:
@@ -158,7 +170,8 @@ class ModelActor(pykka.ThreadingActor):
         self._close_provider()
 
     def on_failure(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
-        self._abandon(ActorCrashed(f"{self.config.name}: the model actor crashed: {exc!r}"))
+        reason = self._crash_reason or f"the model actor crashed: {exc!r}"
+        self._abandon(ActorCrashed(f"{self.config.name}: {reason}"))
         self._close_provider()
         error = (
             ErrorInfo.of(exc) if exc is not None else ErrorInfo(code="internal_error", message="")
@@ -218,20 +231,30 @@ class ModelActor(pykka.ThreadingActor):
 
     def _pump(self) -> None:
         now = self.clock()
-        slots = 1 if self._cold else self.config.max_concurrency
-        while self._queue and len(self._inflight) < slots:
+        while self._queue and len(self._inflight) < self._window:
             call = self._queue[0]
             if call.msg.deadline <= now:
                 self._queue.popleft()
                 self._fail(call, ProviderTimeout("the job's deadline passed while queued"))
                 continue
             wait = self.limiter.wait_s(call.cost, now)
+            if wait > 0 and now + wait >= call.msg.deadline:
+                # Waiting cannot help: the limit (or a provider's pause) lets this call
+                # go only after its job's deadline. Say so now, not at the deadline.
+                self._queue.popleft()
+                self._fail(call, RateLimited(self._waiting_reason(wait)))
+                continue
             if wait > 0:
-                self._arm_pump(now, min(wait, call.msg.deadline - now))
+                self._arm_pump(now, wait)
                 return
             self._queue.popleft()
             self.limiter.take(call.cost, now)
             self._start(call, now)
+
+    def _waiting_reason(self, wait: float) -> str:
+        paused = self.limiter.paused_until > self.clock()
+        why = "paused by the provider's Retry-After" if paused else "at its rate limit"
+        return f"{self.config.name} is {why} for {wait:.1f}s more, past the job's deadline"
 
     def _arm_pump(self, now: float, wait: float) -> None:
         due = now + wait
@@ -284,8 +307,12 @@ class ModelActor(pykka.ThreadingActor):
         error: BaseException | None = None
         try:
             response = await call_provider(provider, request)
+        except asyncio.CancelledError:
+            raise
         except Exception as exc:  # handed to the actor: a ProviderError is data, else a bug
             error = exc
+        except BaseException as exc:  # SystemExit must not kill the I/O loop
+            error = ProviderCrash(f"the provider raised {exc!r}")
         now = self.clock()
         if error is None:  # the answer goes straight to the asker; the actor keeps books
             _reply(
@@ -316,7 +343,10 @@ class ModelActor(pykka.ThreadingActor):
         now = self.clock()
         if self._cold:
             self._cold = False
+            self._window = self.config.max_concurrency
             self.limiter.reanchor(call.cost, now)
+        elif not isinstance(msg.error, RateLimited):
+            self._window = min(self.config.max_concurrency, self._window * 2)
         if msg.error is None:  # already answered from the I/O loop
             usage = msg.response.usage
             self.limiter.reconcile(call.cost, usage.total if usage else -1, now)
@@ -324,18 +354,24 @@ class ModelActor(pykka.ThreadingActor):
         elif isinstance(msg.error, ProviderError):
             self._on_error(call, msg.error, now)
         else:
-            self._fail(call, ActorCrashed(f"{self.config.name}: bug: {msg.error!r}"))
-            raise msg.error  # a bug: crash, on_failure answers the rest, the supervisor restarts
+            # A bug: crash. The call is answered by on_failure, after pykka has marked this
+            # actor stopped, so no round started on that answer can send to it again.
+            self._retrying[msg.call_id] = call
+            self._crash_reason = f"bug: {msg.error!r}"
+            raise msg.error
         self._pump()
 
     def _on_error(self, call: _Call, error: ProviderError, now: float) -> None:
         if not isinstance(error, ProviderTimeout):
             self.limiter.reconcile(call.cost, 0, now)  # the provider did not spend the tokens
-        if isinstance(error, RateLimited) and error.retry_after:
-            self.limiter.pause_until(now + error.retry_after)
+        pause = bounded_pause(error.retry_after)
+        if isinstance(error, RateLimited):
+            self._window = 1  # slow start again once the pause is over
+            if pause:
+                self.limiter.pause_until(now + pause)
         delay = call.retry.next_delay(error)
         if delay is not None:
-            delay = max(delay, error.retry_after or 0.0)
+            delay = max(delay, pause or 0.0)
             if now + delay < call.msg.deadline:
                 logger.debug(
                     "{} call {} attempt {} failed ({}); retry in {:.2f}s",
@@ -382,5 +418,17 @@ class ModelActor(pykka.ThreadingActor):
         self._pump()
 
     def _abandon(self, error: ActorCrashed) -> None:
+        """Answer every call this actor holds, and every ``Complete`` still in its inbox
+        (pykka drops a dead actor's unread tells), so no job waits for its deadline."""
         for call in self._drop(lambda c: False):
             self._fail(call, error)
+        others = []
+        while not self.actor_inbox.empty():  # only this thread reads its inbox
+            envelope = self.actor_inbox.get()
+            if isinstance(envelope.message, Complete):
+                call = _Call(envelope.message, 0, self._retry_policy.start(), self.clock())
+                self._fail(call, error)
+            else:
+                others.append(envelope)
+        for envelope in others:
+            self.actor_inbox.put(envelope)  # pykka's own teardown answers asks

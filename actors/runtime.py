@@ -78,7 +78,14 @@ class IOLoop:
         asyncio.set_event_loop(self.loop)
         self.loop.call_soon(self._ready.set)
         try:
-            self.loop.run_forever()
+            while True:
+                try:
+                    self.loop.run_forever()
+                    break  # stop() was called
+                except BaseException:  # e.g. SystemExit out of a task
+                    # Every provider call and timer of the orchestrator lives on this
+                    # thread: an escaped exception must not end it.
+                    logger.exception("the I/O loop caught an escaped exception; running on")
         finally:
             self._cancel_remaining()
             self.loop.close()

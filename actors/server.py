@@ -30,9 +30,13 @@ from messages.codec import (
     encode_error,
     encode_exception,
     encode_notification,
-    encode_result,
+    encode_response,
     job_id_param,
+    parse_line,
     request_id_of,
+    response_error,
+    response_exception,
+    response_result,
 )
 from messages.commands import Ask, new_id
 from messages.errors import (
@@ -119,6 +123,19 @@ class Connection:
                 await asyncio.wait(set(self.tasks))
             await self._flush_and_close()
 
+    async def finish(self) -> None:
+        """Wait for the answers this client is owed, send them, close."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks))
+        await self._flush_and_close()
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent data and all."""
+        self.closed = True
+        for task in self.tasks:
+            task.cancel()
+        self.writer.transport.abort()
+
     async def _flush_and_close(self) -> None:
         if not self.writer.is_closing():
             with contextlib.suppress(ConnectionError):
@@ -126,25 +143,44 @@ class Connection:
         self.close()
 
     async def handle(self, line: bytes) -> None:
+        """Answer one line: a request, or a batch (an array of them) with an array."""
         try:
-            request = decode_request(line)
+            data = parse_line(line)
         except ProtocolError as exc:
-            self.send(encode_exception(request_id_of(exc), exc))
+            self.send(encode_exception(None, exc))
             return
+        if not isinstance(data, list):
+            response = await self.answer(data)
+            if response is not None:
+                self.send(encode_response(response))
+            return
+        if not data:
+            self.send(encode_exception(None, ProtocolError("an empty batch")))
+            return
+        responses = await asyncio.gather(*(self.answer(item) for item in data))
+        answered = [r for r in responses if r is not None]
+        if answered:  # a batch of notifications only gets nothing back
+            self.send(encode_response(answered))
+
+    async def answer(self, data: Any) -> dict[str, Any] | None:
+        """The response object for one request (None for a notification). Never raises:
+        whatever goes wrong answers this request and nothing else."""
         try:
-            result = await self.server.dispatch(request, self)
-            reply = encode_result(request.id, result)
+            request = decode_request(data)
+        except ProtocolError as exc:
+            return response_exception(request_id_of(exc), exc)
+        try:
+            response = response_result(request.id, await self.server.dispatch(request, self))
         except JobFailed as failed:
             error = failed.result.error or ErrorInfo(code="internal_error", message="failed")
             rpc = ERRORS_BY_CODE.get(error.code, OrchestratorError).rpc_code
-            reply = encode_error(request.id, rpc, error.message, failed.result.to_dict())
+            response = response_error(request.id, rpc, error.message, failed.result.to_dict())
         except OrchestratorError as exc:
-            reply = encode_exception(request.id, exc)
+            response = response_exception(request.id, exc)
         except Exception as exc:  # a bug answers this request, nothing else
             logger.exception("internal error handling {}", request.method)
-            reply = encode_error(request.id, -32603, f"internal error: {exc!r}")
-        if not request.is_notification:
-            self.send(reply)
+            response = response_error(request.id, -32603, f"internal error: {exc!r}")
+        return None if request.is_notification else response
 
 
 class SocketServer:
@@ -237,14 +273,22 @@ class SocketServer:
             self.inflight.pop(job_id, None)
         if isinstance(result, OrchestratorError):  # the job could not start (bad params)
             failed = JobResult(job_id=job_id, status="error", error=ErrorInfo.of(result))
-            self.store.finish(failed)
+            await self._record(failed)
             raise result
-        self.store.finish(result)  # batched on the writer thread; the reply need not wait
         if key is not None and result.ok and not result.cached:
-            self.store.cache_result(key, job_id)
+            self.store.cache_result(key, job_id)  # committed with (or before) the finish row
+        await self._record(result)
         if result.status != "ok":
             raise JobFailed(result)
         return result.to_dict()
+
+    async def _record(self, result: JobResult) -> None:
+        """Write the finish row and wait for its commit: a client is answered only after
+        its result is durable. The writer batches, so a burst of results costs one commit."""
+        try:
+            await asyncio.wrap_future(self.store.finish(result))
+        except Exception:  # the answer still goes out; the row stays "running" -> interrupted
+            logger.exception("job {}: the run store could not record the result", result.job_id)
 
     def _streamer(
         self, loop: asyncio.AbstractEventLoop, conn: Connection, request: Request, job_id: str
@@ -296,15 +340,23 @@ class SocketServer:
             await asyncio.wait(pending, timeout=budget_s)
         return len(self.inflight)
 
-    async def close(self, timeout_s: float = 10.0) -> None:
-        """After the actors stopped: let the last answers go out, then close everything."""
+    async def close(self, budget_s: float = 10.0) -> None:
+        """After the actors stopped: let the last answers go out to every client at once,
+        within ``budget_s`` in all; then drop the connections still not done (a client
+        that does not read its answers cannot hold the daemon up)."""
         pending = set(self.inflight.values())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + budget_s
         if pending:
-            await asyncio.wait(pending, timeout=timeout_s)
-        for conn in list(self.connections):
-            if conn.tasks:
-                await asyncio.wait(set(conn.tasks), timeout=timeout_s)
-            await conn._flush_and_close()
+            await asyncio.wait(pending, timeout=budget_s)
+        connections = list(self.connections)
+        if connections:
+            closing = [asyncio.create_task(conn.finish()) for conn in connections]
+            await asyncio.wait(closing, timeout=max(0.0, deadline - loop.time()))
+            for task in closing:
+                task.cancel()
+        for conn in connections:
+            conn.abort()
 
 
 def _resolve(future: asyncio.Future[Any], outcome: Any) -> None:

@@ -94,17 +94,29 @@ class RunStore:
                     self._queue.put(None)  # stop after this batch
                     break
                 batch.append(nxt)
-            self._execute(batch)
+            try:
+                self._execute(batch)
+            except BaseException as exc:  # the writer must outlive anything
+                logger.exception("run store: a batch of {} operations failed", len(batch))
+                for _, future in batch:
+                    _settle(future, None, exc)
         self._db.close()
 
     def _execute(self, batch: list[tuple[Op, Future[Any]]]) -> None:
+        """Run a batch in one transaction. One bad operation (a SQLite error, text that is
+        not valid Unicode, a bug) fails only its own future; a failed commit fails all."""
         results: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
             self._db.execute("BEGIN")
             for op, future in batch:
+                self._db.execute("SAVEPOINT op")
                 try:
                     results.append((future, op(self._db), None))
-                except sqlite3.Error as exc:  # one bad op fails itself, not the batch
+                    self._db.execute("RELEASE op")
+                except Exception as exc:
+                    self._db.execute("ROLLBACK TO op")  # undo this op's partial writes
+                    self._db.execute("RELEASE op")
+                    logger.error("run store: an operation failed: {!r}", exc)
                     results.append((future, None, exc))
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -113,13 +125,13 @@ class RunStore:
                 self._db.execute("ROLLBACK")
             results = [(f, None, exc) for _, f in batch]
         for future, value, error in results:
-            if error is None:
-                future.set_result(value)
-            else:
-                future.set_exception(error)
+            _settle(future, value, error)
 
     def submit(self, op: Op) -> Future[Any]:
         future: Future[Any] = Future()
+        if not self._thread.is_alive() and self._thread.ident is not None:
+            future.set_exception(RuntimeError("the run store is closed"))
+            return future
         self._queue.put((op, future))
         return future
 
@@ -249,3 +261,14 @@ class RunStore:
             return [(m, s == "ok", (lat or 0.0) / 1000) for m, s, lat in rows]
 
         return self.submit(op)
+
+
+def _settle(future: Future[Any], value: Any, error: BaseException | None) -> None:
+    """Resolve ``future`` unless its waiter gave up (a cancelled future must not raise
+    InvalidStateError on the writer thread)."""
+    if not future.set_running_or_notify_cancel():
+        return
+    if error is None:
+        future.set_result(value)
+    else:
+        future.set_exception(error)

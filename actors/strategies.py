@@ -16,6 +16,7 @@ Pure functions only (no actors, no I/O), so every rule here is unit-tested direc
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -24,22 +25,57 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+import regex
+from loguru import logger
+
 from actors.prompts import label
 
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 _PUNCT = re.compile(r"[^\w\s.+-]|(?<!\d)[.+-]|[.+-](?!\d)")
 
 
-def extract(text: str, pattern: str | None) -> str | None:
-    """The part of ``text`` to compare: the last match of ``pattern`` (its first group
-    if it has one), or the whole text without a pattern; None if the pattern is absent."""
-    if not pattern:
-        return text
-    matches = list(re.finditer(pattern, text, re.IGNORECASE | re.MULTILINE))
+# A user's ``answer_pattern`` runs where it cannot stall anything: the ``regex`` engine
+# with a time budget per reply (it gives up with TimeoutError, and releases the GIL while
+# it works, so other threads run meanwhile), on at most the reply's last characters
+# (where answers end up). A pattern that times out counts as "no match" for that reply.
+PATTERN_TIMEOUT_S = 0.05
+PATTERN_MAX_INPUT = 20_000
+
+
+class PatternTimeout(Exception):
+    """The pattern did not finish within PATTERN_TIMEOUT_S on one reply."""
+
+
+@functools.lru_cache(maxsize=256)
+def compile_pattern(pattern: str) -> regex.Pattern[str]:
+    """``pattern`` compiled (case-insensitive, multi-line); raises ``regex.error``."""
+    return regex.compile(pattern, regex.IGNORECASE | regex.MULTILINE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _extract(text: str, pattern: str) -> str | None:
+    compiled = compile_pattern(pattern)
+    try:
+        matches = list(
+            compiled.finditer(text[-PATTERN_MAX_INPUT:], timeout=PATTERN_TIMEOUT_S, concurrent=True)
+        )
+    except TimeoutError:
+        logger.warning("answer_pattern gave up on a reply after {}s", PATTERN_TIMEOUT_S)
+        return None
     if not matches:
         return None
     last = matches[-1]
-    return last.group(1) if last.re.groups else last.group(0)
+    found = last.group(1) if compiled.groups else last.group(0)
+    return found if isinstance(found, str) else ""
+
+
+def extract(text: str, pattern: str | None) -> str | None:
+    """The part of ``text`` to compare: the last match of ``pattern`` (its first group
+    if it has one), or the whole text without a pattern; None if the pattern is absent
+    or does not finish within its time budget. Each (text, pattern) is matched once."""
+    if not pattern:
+        return text
+    return _extract(text, pattern)
 
 
 def _number(match: re.Match[str]) -> str:
@@ -77,7 +113,30 @@ class VoteOutcome:
 def vote(
     answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
 ) -> VoteOutcome | None:
-    """Plurality over ``answers`` (model -> text); None when no answer could be read."""
+    """Plurality over ``answers`` (model -> text); None when no answer could be read.
+
+    When ``pattern`` matches no reply at all, the vote falls back to the whole replies,
+    with confidence 0 and ``pattern_matched: false`` on every vote entry: a model that
+    ignored the requested format still has an answer, and the result says so."""
+    result = _plurality(answers, pattern, success)
+    if result is not None or not pattern:
+        return result
+    fallback = _plurality(answers, None, success)
+    if fallback is None:
+        return None
+    votes = tuple({**v, "pattern_matched": False} for v in fallback.votes)
+    return VoteOutcome(
+        winner=fallback.winner,
+        answer=fallback.answer,
+        confidence=0.0,
+        votes=votes,
+        tie=fallback.tie,
+    )
+
+
+def _plurality(
+    answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
+) -> VoteOutcome | None:
     groups: dict[str, list[str]] = {}
     shown: dict[str, str] = {}
     for model, text in answers.items():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,17 +70,59 @@ class Framer:
         return lines
 
 
-def decode_request(line: bytes) -> Request:
-    """One line as a ``Request``; raises ``ParseError`` or ``ProtocolError`` (invalid request)."""
+MAX_DEPTH = 64  # nesting of a request; JSON-RPC needs 3, a schema or metadata a few more
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def has_surrogate(text: str) -> bool:
+    """True if ``text`` holds a lone UTF-16 surrogate (valid JSON, not encodable as UTF-8)."""
+    return _SURROGATE.search(text) is not None
+
+
+def check_value(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why ``value`` (parsed JSON) cannot be accepted, or None: nesting deeper than
+    ``max_depth`` or a string holding a lone surrogate. Iterative: no recursion limit."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if has_surrogate(item):
+                return "a string holds a lone UTF-16 surrogate (not valid Unicode text)"
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                return f"nesting deeper than {max_depth} levels"
+            if isinstance(item, dict):
+                stack.extend((k, depth) for k in item)
+                stack.extend((v, depth + 1) for v in item.values())
+            else:
+                stack.extend((v, depth + 1) for v in item)
+    return None
+
+
+def parse_line(line: bytes) -> Any:
+    """One line as JSON; raises ``ParseError`` for anything that is not (invalid UTF-8,
+    bad syntax, integers over Python's 4,300-digit limit, nesting that overflows the
+    parser). A list is a JSON-RPC batch; each element goes through ``decode_request``."""
     try:
-        data = json.loads(line.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return json.loads(line.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, huge integers
         raise ParseError(f"not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ParseError("not valid JSON: nested too deeply") from None
+
+
+def decode_request(data: Any) -> Request:
+    """One request object (parsed JSON, or a line of bytes) as a ``Request``; raises
+    ``ParseError``, ``ProtocolError`` (invalid request) or ``InvalidParams``."""
+    if isinstance(data, bytes | bytearray):
+        data = parse_line(bytes(data))
     if not isinstance(data, dict):
         raise ProtocolError("a request must be a JSON object")
     request_id = data.get("id")
     if request_id is not None and (
-        isinstance(request_id, bool) or not isinstance(request_id, str | int)
+        isinstance(request_id, bool)
+        or not isinstance(request_id, str | int)
+        or (isinstance(request_id, str) and has_surrogate(request_id))
     ):
         raise ProtocolError("id must be a string, an integer or null")
     if data.get("jsonrpc") != "2.0":
@@ -92,6 +135,9 @@ def decode_request(line: bytes) -> Request:
         params = {}
     if not isinstance(params, dict):
         raise InvalidParams("params must be an object", data={"id": request_id})
+    problem = check_value(params, MAX_DEPTH - 1)
+    if problem is not None:
+        raise InvalidParams(f"params rejected: {problem}", data={"id": request_id})
     return Request(id=request_id, method=method, params=params, is_notification="id" not in data)
 
 
@@ -101,26 +147,53 @@ def request_id_of(exc: OrchestratorError) -> RequestId:
     return data.get("id") if isinstance(data, dict) else None
 
 
-def _line(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+def _line(obj: Any) -> bytes:
+    """One JSON line in UTF-8. Text that cannot be UTF-8 (a lone surrogate that slipped
+    through) is escaped instead, so an answer always goes out."""
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8") + b"\n"
+    except UnicodeEncodeError:
+        return json.dumps(obj, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def encode_result(request_id: RequestId, result: Any) -> bytes:
-    return _line({"jsonrpc": "2.0", "id": request_id, "result": result})
+def response_result(request_id: RequestId, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-def encode_error(request_id: RequestId, code: int, message: str, data: Any = None) -> bytes:
+def response_error(
+    request_id: RequestId, code: int, message: str, data: Any = None
+) -> dict[str, Any]:
     error: dict[str, Any] = {"code": code, "message": message}
     if data is not None:
         error["data"] = data
-    return _line({"jsonrpc": "2.0", "id": request_id, "error": error})
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
 
 
-def encode_exception(request_id: RequestId, exc: OrchestratorError, data: Any = None) -> bytes:
+def response_exception(
+    request_id: RequestId, exc: OrchestratorError, data: Any = None
+) -> dict[str, Any]:
     payload = data
     if payload is None and not (isinstance(exc.data, dict) and set(exc.data) == {"id"}):
         payload = exc.data
-    return encode_error(request_id, exc.rpc_code, exc.message, payload)
+    return response_error(request_id, exc.rpc_code, exc.message, payload)
+
+
+def encode_response(response: dict[str, Any] | list[dict[str, Any]]) -> bytes:
+    """A response object, or a batch's array of them, as one line."""
+    return _line(response)
+
+
+def encode_result(request_id: RequestId, result: Any) -> bytes:
+    return _line(response_result(request_id, result))
+
+
+def encode_error(request_id: RequestId, code: int, message: str, data: Any = None) -> bytes:
+    return _line(response_error(request_id, code, message, data))
+
+
+def encode_exception(request_id: RequestId, exc: OrchestratorError, data: Any = None) -> bytes:
+    return _line(response_exception(request_id, exc, data))
 
 
 def encode_notification(method: str, params: Mapping[str, Any]) -> bytes:
@@ -144,6 +217,16 @@ ASK_PARAMS = {
     "max_cost_usd",
     "answer_pattern",
 }
+
+
+def positive_number(value: Any) -> bool:
+    """A finite number > 0 (not a bool, NaN, infinity, or an int too big for a float)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value) and value > 0
+    except OverflowError:
+        return False
 
 
 def _string_list(key: str, value: Any) -> tuple[str, ...] | None:
@@ -184,18 +267,11 @@ def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidParams("schema must be a JSON Schema object")
     out["schema"] = schema
     budget = params.get("max_cost_usd")
-    if budget is not None and (
-        isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0
-    ):
+    if budget is not None and not positive_number(budget):
         raise InvalidParams("max_cost_usd must be a positive number")
     out["max_cost_usd"] = None if budget is None else float(budget)
     timeout = params.get("timeout_s")
-    if timeout is not None and (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not math.isfinite(timeout)
-        or timeout <= 0
-    ):
+    if timeout is not None and not positive_number(timeout):
         raise InvalidParams("timeout_s must be a positive number")
     out["timeout_s"] = None if timeout is None else float(timeout)
     if not isinstance(out["stream"], bool):

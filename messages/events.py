@@ -88,7 +88,10 @@ class RosterEntry:
 
     @property
     def live(self) -> bool:
-        return self.state == "up" and self.ref is not None
+        """Up, and its actor still running. A crashed actor is stopped before it answers
+        its calls with ``actor_crashed``, so a round started on that answer already sees
+        it dead, instead of sending it another call before ``RosterChanged`` arrives."""
+        return self.state == "up" and self.ref is not None and self.ref.is_alive()
 
 
 @dataclass(**_frozen)

@@ -265,3 +265,19 @@ def ollama_stream(
             }
         )
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+# --- valid JSON that Python chokes on: what a provider answering garbage may send --------
+
+HUGE_INT = b"9" * 5000  # over Python's 4,300-digit limit for int()
+DEEP = b"[" * 200_000 + b"]" * 200_000  # overflows the parser's recursion
+
+
+def odd_openai_bodies() -> list[bytes]:
+    ok = b'"choices": [{"message": {"role": "assistant", "content": "hi"}}]'
+    return [
+        b"{" + ok + b', "usage": {"prompt_tokens": 1e999, "completion_tokens": 1}}',
+        b"{" + ok + b', "usage": {"prompt_tokens": ' + HUGE_INT + b"}}",
+        b"{" + ok + b', "usage": {"prompt_tokens": -5, "completion_tokens": 1}}',
+        b'{"choices": ' + DEEP + b"}",
+    ]

@@ -14,6 +14,8 @@ import asyncio
 import email.utils
 import functools
 import json
+import math
+import re
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -53,27 +55,94 @@ class ProviderResponse:
     usage: Usage | None = None
 
 
+MAX_RETRY_AFTER_S = 60.0  # a provider's pause is honoured up to this (the openai SDK's cap)
+MAX_REPORTED_TOKENS = 10**9  # a usage count beyond this is garbage, not a real call
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+# --- the one guarded parse of everything a provider sends -------------------------------
+
+
+def parse_json(body: bytes | str) -> Any:
+    """A provider's JSON body; anything Python cannot parse (bad syntax, integers over
+    the 4,300-digit limit, nesting that overflows the parser, invalid UTF-8) is
+    ``BadResponse``, never a crash of the model actor."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise BadResponse(f"the provider answered a body that is not usable JSON: {exc}") from None
+
+
+def token_count(value: Any, what: str) -> int:
+    """A usage count as reported (None or missing: 0); anything but a whole, finite,
+    plausible number of tokens (``1e999``, -3, "many") is ``BadResponse``."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadResponse(f"the provider reported {what} = {str(value)[:40]!r}, not a number")
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise BadResponse(f"the provider reported {what} = {value!r}, not a whole number")
+    if not 0 <= value <= MAX_REPORTED_TOKENS:
+        raise BadResponse(f"the provider reported an implausible {what}: {str(value)[:40]}")
+    return int(value)
+
+
+def clean_text(text: str) -> str:
+    """``text`` with lone UTF-16 surrogates replaced by U+FFFD: a provider's answer must
+    be storable and sendable as UTF-8."""
+    if _LONE_SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def checked(response: Any) -> ProviderResponse:
+    """What an adapter returned, made safe to pass on (the last line of the boundary)."""
+    if not isinstance(response, ProviderResponse) or not isinstance(response.text, str):
+        raise BadResponse(f"the adapter returned {type(response).__name__}, not text")
+    usage = response.usage
+    if usage is not None:
+        usage = Usage(
+            input_tokens=token_count(usage.input_tokens, "input tokens"),
+            output_tokens=token_count(usage.output_tokens, "output tokens"),
+        )
+    return ProviderResponse(text=clean_text(response.text), usage=usage)
+
+
 def estimate_tokens(text: str) -> int:
     """A cheap, conservative token estimate (about 4 characters a token)."""
     return len(text) // 4 + 1
 
 
+def bounded_pause(seconds: float | None) -> float | None:
+    """A provider's requested pause, within [0, MAX_RETRY_AFTER_S]; None if it is not a
+    number (NaN). ``inf`` and ``3600`` become the cap: one model's pause must not stall
+    every later job until its deadline."""
+    if seconds is None or math.isnan(seconds):
+        return None
+    return min(MAX_RETRY_AFTER_S, max(0.0, seconds))
+
+
 def parse_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
-    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date)."""
+    """Seconds from ``retry-after-ms`` or ``retry-after`` (seconds or an HTTP date),
+    bounded by ``bounded_pause``."""
+    return bounded_pause(_retry_after(headers, now))
+
+
+def _retry_after(headers: Mapping[str, str] | None, now: float | None) -> float | None:
     if not headers:
         return None
     lowered = {k.lower(): v for k, v in headers.items()}
     ms = lowered.get("retry-after-ms")
     if ms is not None:
         try:
-            return max(0.0, float(ms) / 1000)
+            return float(ms) / 1000
         except ValueError:
             pass
     value = lowered.get("retry-after")
     if value is None:
         return None
     try:
-        return max(0.0, float(value))
+        return float(value)
     except ValueError:
         pass
     try:
@@ -93,9 +162,15 @@ def error_for_status(status: int, message: str, retry_after: float | None = None
 
 
 def bad_json(exc: BaseException) -> BadResponse | None:
-    """A garbage body, as the SDKs surface it, becomes ``BadResponse``."""
-    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError):
-        return BadResponse(f"the provider answered a body that is not JSON: {exc}")
+    """A garbage body, as the SDKs surface it when they parse it themselves, becomes
+    ``BadResponse``: bad syntax, invalid UTF-8, nesting that overflows the parser,
+    integers over Python's digit limit, numbers too large for a float."""
+    if isinstance(exc, json.JSONDecodeError | UnicodeDecodeError | RecursionError):
+        return BadResponse(f"the provider answered a body that is not usable JSON: {exc!r}")
+    if isinstance(exc, OverflowError) or (
+        isinstance(exc, ValueError) and "integer string conversion" in str(exc)
+    ):
+        return BadResponse(f"the provider answered a number Python cannot hold: {exc}")
     return None
 
 
@@ -207,9 +282,10 @@ class Provider(abc.ABC):
 
 async def call_provider(provider: Provider, request: ProviderRequest) -> ProviderResponse:
     """One attempt, bounded by ``request.timeout_s``; every failure leaves as ProviderError,
-    except bugs (anything the adapter does not recognise), which propagate."""
+    except bugs (anything the adapter does not recognise), which propagate. The answer
+    leaves through ``checked``: its text valid Unicode, its usage plausible."""
     try:
-        return await asyncio.wait_for(provider.complete(request), request.timeout_s)
+        return checked(await asyncio.wait_for(provider.complete(request), request.timeout_s))
     except ProviderError:
         raise
     except TimeoutError:

@@ -25,8 +25,10 @@ from actors.providers.base import (
     Provider,
     ProviderRequest,
     ProviderResponse,
+    bounded_pause,
     error_for_status,
     parse_retry_after,
+    token_count,
     transport_error,
 )
 from messages.errors import BadResponse, ProviderError, ProviderRejected, ProviderUnavailable
@@ -96,8 +98,8 @@ def parse_response(response: Any) -> ProviderResponse:
     meta = getattr(response, "usage_metadata", None)
     if meta is not None:
         usage = Usage(
-            input_tokens=int(meta.prompt_token_count or 0),
-            output_tokens=int(meta.candidates_token_count or 0),
+            input_tokens=token_count(meta.prompt_token_count, "promptTokenCount"),
+            output_tokens=token_count(meta.candidates_token_count, "candidatesTokenCount"),
         )
     return ProviderResponse(text=text, usage=usage)
 
@@ -120,7 +122,7 @@ def retry_delay(details: Any) -> float | None:
         return None
     for item in items if isinstance(items, list) else []:
         if isinstance(item, dict) and str(item.get("@type", "")).endswith("RetryInfo"):
-            match = re.fullmatch(r"\s*([\d.]+)s\s*", str(item.get("retryDelay", "")))
+            match = re.fullmatch(r"\s*(\d{1,9}(?:\.\d{0,9})?)s\s*", str(item.get("retryDelay", "")))
             if match:
                 return float(match.group(1))
     return None
@@ -130,7 +132,9 @@ def translate_gemini(exc: BaseException) -> ProviderError | None:
     """google-genai exceptions as ours (the one place they are translated)."""
     if isinstance(exc, genai_errors.APIError):
         headers = getattr(getattr(exc, "response", None), "headers", None)
-        after = retry_delay(exc.details) or parse_retry_after(dict(headers) if headers else None)
+        after = bounded_pause(retry_delay(exc.details)) or parse_retry_after(
+            dict(headers) if headers else None
+        )
         message = f"{exc.status or exc.code}: {exc.message or exc.details}"
         if not isinstance(exc.code, int):
             return ProviderUnavailable(message)

@@ -10,7 +10,6 @@ actor. ``requests``' own retries are off.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,7 +22,9 @@ from actors.providers.base import (
     ProviderRequest,
     ProviderResponse,
     error_for_status,
+    parse_json,
     parse_retry_after,
+    token_count,
 )
 from actors.providers.openai import parse_chat_json
 from messages.errors import BadResponse, ConfigError, ProviderUnavailable
@@ -110,7 +111,7 @@ class LlamaProvider(Provider):
         if request.seed is not None:
             body["seed"] = request.seed
         response = self._post("/v1/chat/completions", body, request.timeout_s, stream=False)
-        return parse_chat_json(response.json())
+        return parse_chat_json(parse_json(response.content))
 
     async def aclose(self) -> None:
         self.session.close()
@@ -134,7 +135,7 @@ def parse_ollama_stream(lines: Iterable[bytes]) -> ProviderResponse:
     for line in lines:
         if not line.strip():
             continue
-        chunk = json.loads(line)  # a garbage line raises JSONDecodeError -> bad_response
+        chunk = parse_json(line)  # a garbage line is bad_response
         if not isinstance(chunk, dict):
             raise BadResponse(f"Ollama sent a line that is not an object: {line[:100]!r}")
         if chunk.get("error"):
@@ -145,8 +146,8 @@ def parse_ollama_stream(lines: Iterable[bytes]) -> ProviderResponse:
         parts.append(str(message.get("content") or ""))
         if chunk.get("done"):
             usage = Usage(
-                input_tokens=int(chunk.get("prompt_eval_count") or 0),
-                output_tokens=int(chunk.get("eval_count") or 0),
+                input_tokens=token_count(chunk.get("prompt_eval_count"), "prompt_eval_count"),
+                output_tokens=token_count(chunk.get("eval_count"), "eval_count"),
             )
             return ProviderResponse(text="".join(parts), usage=usage)
     raise BadResponse("Ollama's stream ended before its 'done' line (truncated)")

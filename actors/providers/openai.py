@@ -8,7 +8,6 @@ in ``translate`` and nowhere else.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,9 @@ from actors.providers.base import (
     ProviderRequest,
     ProviderResponse,
     error_for_status,
+    parse_json,
     parse_retry_after,
+    token_count,
     transport_error,
 )
 from messages.errors import (
@@ -58,13 +59,10 @@ def parse_chat_json(data: Any) -> ProviderResponse:
     usage = None
     raw = data.get("usage")
     if isinstance(raw, dict):
-        try:
-            usage = Usage(
-                input_tokens=int(raw.get("prompt_tokens") or 0),
-                output_tokens=int(raw.get("completion_tokens") or 0),
-            )
-        except (TypeError, ValueError):
-            usage = None
+        usage = Usage(
+            input_tokens=token_count(raw.get("prompt_tokens"), "prompt_tokens"),
+            output_tokens=token_count(raw.get("completion_tokens"), "completion_tokens"),
+        )
     return ProviderResponse(text=text, usage=usage)
 
 
@@ -114,7 +112,7 @@ class OpenAIProvider(Provider):
             kwargs["seed"] = request.seed
         # The SDK does the HTTP, auth and status errors; we read the JSON ourselves.
         raw = await self._get_client().chat.completions.with_raw_response.create(**kwargs)
-        return parse_chat_json(json.loads(raw.http_response.content))
+        return parse_chat_json(parse_json(raw.http_response.content))
 
     def translate(self, exc: BaseException) -> ProviderError | None:
         return translate_openai(exc)

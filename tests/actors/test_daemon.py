@@ -114,7 +114,30 @@ def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
     [
         (b"{not json\n", -32700),
         (b"\xff\xfe\n", -32700),
-        (b"[1, 2]\n", -32600),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": "\\ud800"}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "job", "params": {"job_id": "\\udfff"}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "cancel", "params": {"job_id": "\\ud800"}}\n',
+            -32602,
+        ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "max_cost_usd": NaN}}\n',
+            -32602,
+        ),
+        (b"[" * 100_000 + b"]" * 100_000 + b"\n", -32700),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"n": '
+            + b"7" * 5000
+            + b"}}\n",
+            -32700,
+        ),
         (b'{"id": 1, "method": "ping"}\n', -32600),
         (b'{"jsonrpc": "2.0", "id": 1, "method": 7}\n', -32600),
         (b'{"jsonrpc": "2.0", "id": 1, "method": "fly"}\n', -32601),
@@ -162,6 +185,41 @@ def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, r
         reply = c.read()
         assert reply["error"]["code"] == code, reply
         assert c.request("ping")["result"] == "pong"  # same connection still served
+
+
+def test_a_batch_is_answered_with_an_array_of_responses(daemon) -> None:
+    d = daemon(FAST)
+    with connect(d) as c:
+        c.send_raw(
+            b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}, 1,'
+            b' {"jsonrpc": "2.0", "method": "ping"},'
+            b' {"jsonrpc": "2.0", "id": "x", "method": "nope"},'
+            b' {"jsonrpc": "2.0", "id": 2, "method": "ask", "params": {"prompt": "q"}}]\n'
+        )
+        replies = c.read()
+        assert isinstance(replies, list) and len(replies) == 4  # the notification: nothing
+        by_id = {r["id"]: r for r in replies}
+        assert by_id[1]["result"] == "pong"
+        assert by_id[None]["error"]["code"] == -32600
+        assert by_id["x"]["error"]["code"] == -32601
+        assert by_id[2]["result"]["status"] == "ok"
+        c.send_raw(b"[]\n")
+        assert c.read()["error"]["code"] == -32600  # an empty batch: one error, no array
+        c.send_raw(b'[{"jsonrpc": "2.0", "method": "ping"}]\n')
+        assert c.request("ping")["result"] == "pong"  # a batch of notifications: no reply
+
+
+def test_the_daemon_survives_a_surrogate_in_every_place_and_still_stores_jobs(daemon) -> None:
+    """A lone surrogate used to kill the run store's writer: from then on every ask and
+    job hung while ping stayed green."""
+    d = daemon(FAST)
+    with connect(d) as c:
+        for params in ({"prompt": "\ud800"}, {"prompt": "q", "metadata": {"k": "\udc00"}}):
+            assert c.request("ask", params)["error"]["code"] == -32602
+        ok = c.request("ask", {"prompt": "fine"})
+        assert ok["result"]["status"] == "ok"
+        stored = c.request("job", {"job_id": ok["result"]["job_id"]})
+        assert stored["result"]["status"] == "ok"
 
 
 def test_an_oversized_line_gets_32006_and_the_connection_closes(daemon) -> None:

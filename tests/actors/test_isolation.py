@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from helpers import WAIT, Recorder, fake_models
 
 from actors.providers import make_provider
@@ -191,3 +192,59 @@ def test_a_crashed_coordinator_answers_its_running_jobs(start_orch) -> None:
     orch.coordinator.tell(broken)
     result = future.get(timeout=WAIT)
     assert result.status == "error" and "coordinator crashed" in result.error.message
+
+
+def test_a_crashed_model_is_skipped_in_the_next_round_not_called_again(start_orch) -> None:
+    """Its actor is dead before it answers ``actor_crashed``; the next round must not send
+    it a second call that only comes back as a second ``actor_crashed``."""
+    recorder = scripted({"boom": "crash_once"})
+    orch = start_orch(
+        {
+            "models": fake_models(["good", "boom"], reply=recorder, max_attempts=1),
+            "pipeline": {"synthesizer": "good", "rounds": ["initial", "meta", "synthesis"]},
+            "supervision": {"backoff_min_s": 30, "backoff_max_s": 30},  # stays restarting
+        }
+    )
+    result = orch.ask("q")
+    assert result.status == "ok", result.error
+    crashed = [
+        r
+        for rnd in result.rounds
+        for r in rnd.replies
+        if r.error and r.error.code == "actor_crashed"
+    ]
+    assert len(crashed) == 1
+    meta = {r.model: r for r in result.rounds[1].replies}
+    assert meta["boom"].status == "skipped" and "restarting" in meta["boom"].error.message
+    assert [r.participant for r in recorder.by_round("meta")] == ["good"]
+
+
+@pytest.mark.parametrize("escape", [SystemExit(3), KeyboardInterrupt()])
+def test_a_provider_raising_systemexit_restarts_its_actor_and_leaves_the_io_loop_running(
+    start_orch, watch_roster, escape: BaseException
+) -> None:
+    raised = threading.Event()
+
+    def answer(req):
+        if req.participant == "bad" and not raised.is_set():
+            raised.set()
+            raise escape
+        return f"{req.participant}: fine"
+
+    orch = start_orch(
+        {
+            "models": fake_models(["good", "bad"], reply=answer, max_attempts=1),
+            "pipeline": {"synthesizer": "good", "rounds": ["initial"]},
+            "supervision": FAST_SUPERVISION,
+        }
+    )
+    watcher = watch_roster(orch)
+    result = orch.ask("q", timeout=WAIT)
+    replies = {r.model: r for r in result.rounds[0].replies}
+    assert replies["good"].ok
+    assert replies["bad"].error.code == "actor_crashed"
+    assert type(escape).__name__ in replies["bad"].error.message
+    assert orch.io.running  # the shared I/O thread is alive
+    watcher.wait_for(lambda r: r["bad"].state == "up" and r["bad"].generation == 2)
+    again = orch.ask("q", timeout=WAIT)
+    assert all(r.ok for r in again.rounds[0].replies)

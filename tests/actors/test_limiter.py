@@ -147,3 +147,20 @@ def test_reanchoring_after_a_slow_first_call_keeps_us_below_the_provider() -> No
     fresh.reanchor(1, 0.0)
     fresh.take(1, 0.0)
     assert fresh.wait_s(1, 0.0) == pytest.approx(0.1)  # never fuller than the provider
+
+
+def test_calls_queued_during_a_pause_resume_at_the_buckets_pace_not_at_once() -> None:
+    """A full bucket at the end of a Retry-After pause released every queued call at
+    once: the provider then refused the burst, and the storm came back in waves."""
+    limiter = Limiter(rpm=600, burst=5, tpm=None, now=0.0)  # 10 requests a second
+    limiter.pause_until(2.0)
+    now = 2.0
+    admitted = []
+    while len(admitted) < 5:
+        wait = limiter.wait_s(1, now)
+        if wait == 0:
+            limiter.take(1, now)
+            admitted.append(round(now, 3))
+        else:
+            now += max(wait, 1e-9)
+    assert admitted == [2.0, 2.1, 2.2, 2.3, 2.4]

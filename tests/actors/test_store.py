@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from pathlib import Path
 
+import pytest
 from helpers import WAIT
 
 from actors.store import RunStore
@@ -89,4 +91,47 @@ def test_a_cached_result_adds_no_reply_history(tmp_path: Path) -> None:
     store.finish(finished("j1").with_changes(job_id="j2", cached=True)).result(WAIT)
     assert len(store.history().result(WAIT)) == 2  # j1's two replies only
     assert store.get("j2").result(WAIT).cached
+    store.close()
+
+
+def test_the_writer_survives_a_poisoned_row_and_writes_the_next_one(tmp_path: Path) -> None:
+    """A lone surrogate cannot be encoded for SQLite: that operation fails alone, and
+    the writer thread goes on (it used to die, and every later ask hung)."""
+    store = RunStore(tmp_path / "runs.sqlite3")
+    poisoned = store.accept("bad", "\ud800", {}, {})
+    good = store.accept("good", "fine", {}, {})
+    with pytest.raises(UnicodeEncodeError):
+        poisoned.result(WAIT)
+    good.result(WAIT)
+    store.finish(finished("good")).result(WAIT)
+    assert store.get("good").result(WAIT).status == "ok"
+    assert store.get("bad").result(WAIT) is None  # nothing half-written
+    store.close()
+
+
+def test_a_bug_in_an_operation_fails_only_that_operation(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+
+    def broken(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO cache VALUES ('k', 'j')")
+        raise KeyError("a bug")
+
+    failing = store.submit(broken)
+    with pytest.raises(KeyError):
+        failing.result(WAIT)
+    assert store.submit(lambda db: db.execute("SELECT count(*) FROM cache").fetchone()).result(
+        WAIT
+    ) == (0,)  # the failed operation's own writes were rolled back
+    store.close()
+
+
+def test_a_waiter_that_gave_up_does_not_kill_the_writer(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    gate = threading.Event()
+    held = store.submit(lambda db: gate.wait(WAIT))
+    abandoned = store.accept("j1", "p", {}, {})
+    assert abandoned.cancel()  # e.g. asyncio.wrap_future's waiter was cancelled
+    gate.set()
+    held.result(WAIT)
+    assert store.accept("j2", "p", {}, {}).result(WAIT) is not None
     store.close()

@@ -7,7 +7,7 @@ import re
 import threading
 
 import pytest
-from helpers import Recorder, fake_models
+from helpers import WAIT, Recorder, fake_models
 
 from messages.errors import ProviderUnavailable
 
@@ -280,3 +280,27 @@ def test_recorded_history_seeds_the_auto_pick(start_orch, tmp_path) -> None:
     orch.metrics.load(history)
     assert orch.metrics.rank(NAMES) == ["bravo", "charlie", "alpha"]
     assert orch.ask("q").synthesizer == "bravo"
+
+
+def test_a_catastrophic_answer_pattern_does_not_stall_the_job_or_other_jobs(start_orch) -> None:
+    orch = start_orch(
+        {
+            "models": fake_models(["a", "b", "c"], reply="a" * 40 + "!"),
+            "pipeline": {"rounds": ["initial"]},
+        }
+    )
+    evil = orch.submit("q", strategy="vote", answer_pattern=r"(a|aa)+$")
+    other = orch.ask("another question", timeout=WAIT)
+    assert other.status == "ok"
+    result = evil.get(timeout=WAIT)
+    assert result.status == "ok"
+    assert result.answer == "a" * 40 + "!"  # fell back to the raw replies
+    assert result.confidence == 0.0
+
+
+def test_an_ok_job_never_answers_an_empty_string(start_orch) -> None:
+    orch = start_orch(
+        {"models": fake_models(["a", "b"], reply="   "), "pipeline": {"rounds": ["initial"]}}
+    )
+    result = orch.ask("q", strategy="vote", timeout=WAIT)
+    assert result.status == "error" and result.error.code == "round_failed"

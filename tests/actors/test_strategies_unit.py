@@ -67,7 +67,7 @@ def test_vote_ties_go_to_the_better_recent_success_rate_and_are_reported() -> No
 
 
 def test_vote_without_readable_answers_is_none() -> None:
-    assert st.vote({"a": "no number"}, r"(\d+)", {}) is None
+    assert st.vote({"a": "  ", "b": "..."}, r"(\d+)", {}) is None
 
 
 def test_all_agree_needs_two_equal_answers() -> None:
@@ -130,3 +130,33 @@ def test_cache_keys_are_stable_and_sensitive() -> None:
     assert st.cache_key(a=1, b=[1, 2]) == st.cache_key(b=[1, 2], a=1)
     assert st.cache_key(a=1) != st.cache_key(a=2)
     assert 0 <= st.stable_seed(st.cache_key(a=1)) < 2**32
+
+
+# --- user patterns cannot stall the coordinator -----------------------------------------
+
+EVIL = r"(a|aa)+$"  # exponential backtracking: re takes minutes on 40 characters
+
+
+def test_a_catastrophic_pattern_gives_up_as_no_match() -> None:
+    assert st.extract("a" * 40 + "!", EVIL) is None
+
+
+def test_patterns_see_only_the_end_of_a_huge_reply() -> None:
+    text = "answer: 1\n" + "x" * (st.PATTERN_MAX_INPUT + 10) + "\nanswer: 2"
+    assert st.extract(text, r"answer:\s*(\d)") == "2"
+
+
+def test_a_vote_where_no_reply_matches_the_pattern_falls_back_to_the_replies() -> None:
+    answers = {"a": "Canberra", "b": "Canberra", "c": "Sydney"}
+    result = st.vote(answers, r"answer:\s*(\w+)", {})
+    assert result is not None
+    assert result.answer == "Canberra"
+    assert result.confidence == 0.0
+    assert all(v["pattern_matched"] is False for v in result.votes)
+
+
+def test_a_vote_where_the_pattern_matches_some_replies_ignores_the_rest() -> None:
+    answers = {"a": "answer: 4", "b": "four", "c": "answer: 4"}
+    result = st.vote(answers, r"answer:\s*(\d)", {})
+    assert result is not None and result.answer == "4"
+    assert "pattern_matched" not in result.votes[0]

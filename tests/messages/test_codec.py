@@ -14,6 +14,7 @@ from messages.codec import (
     encode_exception,
     encode_notification,
     encode_result,
+    parse_line,
     request_id_of,
 )
 from messages.errors import InvalidParams, ParseError, ProtocolError, RequestTooLarge
@@ -125,3 +126,72 @@ def test_ask_params_normalise() -> None:
         "schema": None,
         "max_cost_usd": None,
     }
+
+
+# --- hostile input: every line gets an answer -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[" * 200_000 + b"]" * 200_000,  # nesting that overflows the parser
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"n": ' + b"9" * 5000 + b"}}",
+        b"\xed\xa0\x80",  # a surrogate encoded as UTF-8 bytes: invalid UTF-8
+    ],
+)
+def test_lines_python_cannot_parse_are_parse_errors(line: bytes) -> None:
+    with pytest.raises(ParseError):
+        parse_line(line)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"prompt": "\ud800"},
+        {"prompt": "ok", "metadata": {"k": ["\udfff"]}},
+        {"prompt": "ok", "metadata": {"\ud800": 1}},
+        {"job_id": "x\ud800"},
+    ],
+)
+def test_lone_surrogates_in_params_are_invalid_params(params: dict) -> None:
+    line = json.dumps({"jsonrpc": "2.0", "id": 7, "method": "ask", "params": params}).encode()
+    with pytest.raises(InvalidParams) as caught:
+        decode_request(line)
+    assert request_id_of(caught.value) == 7
+
+
+def test_a_surrogate_pair_is_valid_text() -> None:
+    request = decode_request(
+        b'{"jsonrpc":"2.0","id":1,"method":"ask","params":{"prompt":"\\ud83d\\ude00"}}'
+    )
+    assert request.params["prompt"] == "\U0001f600"
+
+
+def test_a_surrogate_in_the_id_is_an_invalid_request_without_an_id() -> None:
+    with pytest.raises(ProtocolError) as caught:
+        decode_request(b'{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}')
+    assert request_id_of(caught.value) is None
+
+
+def test_params_nested_too_deep_are_rejected() -> None:
+    deep: dict = {"prompt": "p", "metadata": {}}
+    node = deep["metadata"]
+    for _ in range(100):
+        node["x"] = {}
+        node = node["x"]
+    with pytest.raises(InvalidParams, match="nesting deeper"):
+        decode_request(
+            json.dumps({"jsonrpc": "2.0", "id": 1, "method": "ask", "params": deep}).encode()
+        )
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -1, 0, True, 10**400, "1"])
+def test_max_cost_usd_must_be_a_finite_positive_number(value: object) -> None:
+    with pytest.raises(InvalidParams, match="max_cost_usd"):
+        ask_params({"prompt": "p", "max_cost_usd": value})
+
+
+def test_an_unencodable_string_in_a_response_is_escaped_not_lost() -> None:
+    line = encode_result(1, {"text": "a\ud800b"})
+    assert json.loads(line) == {"jsonrpc": "2.0", "id": 1, "result": {"text": "a\ud800b"}}
+    line.decode("utf-8")  # valid UTF-8 on the wire

@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 from google.genai import errors as genai_errors
-from helpers import LoopbackServer, Reply, gemini_content, gemini_error, single_reply
+from helpers import (
+    DEEP,
+    HUGE_INT,
+    LoopbackServer,
+    Reply,
+    gemini_content,
+    gemini_error,
+    single_reply,
+)
 
 from actors.config import config_from_dict
 from actors.providers import make_provider
@@ -102,6 +110,11 @@ def test_a_hung_server_times_out(start_orch, server) -> None:
         b'{"candidates": []}',
         b"[]",
         b'{"candidates": [{"content": {"parts": []}, "finishReason": "SAFETY"}]}',
+        b'{"candidates": [{"content": {"parts": [{"text": "hi"}]}}],'
+        b' "usageMetadata": {"promptTokenCount": 1e999}}',
+        b'{"candidates": [{"content": {"parts": [{"text": "hi"}]}}],'
+        b' "usageMetadata": {"promptTokenCount": ' + HUGE_INT + b"}}",
+        b'{"candidates": ' + DEEP + b"}",
     ],
 )
 def test_malformed_bodies_give_a_clear_error(start_orch, server, body: bytes) -> None:

@@ -7,7 +7,17 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import LoopbackServer, Reply, completion, ollama_stream, openai_error, single_reply
+from helpers import (
+    DEEP,
+    HUGE_INT,
+    LoopbackServer,
+    Reply,
+    completion,
+    odd_openai_bodies,
+    ollama_stream,
+    openai_error,
+    single_reply,
+)
 
 from actors.providers.base import transport_error
 from messages.errors import ConfigError
@@ -55,8 +65,14 @@ def test_ollama_streams_the_answer_and_reads_eval_counts(start_orch, server) -> 
         (ollama_stream("cut short", done=False), "bad_response"),
         (b'{"error": "model runner crashed"}\n', "provider_unavailable"),
         (b'["a list"]\n', "bad_response"),
+        (b'{"message": {"content": "x"}, "done": true, "eval_count": 1e999}\n', "bad_response"),
+        (
+            b'{"message": {"content": "x"}, "done": true, "eval_count": ' + HUGE_INT + b"}\n",
+            "bad_response",
+        ),
+        (DEEP + b"\n", "bad_response"),
     ],
-    ids=["garbage", "no-done-line", "error-line", "wrong-shape"],
+    ids=["garbage", "no-done-line", "error-line", "wrong-shape", "inf", "huge-int", "deep"],
 )
 def test_ollama_bad_streams_give_clear_errors(start_orch, server, body, code) -> None:
     server.default = Reply(body=body)
@@ -132,7 +148,7 @@ def test_openai_dialect_posts_chat_completions_and_reads_usage(start_orch, serve
 
 @pytest.mark.parametrize(
     "body",
-    [b"<html>502</html>", b'{"choices": []}', b'{"x": 1}', b"[]"],
+    [b"<html>502</html>", b'{"choices": []}', b'{"x": 1}', b"[]", *odd_openai_bodies()],
 )
 def test_openai_dialect_garbage_is_bad_response(start_orch, server, body) -> None:
     server.default = Reply(body=body)

@@ -10,7 +10,14 @@ from typing import Any
 import httpx2
 import openai
 import pytest
-from helpers import OpenAIServer, Reply, completion, openai_error, single_reply
+from helpers import (
+    OpenAIServer,
+    Reply,
+    completion,
+    odd_openai_bodies,
+    openai_error,
+    single_reply,
+)
 
 from actors.providers.openai import translate_openai
 from messages.errors import ProviderError, ProviderRejected
@@ -108,6 +115,7 @@ def test_a_hung_server_times_out(start_orch, server) -> None:
         b"[1, 2, 3]",
         b'{"choices": [{"message": {"role": "assistant", "content": null}}]}',
         b'{"trunc',
+        *odd_openai_bodies(),
     ],
 )
 def test_garbage_bodies_give_a_clear_error_not_a_crash(start_orch, server, body: bytes) -> None:
@@ -208,3 +216,9 @@ def test_status_errors_map_by_status(status: int, code: str, retryable: bool) ->
 
 def test_bugs_are_not_translated() -> None:
     assert translate_openai(AttributeError("a bug")) is None
+
+
+def test_a_lone_surrogate_in_a_reply_is_replaced_not_passed_on(start_orch, server) -> None:
+    server.default = Reply(body=b'{"choices": [{"message": {"content": "a\\ud800b"}}]}')
+    reply = one_reply(start_orch, server.base_url)
+    assert reply.ok and reply.text == "a\ufffdb"
