@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actors.config import default_socket_path
+from actors.peercred import peer_uid
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"
@@ -25,6 +26,10 @@ HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"
 
 class Unreachable(Exception):
     pass
+
+
+class Untrusted(Unreachable):
+    """The socket is served by another user: treated as no daemon at all."""
 
 
 class RpcError(Exception):
@@ -45,6 +50,13 @@ class Client:
         except OSError as exc:
             self.sock.close()
             raise Unreachable(f"cannot reach orchestrord at {path} ({exc.strerror})") from None
+        owner = peer_uid(self.sock)
+        if owner != os.getuid():  # never send a prompt to a socket another user serves
+            self.sock.close()
+            raise Untrusted(
+                f"the socket {path} is served by uid {owner}, not by you (uid {os.getuid()}); "
+                "refusing to send anything to it"
+            )
         self.file = self.sock.makefile("rb")
         self._next_id = 0
 
@@ -219,7 +231,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         client = Client(path)
     except Unreachable as exc:
-        print(f"orchestrctl: {exc}; {HOW_TO_START}", file=sys.stderr)
+        hint = "" if isinstance(exc, Untrusted) else f"; {HOW_TO_START}"
+        print(f"orchestrctl: {exc}{hint}", file=sys.stderr)
         return EXIT_UNREACHABLE
     try:
         code: int = args.run(client, args, out, err)

@@ -75,9 +75,10 @@ def prepare_socket_path(path: Path) -> None:
     """Make the 0700 directory; replace a stale socket; refuse a live one."""
     if len(os.fsencode(str(path))) > MAX_SOCKET_PATH:
         raise SocketInUse(f"socket path is longer than {MAX_SOCKET_PATH} bytes: {path}")
-    if not path.parent.exists():
+    if not os.path.lexists(path.parent):
         path.parent.mkdir(parents=True, mode=0o700)
         os.chmod(path.parent, 0o700)  # in case umask was stricter than needed for us
+    check_private_dir(path.parent)
     try:
         mode = path.lstat().st_mode
     except FileNotFoundError:
@@ -97,6 +98,25 @@ def prepare_socket_path(path: Path) -> None:
                 return
             raise SocketInUse(f"cannot probe {path}: {exc}") from exc
     raise SocketInUse(f"another orchestrord is serving on {path}")
+
+
+def check_private_dir(directory: Path) -> None:
+    """Refuse a socket directory that another user could control: one that is a symlink
+    or not a directory, belongs to someone else (who created it first, to squat the
+    socket and read every prompt), or that others may write to (to swap the socket)."""
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode):
+        raise SocketInUse(f"{directory} is not a directory (a symlink?); refusing to use it")
+    if info.st_uid != os.getuid():
+        raise SocketInUse(
+            f"{directory} belongs to uid {info.st_uid}, not to this user ({os.getuid()}): "
+            "someone else may be squatting it; remove it or choose another --socket"
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise SocketInUse(
+            f"{directory} is writable by others (mode {stat.S_IMODE(info.st_mode):o}); "
+            "refusing to serve from it: chmod 700 it or choose another --socket"
+        )
 
 
 def sd_notify(message: str) -> None:

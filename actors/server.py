@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
-import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +19,7 @@ from loguru import logger
 
 from actors.config import DaemonConfig
 from actors.orchestrator import Orchestrator
+from actors.peercred import peer_uid
 from actors.store import RunStore
 from messages.codec import (
     Framer,
@@ -63,12 +62,6 @@ class JobFailed(Exception):
     def __init__(self, result: JobResult) -> None:
         super().__init__(result.error)
         self.result = result
-
-
-def peer_uid(sock: socket.socket) -> int:
-    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", creds)
-    return int(uid)
 
 
 class Connection:

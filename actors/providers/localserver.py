@@ -69,7 +69,7 @@ class LocalServer:
         self.process: asyncio.subprocess.Process | None = None
         self.port = 0
         self.starts = 0
-        self.log_path = Path(tempfile.gettempdir()) / f"orchestrord-local-{os.getpid()}.log"
+        self.log_path: Path | None = None  # made at the first start (see _open_log)
         self._lock: asyncio.Lock | None = None
         self._last_start = 0.0
         self.suspect = False  # a call could not connect: probe before trusting it again
@@ -140,7 +140,7 @@ class LocalServer:
             "--verbose",
             "False",
         ]
-        log = self.log_path.open("ab")
+        log = self._open_log()
         try:
             self.process = await asyncio.create_subprocess_exec(
                 *args,
@@ -150,9 +150,20 @@ class LocalServer:
                 preexec_fn=_die_with_parent,
             )
         finally:
-            log.close()
+            os.close(log)
         logger.info("local model server starting (pid {}, port {})", self.process.pid, self.port)
         await self._wait_healthy()
+
+    def _open_log(self) -> int:
+        """The server's log, for appending. Made once with ``mkstemp`` (a new file, 0600,
+        an unguessable name: a predictable path in /tmp let another user plant a symlink
+        and have a root daemon append to any file), and reopened without following
+        symlinks on restarts."""
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="orchestrord-local-", suffix=".log")
+            self.log_path = Path(name)
+            return fd
+        return os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC)
 
     async def _wait_healthy(self) -> None:
         import httpx2  # only a daemon with a local model pays for this import

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -575,3 +576,92 @@ def test_a_failure_after_start_stops_the_actors_instead_of_hanging(tmp_path, mon
         t for t in threading.enumerate() if t.name not in before and t.is_alive() and not t.daemon
     ]
     assert left == []  # no actor thread keeps the process alive
+
+
+# --- nobody else's socket, nobody else's directory --------------------------------------
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to create another user's directory")
+def test_the_daemon_refuses_a_socket_directory_another_user_created(tmp_path) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
+    try:
+        (workdir / "run").mkdir(mode=0o700)
+        os.chown(workdir / "run", 65534, 65534)  # squatted by nobody before we started
+        proc = DaemonProcess(FAST, workdir=workdir).spawn()
+        assert proc.wait(timeout=WAIT) == 2
+        err = (workdir / "stderr.log").read_text()
+        assert "belongs to uid 65534" in err
+        assert not (workdir / "run" / "o.sock").exists()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_the_daemon_refuses_a_socket_directory_others_can_write_to() -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
+    try:
+        (workdir / "run").mkdir()
+        os.chmod(workdir / "run", 0o777)
+        proc = DaemonProcess(FAST, workdir=workdir).spawn()
+        assert proc.wait(timeout=WAIT) == 2
+        assert "writable by others" in (workdir / "stderr.log").read_text()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to serve a socket as another uid")
+def test_the_client_never_sends_a_prompt_to_a_socket_another_user_serves(capsys) -> None:
+    """The hijack: another user's process on the expected path got the prompt and forged
+    an answer that orchestrctl printed with exit 0."""
+    from actors import client
+
+    workdir = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
+    os.chmod(workdir, 0o777)
+    path = str(workdir / "o.sock")
+    ready_r, ready_w = os.pipe()
+    got_r, got_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the squatter: nobody, serving the socket, reporting what it receives
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as server:
+                server.bind(path)
+                os.chmod(path, 0o777)
+                server.listen(1)
+                server.settimeout(WAIT)
+                os.write(ready_w, b"r")
+                conn, _ = server.accept()
+                conn.settimeout(WAIT)
+                os.write(got_w, conn.recv(65536) or b"<nothing>")
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(got_w)
+    try:
+        assert os.read(ready_r, 1) == b"r"
+        code = client.main(["--socket", path, "ask", "my secret prompt"])
+        assert code == client.EXIT_UNREACHABLE
+        assert "served by uid 65534" in capsys.readouterr().err
+        with os.fdopen(got_r, "rb") as got:
+            assert got.read() == b"<nothing>"  # the prompt never left
+    finally:
+        os.waitpid(pid, 0)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_shutdown_is_not_held_up_by_clients_that_do_not_read(daemon) -> None:
+    """Each stuck client used to cost 10 s, one after another (321 s with 28 of them)."""
+    d = daemon({**FAST, "daemon": {"drain_s": 1}})
+    ping = b'{"jsonrpc": "2.0", "id": 1, "method": "ping"}\n'
+    stuck = []
+    for _ in range(6):
+        c = connect(d)
+        c.send_raw(ping * 20_000)  # ~1 MB of answers it will never read
+        stuck.append(c)
+    assert rpc(d, "ping")["result"] == "pong"
+    d.signal(signal.SIGTERM)
+    try:
+        assert d.wait() == 0  # bounded by WAIT: one stuck client used to cost 10 s
+    finally:
+        for c in stuck:
+            c.close()
