@@ -87,6 +87,17 @@ class PipelineConfig:
     synthesizer: str = "auto"
     min_replies: int = 1
     job_timeout_s: float = 300.0
+    # Stragglers: once ``quorum`` ok replies are in, a round waits at most
+    # ``straggler_grace_s`` for the rest, which are cut (status skipped, code straggler).
+    # "majority" = more than half the round's calls; 0 = wait for every reply.
+    quorum: int | str = "majority"
+    straggler_grace_s: float = 2.0
+
+    def quorum_of(self, calls: int) -> int | None:
+        """How many ok replies let a round of ``calls`` calls cut its stragglers (None:
+        never; a quorum of every call has no stragglers to cut)."""
+        need = calls // 2 + 1 if self.quorum == "majority" else int(self.quorum)
+        return need if 0 < need < calls else None
 
 
 DEFAULT_TEMPLATES = {
@@ -120,6 +131,13 @@ class SupervisionConfig:
     backoff_min_s: float = 0.5
     backoff_max_s: float = 30.0
     start_timeout_s: float = 10.0
+    # A down model (too many crashes, or its circuit opened) is probed after cooldown_s
+    # (half-open); a failed probe doubles the cool-down, up to cooldown_max_s.
+    cooldown_s: float = 60.0
+    cooldown_max_s: float = 900.0
+    # Circuit breaker: this many provider failures in a row (after retries) take the
+    # model out of rounds until its cool-down has passed. 0: never.
+    circuit_failures: int = 5
 
 
 @dataclass(**_frozen)
@@ -158,7 +176,12 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         if value is None and type(None) in args:
             return None
         inner = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner[0])
+        for member in inner[:-1]:
+            try:
+                return _coerce(key, value, member)
+            except ConfigError:
+                continue
+        return _coerce(key, value, inner[-1])
     if origin is tuple:
         if not isinstance(value, list | tuple):
             raise ConfigError(key, f"expected a list, got {value!r}")
@@ -254,6 +277,15 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
         raise ConfigError("pipeline.synthesizer", f"no model named {pipeline.synthesizer!r}")
     _positive("pipeline.min_replies", pipeline.min_replies)
     _positive("pipeline.job_timeout_s", pipeline.job_timeout_s)
+    _positive("pipeline.straggler_grace_s", pipeline.straggler_grace_s, allow_zero=True)
+    if isinstance(pipeline.quorum, str) and pipeline.quorum != "majority":
+        raise ConfigError(
+            "pipeline.quorum", f'must be "majority" or a number, got {pipeline.quorum!r}'
+        )
+    if isinstance(pipeline.quorum, int) and pipeline.quorum < 0:
+        raise ConfigError(
+            "pipeline.quorum", f"must be >= 0 (0: wait for every reply), got {pipeline.quorum}"
+        )
     return pipeline
 
 
@@ -281,6 +313,10 @@ def _supervision(data: Any) -> SupervisionConfig:
     _positive("supervision.backoff_min_s", sup.backoff_min_s, allow_zero=True)
     if sup.backoff_max_s < sup.backoff_min_s:
         raise ConfigError("supervision.backoff_max_s", "must be >= backoff_min_s")
+    _positive("supervision.cooldown_s", sup.cooldown_s)
+    if sup.cooldown_max_s < sup.cooldown_s:
+        raise ConfigError("supervision.cooldown_max_s", "must be >= cooldown_s")
+    _positive("supervision.circuit_failures", sup.circuit_failures, allow_zero=True)
     return sup
 
 

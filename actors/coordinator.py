@@ -171,6 +171,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 rng=job.rng,
             )
             self._send(job, entry, name, prompt)
+        job.round_calls = len(job.pending)
         if not job.pending:
             self._finish_round(job)
 
@@ -250,6 +251,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             prompt, labels = outcome.ranking_prompt(job, order)
             job.rank_labels[model] = labels
             self._send(job, self.roster[model], "ranking", prompt)
+        job.round_calls = len(job.pending)
         if not job.pending:
             self._finish_round(job)
 
@@ -276,6 +278,8 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job.emit("reply", job.round_name, msg.reply)
                 if not job.pending:
                     self._finish_round(job)
+                else:
+                    self._watch_stragglers(job)
         elif isinstance(msg, SynthesisFinished):
             for reply in (*msg.failed, *([msg.reply] if msg.reply else [])):
                 job.record(reply)
@@ -286,6 +290,41 @@ class CoordinatorActor(pykka.ThreadingActor):
             self._finish_round(job)
         elif isinstance(msg, TimerFired) and msg.kind == "deadline":
             self._finish(job, "timeout", JobTimeoutError("the job's time ran out"))
+        elif isinstance(msg, TimerFired) and msg.kind == "straggler":
+            if msg.generation == job.round_index and job.pending:
+                self._cut_stragglers(job)
+
+    # --- stragglers ----------------------------------------------------------------------
+
+    def _watch_stragglers(self, job: Job) -> None:
+        """Once the round's quorum of ok replies is in, give the rest a grace period."""
+        need = self.config.pipeline.quorum_of(job.round_calls)
+        if job.straggler_timer is not None or need is None:
+            return
+        if sum(1 for r in job.replies if r.ok) >= need:
+            job.straggler_timer = self.io.tell_later(
+                self.config.pipeline.straggler_grace_s,
+                self.actor_ref,
+                TimerFired(kind="straggler", key=job.job_id, generation=job.round_index),
+            )
+
+    def _cut_stragglers(self, job: Job) -> None:
+        """The grace is over: the calls still out are cancelled and shown as skipped."""
+        grace = self.config.pipeline.straggler_grace_s
+        error = ErrorInfo(
+            code="straggler",
+            message=f"cut: no answer {grace:g}s after the round's quorum was in",
+        )
+        late = list(job.pending.values())
+        job.pending.clear()
+        for model in late:
+            reply = ModelReply(model=model, status="skipped", error=error)
+            job.record(reply)
+            job.emit("reply", job.round_name, reply)
+            entry = self.roster.get(model)
+            if entry is not None and entry.ref is not None:
+                safe_tell(entry.ref, CancelJob(job_id=job.job_id))
+        self._finish_round(job)
 
     def _repair(self, job: Job, msg: SynthesisFinished) -> bool:
         """With a schema: True if the answer is valid or repairs are used up; else ask for
@@ -313,6 +352,9 @@ class CoordinatorActor(pykka.ThreadingActor):
         return False
 
     def _finish_round(self, job: Job) -> None:
+        if job.straggler_timer is not None:
+            job.straggler_timer.cancel()
+            job.straggler_timer = None
         result = job.close_round()
         if result.name == "ranking":
             result = job.completed[-1] = outcome.score_rankings(job, result)
@@ -359,8 +401,9 @@ class CoordinatorActor(pykka.ThreadingActor):
         early_exit: bool = False,
     ) -> None:
         self.jobs.pop(job.job_id, None)
-        if job.deadline_timer is not None:
-            job.deadline_timer.cancel()
+        for timer in (job.deadline_timer, job.straggler_timer):
+            if timer is not None:
+                timer.cancel()
         if job.pending or (job.rounds[job.round_index] == "synthesis" and status != "ok"):
             self._cancel_calls(job)
         extra: dict[str, Any] = {}

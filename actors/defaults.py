@@ -71,7 +71,13 @@ def resolve_config(flag: str | None = None, environ: Mapping[str, str] = os.envi
     path = config_path(flag, environ)
     if path is not None:
         return config_from_file(path)
-    return config_from_dict({"models": default_models(environ)}, source="environment")
+    models = default_models(environ)
+    pipeline: dict[str, Any] = {}
+    if all(m["provider"] == "local" for m in models):
+        # One llama.cpp process serves the three in turn: the last is last in line, not a
+        # straggler, so rounds wait for every reply.
+        pipeline["quorum"] = 0
+    return config_from_dict({"models": models, "pipeline": pipeline}, source="environment")
 
 
 def load_dotenv_file(directory: str | Path = ".") -> bool:

@@ -37,6 +37,8 @@ class Job:
     completed: list[RoundResult] = field(default_factory=list)
     synthesized_by: str | None = None
     deadline_timer: Timer | None = None
+    straggler_timer: Timer | None = None  # armed once the round's quorum is in
+    round_calls: int = 0  # calls sent in the current round
     # strategy options (see actors.outcome)
     pattern: str | None = None
     schema: Any = None

@@ -42,10 +42,22 @@ from messages.errors import (
     ProviderTimeout,
     RateLimited,
 )
-from messages.events import ActorFailed, ActorStarted, CallFinished, ProviderReturned, TimerFired
+from messages.events import (
+    ActorFailed,
+    ActorStarted,
+    CallFinished,
+    ModelHealthy,
+    ModelUnhealthy,
+    ProviderReturned,
+    TimerFired,
+)
 from messages.results import ErrorInfo, ModelReply, ReplyStatus, Usage
 
 ProviderFactory = Callable[[ModelConfig, Mapping[str, str]], Provider]
+
+
+CIRCUIT_ERRORS = frozenset({"timeout", "provider_unavailable", "provider_rejected", "bad_response"})
+"""Provider failures that say the model is unusable right now (a 429 has its own pause)."""
 
 
 class ProviderCrash(RuntimeError):
@@ -110,6 +122,7 @@ class ModelActor(pykka.ThreadingActor):
         supervisor: Any = None,
         generation: int = 0,
         backoff: tuple[float, float] = (0.5, 30.0),
+        circuit_failures: int = 0,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         provider_factory: ProviderFactory = default_provider_factory,
@@ -144,6 +157,9 @@ class ModelActor(pykka.ThreadingActor):
         self._cold = bool(config.rpm or config.tpm)
         self._window = 1 if self._cold else config.max_concurrency
         self._crash_reason = ""
+        self._circuit_failures = circuit_failures
+        self._failing = 0  # provider failures in a row (after retries)
+        self._answered = False  # told the supervisor of a success since this actor started
         self._pump_timer: Timer | None = None
         self._pump_due = 0.0
         self._pump_generation = 0
@@ -351,6 +367,7 @@ class ModelActor(pykka.ThreadingActor):
             usage = msg.response.usage
             self.limiter.reconcile(call.cost, usage.total if usage else -1, now)
             self.metrics.record(self.config.name, ok=True, latency_s=now - call.received)
+            self._note_health(None)
         elif isinstance(msg.error, ProviderError):
             self._on_error(call, msg.error, now)
         else:
@@ -387,6 +404,31 @@ class ModelActor(pykka.ThreadingActor):
                 )
                 return
         self._fail(call, error)
+        self._note_health(error)
+
+    def _note_health(self, error: ProviderError | None) -> None:
+        """The circuit breaker's input: a call's final outcome. Provider failures in a
+        row past ``circuit_failures`` report the model unhealthy (each time); the first
+        success after that, or since this actor started, reports it healthy."""
+        if error is None:
+            if not self._answered or self._failing >= self._circuit_failures > 0:
+                self._tell_supervisor(
+                    ModelHealthy(name=self.config.name, generation=self.generation)
+                )
+            self._answered, self._failing = True, 0
+            return
+        if error.code not in CIRCUIT_ERRORS:
+            return
+        self._failing += 1
+        if self._failing >= self._circuit_failures > 0:
+            self._tell_supervisor(
+                ModelUnhealthy(
+                    name=self.config.name,
+                    generation=self.generation,
+                    reason=f"{self._failing} failed calls in a row (last: {error.code}: "
+                    f"{error.message[:200]})",
+                )
+            )
 
     def _fail(self, call: _Call, error: OrchestratorError) -> None:
         """Answer a call that ended without an answer (successes are answered from the

@@ -7,6 +7,7 @@ program's own actors.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import time
@@ -199,6 +200,10 @@ class Orchestrator:
                     "inflight": stats.inflight,
                     "calls_ok": stats.calls_ok,
                     "calls_failed": stats.calls_failed,
+                    "reason": entry.reason or None,
+                    "down_since": _iso(entry.down_since),
+                    "next_probe": _iso(entry.next_probe),
+                    "cooldown_s": entry.cooldown_s or None,
                 }
             )
         return {
@@ -234,6 +239,13 @@ class Orchestrator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _iso(when: float | None) -> str | None:
+    """A Unix time as ISO 8601 UTC (what status shows), or None."""
+    if when is None:
+        return None
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).isoformat(timespec="seconds")
 
 
 def start(

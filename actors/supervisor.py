@@ -33,6 +33,8 @@ from messages.commands import GetStatus, Subscribe
 from messages.events import (
     ActorFailed,
     ActorStarted,
+    ModelHealthy,
+    ModelUnhealthy,
     RosterChanged,
     RosterEntry,
     TimerFired,
@@ -46,6 +48,9 @@ class _Child:
     entry: RosterEntry
     started: bool = False
     failures: deque[float] = field(default_factory=deque)
+    parked: Any = None  # a live actor kept out of rounds while its circuit is open
+    probing: bool = False  # half-open: the next outcome decides
+    cooldown: float = 0.0  # the last cool-down (doubles after a failed probe)
 
 
 class SupervisorActor(pykka.ThreadingActor):
@@ -92,6 +97,18 @@ class SupervisorActor(pykka.ThreadingActor):
                 child.started = True
         elif isinstance(message, ActorFailed):
             self._on_failed(message)
+        elif isinstance(message, ModelUnhealthy):
+            child = self._current(message.name, message.generation)
+            if child is not None and child.entry.state == "up":
+                self._take_down(message.name, f"circuit open: {message.reason}", child.entry.ref)
+        elif isinstance(message, ModelHealthy):
+            child = self._current(message.name, message.generation)
+            if child is not None and (child.probing or child.entry.reason):
+                logger.info("model {} is healthy again", message.name)
+                child.probing, child.cooldown = False, 0.0
+                child.failures.clear()
+                self._set(message.name, reason="", down_since=None, next_probe=None, cooldown_s=0.0)
+                self._publish()
         elif isinstance(message, TimerFired):
             self._on_timer(message)
         elif isinstance(message, Subscribe):
@@ -110,6 +127,11 @@ class SupervisorActor(pykka.ThreadingActor):
         roster = RosterChanged(roster=self.roster())
         self.subscribers = [ref for ref in self.subscribers if safe_tell(ref, roster)]
 
+    def _current(self, name: str, generation: int) -> _Child | None:
+        """The child ``name`` if ``generation`` is its current actor (else a stale report)."""
+        child = self.children.get(name)
+        return child if child is not None and child.entry.generation == generation else None
+
     def _set(self, name: str, **changes: Any) -> None:
         child = self.children[name]
         child.entry = replace(child.entry, **changes)
@@ -126,6 +148,7 @@ class SupervisorActor(pykka.ThreadingActor):
             supervisor=self.actor_ref,
             generation=generation,
             backoff=(self.policy.backoff_min_s, self.policy.backoff_max_s),
+            circuit_failures=self.policy.circuit_failures,
             environ=self.environ,
             provider_factory=self.provider_factory,
         )
@@ -144,6 +167,9 @@ class SupervisorActor(pykka.ThreadingActor):
             return
         if msg.kind == "restart" and child.entry.state == "restarting":
             self._spawn(msg.key)
+        elif msg.kind == "probe" and child.entry.state == "down":
+            if msg.generation == child.entry.generation:
+                self._probe(msg.key)
         elif msg.kind == "start_check" and msg.generation == child.entry.generation:
             ref = child.entry.ref
             if not child.started and ref is not None and not ref.is_alive():
@@ -166,28 +192,67 @@ class SupervisorActor(pykka.ThreadingActor):
         while child.failures and child.failures[0] < now - self.policy.window_s:
             child.failures.popleft()
         restarts = child.entry.restarts
+        last = f"{msg.error.code}: {msg.error.message[:200]}"
+        if child.probing:
+            self._take_down(msg.name, f"the probe crashed ({last})")
+            return
         if len(child.failures) > self.policy.max_restarts:
-            logger.error(
-                "model {} is down: {} failures within {:.0f}s (last: {} {})",
+            self._take_down(
                 msg.name,
-                len(child.failures),
-                self.policy.window_s,
-                msg.error.code,
-                msg.error.message,
+                f"{len(child.failures)} crashes within {self.policy.window_s:.0f}s (last: {last})",
             )
-            self._set(msg.name, state="down", ref=None)
+            return
+        delay = self.backoff(len(child.failures))
+        logger.warning(
+            "model {} failed ({}); restart {} in {:.2f}s", msg.name, last, restarts + 1, delay
+        )
+        self._set(msg.name, state="restarting", ref=None, restarts=restarts + 1)
+        self.io.tell_later(delay, self.actor_ref, TimerFired(kind="restart", key=msg.name))
+        self._publish()
+
+    # --- down, and back up (half-open probes) -------------------------------------------
+
+    def _take_down(self, name: str, reason: str, parked: Any = None) -> None:
+        """Take ``name`` out of rounds for a cool-down: the policy's after a first fall,
+        doubled (up to the cap) after a failed probe. ``parked`` keeps a healthy actor
+        (an open circuit) for the probe; without one the probe starts a new actor."""
+        child = self.children[name]
+        if child.probing and child.cooldown:
+            cooldown = min(self.policy.cooldown_max_s, child.cooldown * 2)
         else:
-            delay = self.backoff(len(child.failures))
-            logger.warning(
-                "model {} failed ({}: {}); restart {} in {:.2f}s",
-                msg.name,
-                msg.error.code,
-                msg.error.message,
-                restarts + 1,
-                delay,
-            )
-            self._set(msg.name, state="restarting", ref=None, restarts=restarts + 1)
-            self.io.tell_later(delay, self.actor_ref, TimerFired(kind="restart", key=msg.name))
+            cooldown = self.policy.cooldown_s
+        child.cooldown, child.probing, child.parked = cooldown, False, parked
+        now = time.time()
+        logger.error("model {} is down for {:.0f}s: {}", name, cooldown, reason)
+        self._set(
+            name,
+            state="down",
+            ref=None,
+            reason=reason,
+            down_since=child.entry.down_since or now,
+            next_probe=now + cooldown,
+            cooldown_s=cooldown,
+        )
+        self.io.tell_later(
+            cooldown,
+            self.actor_ref,
+            TimerFired(kind="probe", key=name, generation=child.entry.generation),
+        )
+        self._publish()
+
+    def _probe(self, name: str) -> None:
+        """Half-open: let the model serve again; its next outcome decides."""
+        child = self.children[name]
+        child.probing = True
+        parked, child.parked = child.parked, None
+        logger.info("model {}: probing after a {:.0f}s cool-down", name, child.cooldown)
+        if parked is not None and parked.is_alive():
+            self._set(name, state="up", ref=parked, next_probe=None)
+            self._publish()
+        else:
+            child.failures.clear()
+            self._spawn(name)
+        self._set(name, reason=f"probing after a {child.cooldown:.0f}s cool-down")
         self._publish()
 
     def backoff(self, failures: int) -> float:
@@ -199,7 +264,7 @@ class SupervisorActor(pykka.ThreadingActor):
     def _stop_children(self, timeout: float = 5.0) -> None:
         """Stop every model actor at once, then wait for them against one deadline (this
         runs while the supervisor itself stops; no model actor ever waits on it)."""
-        refs = [c.entry.ref for c in self.children.values() if c.entry.ref is not None]
+        refs = [r for c in self.children.values() for r in (c.entry.ref, c.parked) if r]
         for name in self.children:
             self._set(name, state="down", ref=None)
         stopping = []

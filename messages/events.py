@@ -76,6 +76,25 @@ class ActorFailed:
 
 
 @dataclass(**_frozen)
+class ModelUnhealthy:
+    """A model's calls failed ``circuit_failures`` times in a row with provider errors
+    (told to the supervisor on every further failure): take it out of rounds."""
+
+    name: str
+    generation: int
+    reason: str
+
+
+@dataclass(**_frozen)
+class ModelHealthy:
+    """A model answered (its first success, or the first after ``ModelUnhealthy``): a
+    half-open probe succeeded."""
+
+    name: str
+    generation: int
+
+
+@dataclass(**_frozen)
 class RosterEntry:
     """One supervised model as the rest of the system sees it."""
 
@@ -85,6 +104,10 @@ class RosterEntry:
     ref: Any  # pykka.ActorRef of the live actor, or None while restarting/down
     restarts: int = 0
     generation: int = 0
+    reason: str = ""  # why it is down (or being probed)
+    down_since: float | None = None  # Unix time
+    next_probe: float | None = None  # Unix time of the next half-open probe
+    cooldown_s: float = 0.0  # the current cool-down (doubles after a failed probe)
 
     @property
     def live(self) -> bool:

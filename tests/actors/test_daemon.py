@@ -449,14 +449,15 @@ def test_a_regular_file_at_the_socket_path_is_never_replaced(tmp_path: Path) -> 
 def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
     from actors.daemon import prepare_socket_path
 
-    short = Path(os.path.join("/tmp", os.path.basename(tmp_path)[:20] + "-stale.sock"))
+    private = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))  # 0700, ours
+    short = private / "stale.sock"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.bind(str(short))  # bound, never listening: a connect is refused
     try:
         prepare_socket_path(short)
         assert not short.exists()
     finally:
-        short.unlink(missing_ok=True)
+        shutil.rmtree(private, ignore_errors=True)
 
 
 # --- strategies and options through the socket -------------------------------------------
