@@ -290,9 +290,13 @@ class CoordinatorActor(pykka.ThreadingActor):
             self._finish_round(job)
         elif isinstance(msg, TimerFired) and msg.kind == "deadline":
             self._finish(job, "timeout", JobTimeoutError("the job's time ran out"))
-        elif isinstance(msg, TimerFired) and msg.kind == "straggler":
-            if msg.generation == job.round_index and job.pending:
-                self._cut_stragglers(job)
+        elif (
+            isinstance(msg, TimerFired)
+            and msg.kind == "straggler"
+            and msg.generation == job.round_index
+            and job.pending
+        ):
+            self._cut_stragglers(job)
 
     # --- stragglers ----------------------------------------------------------------------
 

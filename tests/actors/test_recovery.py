@@ -70,7 +70,7 @@ def test_a_failing_model_is_skipped_after_its_circuit_opens(start_orch, watch_ro
 
 def test_a_down_model_is_probed_and_comes_back_up(start_orch, watch_roster) -> None:
     switch = Switch()
-    orch, recorder = start(start_orch, switch)
+    orch, _ = start(start_orch, switch)
     watcher = watch_roster(orch)
     for _ in range(2):
         orch.ask("q")
