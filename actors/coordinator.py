@@ -38,7 +38,9 @@ from messages.errors import (
     ShuttingDown,
 )
 from messages.events import (
+    ActorFailed,
     CallFinished,
+    CoreChanged,
     RosterChanged,
     RosterEntry,
     SynthesisFinished,
@@ -57,16 +59,21 @@ class CoordinatorActor(pykka.ThreadingActor):
         synthesizer: Any,
         roster: tuple[RosterEntry, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        supervisor: Any = None,
+        generation: int = 1,
     ) -> None:
         super().__init__()
         self.config = config
         self.io = io
         self.metrics = metrics
         self.synthesizer = synthesizer
+        self.supervisor = supervisor
+        self.generation = generation
         self.clock = clock
         self.roster: dict[str, RosterEntry] = {e.name: e for e in roster}
         self.jobs: dict[str, Job] = {}
         self.jobs_total = 0
+        self.unsent: dict[str, Synthesize] = {}  # job_id -> waiting for a new synthesizer
 
     # --- messages ----------------------------------------------------------------------
 
@@ -83,6 +90,14 @@ class CoordinatorActor(pykka.ThreadingActor):
         if isinstance(message, RosterChanged):
             self.roster = {e.name: e for e in message.roster}
             return None
+        if isinstance(message, CoreChanged):
+            if message.name == "synthesizer":
+                self.synthesizer = message.ref
+                unsent, self.unsent = self.unsent, {}
+                for job_id, synthesize in unsent.items():
+                    if job_id in self.jobs:
+                        safe_tell(self.synthesizer, synthesize)
+            return None
         if isinstance(message, CancelJob):
             return self._cancel(message.job_id)
         if isinstance(message, GetStatus):
@@ -98,6 +113,12 @@ class CoordinatorActor(pykka.ThreadingActor):
         # its caller wait for a deadline that no longer has a timer.
         for job in list(self.jobs.values()):
             self._finish(job, "error", OrchestratorError(f"the coordinator crashed: {exc!r}"))
+        if self.supervisor is not None:  # a new coordinator takes over
+            error = ErrorInfo(code="internal_error", message=repr(exc))
+            safe_tell(
+                self.supervisor,
+                ActorFailed(name="coordinator", generation=self.generation, error=error),
+            )
 
     def _guarded(self, job: Job, fn: Callable[..., None], *args: Any) -> None:
         """A bug while handling one job fails that job, not the actor and its other jobs."""
@@ -229,19 +250,18 @@ class CoordinatorActor(pykka.ThreadingActor):
         if not candidates:
             self._finish(job, "error", NoModelAvailable("no live model can synthesise"))
             return
-        safe_tell(
-            self.synthesizer,
-            Synthesize(
-                job_id=job.job_id,
-                prompt=prompt,
-                candidates=candidates,
-                preferred=preferred,
-                deadline=job.deadline,
-                reply_to=self.actor_ref,
-                temperature=job.temperature,
-                seed=job.seed,
-            ),
+        message = Synthesize(
+            job_id=job.job_id,
+            prompt=prompt,
+            candidates=candidates,
+            preferred=preferred,
+            deadline=job.deadline,
+            reply_to=self.actor_ref,
+            temperature=job.temperature,
+            seed=job.seed,
         )
+        if not safe_tell(self.synthesizer, message):
+            self.unsent[job.job_id] = message  # the synthesizer is being replaced
 
     def _start_ranking(self, job: Job) -> None:
         answers = list(job.answers().items())
@@ -285,6 +305,8 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job.record(reply)
                 job.emit("reply", "synthesis", reply)
             job.synthesized_by = msg.synthesizer
+            if msg.hedge is not None:
+                job.hedge = dict(msg.hedge)
             if msg.reply is not None and msg.synthesizer and not self._repair(job, msg):
                 return
             self._finish_round(job)
@@ -364,7 +386,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             result = job.completed[-1] = outcome.score_rankings(job, result)
         job.emit("round_finished", result.name)
         ok = len(result.ok_replies)
-        if ok == 0 and all(r.status == "skipped" for r in result.replies):
+        if ok == 0 and result.replies and all(r.status == "skipped" for r in result.replies):
             self._finish(job, "error", NoModelAvailable("every model of the job is down"))
         elif ok < self.config.pipeline.min_replies:
             self._finish(
@@ -405,6 +427,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         early_exit: bool = False,
     ) -> None:
         self.jobs.pop(job.job_id, None)
+        self.unsent.pop(job.job_id, None)
         for timer in (job.deadline_timer, job.straggler_timer):
             if timer is not None:
                 timer.cancel()
@@ -430,6 +453,8 @@ class CoordinatorActor(pykka.ThreadingActor):
                     status = "error"
                     error = SchemaError(f"the answer is not valid against the schema: {errors[0]}")
                     extra["schema_errors"] = tuple(errors)
+        if job.hedge is not None:
+            extra["hedge"] = job.hedge
         result = job.result(
             status=status,
             answer=answer,

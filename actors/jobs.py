@@ -36,6 +36,7 @@ class Job:
     replies: list[ModelReply] = field(default_factory=list)  # of the current round
     completed: list[RoundResult] = field(default_factory=list)
     synthesized_by: str | None = None
+    hedge: dict[str, Any] | None = None
     deadline_timer: Timer | None = None
     straggler_timer: Timer | None = None  # armed once the round's quorum is in
     round_calls: int = 0  # calls sent in the current round

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 CIRCUIT_FAILURES = 3
+HEDGE_MIN_SAMPLES = 5
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,6 +98,15 @@ class Metrics:
             mean_latency_ms=mean,
             consecutive_failures=failing,
         )
+
+    def p95_latency_s(self, model: str, min_samples: int = HEDGE_MIN_SAMPLES) -> float | None:
+        """The 95th percentile of recent successful calls' latency, or None with fewer
+        than ``min_samples`` of them (too little history to call a call late)."""
+        with self._lock:
+            latencies = sorted(lat for ok, lat in self._get(model).recent if ok)
+        if len(latencies) < min_samples:
+            return None
+        return latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
 
     def rank(self, models: Iterable[str]) -> list[str]:
         """``models`` best first: closed circuits before open ones, then success rate,

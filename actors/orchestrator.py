@@ -21,15 +21,17 @@ from loguru import logger
 from actors import strategies
 from actors.config import Config, ConfigSource, load_config
 from actors.coordinator import CoordinatorActor
+from actors.jobs import deliver
 from actors.metrics import Metrics
 from actors.model import ProviderFactory
 from actors.providers import make_provider
 from actors.providers.localserver import SharedResources
-from actors.runtime import IOLoop
+from actors.runtime import IOLoop, safe_tell
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
-from messages.commands import Ask, CancelJob, GetStatus, Subscribe
-from messages.events import JobEvent, RosterEntry
+from messages.commands import Ask, CancelJob, GetStatus, Subscribe, SuperviseCore
+from messages.errors import OverloadedError
+from messages.events import CoreChanged, JobEvent, RosterEntry
 from messages.results import JobResult
 
 try:
@@ -40,6 +42,7 @@ except Exception:  # running from a checkout that was never installed
     VERSION = "0.0.0+checkout"
 
 _CALL_TIMEOUT_S = 10.0  # for quick questions to actors that never block
+RESTARTING_RETRY_AFTER_S = 1.0
 CACHE_SIZE = 1024  # deterministic results kept in memory by an embedded orchestrator
 
 
@@ -72,20 +75,58 @@ class Orchestrator:
         )
         # The supervisor answers after its on_start: every model has a ref by then.
         roster = self.supervisor.ask(GetStatus(), timeout=_CALL_TIMEOUT_S)
-        self.synthesizer = SynthesizerActor.start(
-            templates=config.templates, metrics=self.metrics, roster=roster
+        self._core: dict[str, Any] = {}  # name -> the current ActorRef (a restart replaces it)
+        for name, start_core in (
+            ("synthesizer", self._start_synthesizer),
+            ("coordinator", self._start_coordinator),
+        ):
+            ref = start_core(1, roster)
+            # From now on it gets every roster change (and the current one again at once).
+            self.supervisor.tell(Subscribe(ref=ref))
+            self.supervisor.tell(SuperviseCore(name=name, ref=ref, start=start_core))
+        logger.info("orchestrator started with models {}", ", ".join(config.model_names))
+
+    # --- the core actors, supervised --------------------------------------------------
+
+    @property
+    def coordinator(self) -> pykka.ActorRef[CoordinatorActor]:
+        """The current coordinator (a new ref after a restart): tell or ask it ``Ask``."""
+        ref: pykka.ActorRef[CoordinatorActor] = self._core["coordinator"]
+        return ref
+
+    @property
+    def synthesizer(self) -> pykka.ActorRef[SynthesizerActor]:
+        ref: pykka.ActorRef[SynthesizerActor] = self._core["synthesizer"]
+        return ref
+
+    def _start_synthesizer(self, generation: int, roster: Any) -> Any:
+        """Start a synthesizer (at start, or from the supervisor after a crash)."""
+        ref = SynthesizerActor.start(
+            templates=self.config.templates,
+            metrics=self.metrics,
+            io=self.io,
+            roster=roster,
+            supervisor=self.supervisor,
+            generation=generation,
         )
-        self.coordinator: pykka.ActorRef[CoordinatorActor] = CoordinatorActor.start(
-            config=config,
+        self._core["synthesizer"] = ref
+        if "coordinator" in self._core:
+            safe_tell(self._core["coordinator"], CoreChanged(name="synthesizer", ref=ref))
+        return ref
+
+    def _start_coordinator(self, generation: int, roster: Any) -> Any:
+        """Start a coordinator (at start, or from the supervisor after a crash)."""
+        ref = CoordinatorActor.start(
+            config=self.config,
             io=self.io,
             metrics=self.metrics,
-            synthesizer=self.synthesizer,
+            synthesizer=self._core["synthesizer"],
             roster=roster,
+            supervisor=self.supervisor,
+            generation=generation,
         )
-        # From now on each gets every change (and the current roster again at once).
-        self.supervisor.tell(Subscribe(ref=self.synthesizer))
-        self.supervisor.tell(Subscribe(ref=self.coordinator))
-        logger.info("orchestrator started with models {}", ", ".join(config.model_names))
+        self._core["coordinator"] = ref
+        return ref
 
     # --- jobs --------------------------------------------------------------------------
 
@@ -126,7 +167,7 @@ class Orchestrator:
                     self.cache.pop(next(iter(self.cache)))
             future.set(result)
 
-        self.coordinator.tell(replace(ask, reply_to=finished))
+        self.start_job(replace(ask, reply_to=finished))
         return future
 
     def cache_key(self, ask: Ask) -> str:
@@ -174,8 +215,19 @@ class Orchestrator:
         return future.get(timeout=limit + _CALL_TIMEOUT_S)
 
     def start_job(self, ask: Ask) -> None:
-        """Start a job from a ready ``Ask`` (its ``reply_to`` gets the result)."""
-        self.coordinator.tell(ask)
+        """Start a job from a ready ``Ask`` (its ``reply_to`` gets the result). In the
+        moment a crashed coordinator is being replaced, the job is refused as overloaded
+        (retry shortly) rather than lost."""
+        try:
+            self.coordinator.tell(ask)
+        except pykka.ActorDeadError:
+            deliver(
+                ask.reply_to,
+                OverloadedError(
+                    "the coordinator is restarting; retry shortly",
+                    data={"retry_after_s": RESTARTING_RETRY_AFTER_S},
+                ),
+            )
 
     def cancel(self, job_id: str) -> bool:
         return bool(self.coordinator.ask(CancelJob(job_id=job_id), timeout=_CALL_TIMEOUT_S))
@@ -222,10 +274,14 @@ class Orchestrator:
         if self._stopped:
             return
         self._stopped = True
-        for ref in (self.coordinator, self.synthesizer, self.supervisor):
+        # The core first (its jobs end with shutting_down), then the supervisor and its
+        # models, then any core actor the supervisor restarted in the meantime.
+        for ref in (self.coordinator, self.synthesizer, self.supervisor, *self._core.values()):
             try:
                 ref.stop(block=True, timeout=timeout)
-            except (pykka.ActorDeadError, pykka.Timeout):
+            except pykka.ActorDeadError:
+                pass
+            except pykka.Timeout:
                 logger.warning("{} did not stop cleanly", ref)
         try:
             self.io.submit(self.shared.aclose()).result(timeout=timeout)

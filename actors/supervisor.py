@@ -29,7 +29,7 @@ from actors.metrics import Metrics
 from actors.model import ModelActor, ProviderFactory
 from actors.providers import make_provider
 from actors.runtime import IOLoop, safe_tell
-from messages.commands import GetStatus, Subscribe
+from messages.commands import GetStatus, Subscribe, SuperviseCore
 from messages.events import (
     ActorFailed,
     ActorStarted,
@@ -40,6 +40,16 @@ from messages.events import (
     TimerFired,
 )
 from messages.results import ErrorInfo
+
+
+@dataclass(slots=True)
+class _Core:
+    """A supervised core actor (coordinator, synthesizer): restarted on every crash."""
+
+    start: Callable[..., Any]
+    ref: Any
+    generation: int = 1
+    restarts: int = 0
 
 
 @dataclass(slots=True)
@@ -75,6 +85,7 @@ class SupervisorActor(pykka.ThreadingActor):
         self.rng = rng or random.Random()
         self.provider_factory = provider_factory
         self.children: dict[str, _Child] = {}
+        self.core: dict[str, _Core] = {}
         self.subscribers: list[Any] = []
 
     def on_start(self) -> None:
@@ -95,8 +106,12 @@ class SupervisorActor(pykka.ThreadingActor):
             child = self.children.get(message.name)
             if child is not None and child.entry.generation == message.generation:
                 child.started = True
+        elif isinstance(message, ActorFailed) and message.name in self.core:
+            self._on_core_failed(message)
         elif isinstance(message, ActorFailed):
             self._on_failed(message)
+        elif isinstance(message, SuperviseCore):
+            self.core[message.name] = _Core(start=message.start, ref=message.ref)
         elif isinstance(message, ModelUnhealthy):
             child = self._current(message.name, message.generation)
             if child is not None and child.entry.state == "up":
@@ -162,6 +177,9 @@ class SupervisorActor(pykka.ThreadingActor):
         self._publish()
 
     def _on_timer(self, msg: TimerFired) -> None:
+        if msg.kind == "core":
+            self._restart_core(msg.key)
+            return
         child = self.children.get(msg.key)
         if child is None:
             return
@@ -209,6 +227,32 @@ class SupervisorActor(pykka.ThreadingActor):
         self._set(msg.name, state="restarting", ref=None, restarts=restarts + 1)
         self.io.tell_later(delay, self.actor_ref, TimerFired(kind="restart", key=msg.name))
         self._publish()
+
+    # --- the core actors -----------------------------------------------------------------
+
+    def _on_core_failed(self, msg: ActorFailed) -> None:
+        """The coordinator or synthesizer crashed (it has answered its running jobs): a new
+        one takes over after the backoff, with the current roster; no daemon restart."""
+        core = self.core[msg.name]
+        if msg.generation != core.generation:
+            return
+        core.restarts += 1
+        delay = self.backoff(min(core.restarts, 8))
+        logger.error(
+            "the {} crashed ({}); restart {} in {:.2f}s",
+            msg.name,
+            msg.error.message[:200],
+            core.restarts,
+            delay,
+        )
+        self.io.tell_later(delay, self.actor_ref, TimerFired(kind="core", key=msg.name))
+
+    def _restart_core(self, name: str) -> None:
+        core = self.core[name]
+        self.subscribers = [ref for ref in self.subscribers if ref is not core.ref]
+        core.generation += 1
+        core.ref = core.start(core.generation, self.roster())
+        self.subscribers.append(core.ref)
 
     # --- down, and back up (half-open probes) -------------------------------------------
 

@@ -1,13 +1,20 @@
-"""SynthesizerActor: writes a job's final answer, falling back model by model.
+"""SynthesizerActor: writes a job's final answer, falling back model by model, hedging
+a late one.
 
 The order: the configured synthesizer first (if any), then the job's other live
 models ranked by recent success rate, then latency (``auto``). The first that
 answers wins; the ``SynthesisFinished`` it sends back names it and carries the
 failed attempts, so the result says who really synthesised.
+
+Hedging: when the synthesizer has not answered within its own recent p95 latency,
+the next candidate starts too (once per job). The first answer wins, the other call
+is cancelled, and the result's ``hedge`` says who was asked, when, and who won.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,18 +22,28 @@ import pykka
 
 from actors.config import TemplatesConfig
 from actors.metrics import Metrics
-from actors.runtime import safe_tell
+from actors.runtime import IOLoop, Timer, safe_tell
 from messages.commands import CancelJob, Complete, Synthesize, new_id
-from messages.events import CallFinished, RosterChanged, RosterEntry, SynthesisFinished
-from messages.results import ModelReply
+from messages.events import (
+    ActorFailed,
+    CallFinished,
+    RosterChanged,
+    RosterEntry,
+    SynthesisFinished,
+    TimerFired,
+)
+from messages.results import ErrorInfo, ModelReply
 
 
 @dataclass(slots=True)
 class _Synthesis:
     msg: Synthesize
     order: list[str]
+    started: float
     failed: list[ModelReply] = field(default_factory=list)
-    call_id: str = ""
+    calls: dict[str, str] = field(default_factory=dict)  # call_id -> model, in flight
+    hedge: dict[str, Any] | None = None
+    timer: Timer | None = None
 
 
 class SynthesizerActor(pykka.ThreadingActor):
@@ -35,11 +52,19 @@ class SynthesizerActor(pykka.ThreadingActor):
         *,
         templates: TemplatesConfig,
         metrics: Metrics,
+        io: IOLoop | None = None,
         roster: tuple[RosterEntry, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+        supervisor: Any = None,
+        generation: int = 1,
     ) -> None:
         super().__init__()
+        self.supervisor = supervisor
+        self.generation = generation
         self.templates = templates
         self.metrics = metrics
+        self.io = io
+        self.clock = clock
         self.roster: dict[str, RosterEntry] = {e.name: e for e in roster}
         self.jobs: dict[str, _Synthesis] = {}
 
@@ -56,36 +81,61 @@ class SynthesizerActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Synthesize):
-            job = _Synthesis(message, self.order(message.candidates, message.preferred))
+            order = self.order(message.candidates, message.preferred)
+            job = _Synthesis(message, order, self.clock())
             self.jobs[message.job_id] = job
             self._try_next(job)
         elif isinstance(message, CallFinished):
             running = self.jobs.get(message.job_id)
-            if running is not None and message.call_id == running.call_id:
-                if message.reply.ok:
-                    self._done(running, message.reply)
-                else:
-                    running.failed.append(message.reply)
-                    self._try_next(running)
+            if running is not None and message.call_id in running.calls:
+                self._on_reply(running, message)
+        elif isinstance(message, TimerFired):
+            running = self.jobs.get(message.key)
+            if running is not None and message.kind == "hedge":
+                self._hedge(running)
         elif isinstance(message, CancelJob):
-            self.jobs.pop(message.job_id, None)
+            cancelled = self.jobs.pop(message.job_id, None)
+            if cancelled is not None and cancelled.timer is not None:
+                cancelled.timer.cancel()
         elif isinstance(message, RosterChanged):
             self.roster = {e.name: e for e in message.roster}
         else:
             return super().on_receive(message)
         return None
 
-    def _try_next(self, job: _Synthesis) -> None:
+    def on_failure(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        """A bug: every running synthesis ends without an answer (its job then fails with
+        the partial result, not at its deadline), and a new synthesizer takes over."""
+        for job in list(self.jobs.values()):
+            self._done(job, None)
+        if self.supervisor is not None:
+            error = ErrorInfo(code="internal_error", message=repr(exc))
+            safe_tell(
+                self.supervisor,
+                ActorFailed(name="synthesizer", generation=self.generation, error=error),
+            )
+
+    def _on_reply(self, job: _Synthesis, msg: CallFinished) -> None:
+        del job.calls[msg.call_id]
+        if msg.reply.ok:
+            self._done(job, msg.reply)
+            return
+        job.failed.append(msg.reply)
+        if not job.calls:  # a hedge still running may yet answer
+            self._try_next(job)
+
+    def _send(self, job: _Synthesis) -> str | None:
+        """Ask the next live candidate; its name, or None when none is left."""
         while job.order:
             name = job.order.pop(0)
             entry = self.roster.get(name)
             if entry is None or not entry.live:
                 continue
-            job.call_id = new_id()
+            call_id = new_id()
             sent = safe_tell(
                 entry.ref,
                 Complete(
-                    call_id=job.call_id,
+                    call_id=call_id,
                     job_id=job.msg.job_id,
                     round_name="synthesis",
                     round_index=-1,
@@ -98,11 +148,42 @@ class SynthesizerActor(pykka.ThreadingActor):
                 ),
             )
             if sent:
-                return
-        self._done(job, None)
+                job.calls[call_id] = name
+                return name
+        return None
+
+    def _try_next(self, job: _Synthesis) -> None:
+        name = self._send(job)
+        if name is None:
+            self._done(job, None)
+            return
+        p95 = self.metrics.p95_latency_s(name)
+        if job.hedge is None and job.order and p95 is not None and self.io is not None:
+            job.timer = self.io.tell_later(
+                p95, self.actor_ref, TimerFired(kind="hedge", key=job.msg.job_id)
+            )
+
+    def _hedge(self, job: _Synthesis) -> None:
+        """The synthesizer is later than its p95: start the next candidate as well."""
+        job.timer = None
+        if job.hedge is not None or len(job.calls) != 1:
+            return
+        [primary] = job.calls.values()
+        backup = self._send(job)
+        if backup is not None:
+            after_ms = round((self.clock() - job.started) * 1000, 1)
+            job.hedge = {"primary": primary, "backup": backup, "after_ms": after_ms}
 
     def _done(self, job: _Synthesis, reply: ModelReply | None) -> None:
         self.jobs.pop(job.msg.job_id, None)
+        if job.timer is not None:
+            job.timer.cancel()
+        for model in set(job.calls.values()):  # the hedge that lost
+            entry = self.roster.get(model)
+            if entry is not None and entry.ref is not None:
+                safe_tell(entry.ref, CancelJob(job_id=job.msg.job_id))
+        if job.hedge is not None:
+            job.hedge["winner"] = None if reply is None else reply.model
         safe_tell(
             job.msg.reply_to,
             SynthesisFinished(
@@ -110,5 +191,6 @@ class SynthesizerActor(pykka.ThreadingActor):
                 reply=reply,
                 synthesizer=None if reply is None else reply.model,
                 failed=tuple(job.failed),
+                hedge=job.hedge,
             ),
         )

@@ -17,7 +17,7 @@ from pathlib import Path
 from bench import scenarios
 from bench.report import Results, render
 
-SCENARIOS = ("overhead", "throughput", "ratelimits", "scaling", "memory")
+SCENARIOS = ("overhead", "throughput", "ratelimits", "scaling", "memory", "stragglers")
 NOTES = [
     "- **How the peer is built** (`bench/peer.py`): one `AsyncOpenAI` client per model, "
     "`asyncio.gather` per round, tenacity `wait_random_exponential(multiplier=0.5, max=20)` "
@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             results.scaling = scenarios.scaling(jobs=64 if args.quick else 200)
         elif name == "memory":
             results.memory = scenarios.memory(inflight=200 if args.quick else 1000)
+        elif name == "stragglers":
+            results.stragglers = scenarios.stragglers(
+                jobs=4 if args.quick else 16, repetitions=1 if args.quick else 2
+            )
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     results.duration_s = time.perf_counter() - started
     path = render(results, Path(args.out))

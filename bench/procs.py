@@ -139,6 +139,7 @@ class BenchServerProcess:
         rpm: float | None = None,
         burst: float = 2.0,
         tpm: float | None = None,
+        model_latency_ms: dict[str, float] | None = None,
     ) -> None:
         argv = [
             sys.executable,
@@ -153,6 +154,8 @@ class BenchServerProcess:
             argv += ["--rpm", str(rpm)]
         if tpm:
             argv += ["--tpm", str(tpm)]
+        for model, ms in (model_latency_ms or {}).items():
+            argv += ["--model-latency", f"{model}={ms}"]
         self.proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE, cwd=ROOT)
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()  # "listening on PORT"

@@ -494,3 +494,69 @@ async def _memory_run(daemon: DaemonProcess, proc: psutil.Process, inflight: int
     for client in clients:
         await client.close()
     return MemoryResult(inflight=inflight, idle_rss_mb=idle, loaded_rss_mb=loaded)
+
+
+# --- 6. stragglers -------------------------------------------------------------------------
+
+
+@dataclass
+class StragglerRun:
+    system: str
+    jobs: int
+    ok_jobs: int
+    p50_s: float
+    p99_s: float
+    fast_ms: float
+    slow_ms: float
+    grace_s: float
+
+    @property
+    def critical_path_s(self) -> float:
+        """Three rounds at the fast models' latency: the least a job can take."""
+        return ROUNDS * self.fast_ms / 1000
+
+
+def stragglers(
+    fast_ms: float = 100,
+    slow_ms: float = 4000,
+    grace_s: float = 0.2,
+    jobs: int = 16,
+    repetitions: int = 2,
+) -> list[StragglerRun]:
+    """One model far slower than the other two (a tail, a cold start, an overloaded
+    region). orchestrord with quorum 2 cuts it after the grace; the peer's gather waits.
+    Both synthesise with a fast model (m1)."""
+    server = BenchServerProcess(latency_ms=fast_ms, model_latency_ms={"m3": slow_ms})
+    pipeline = {
+        "synthesizer": "m1",
+        "quorum": 2,
+        "straggler_grace_s": grace_s,
+        "job_timeout_s": 120,
+    }
+    config = {"models": openai_models(server.base_url), "pipeline": pipeline}
+    runs: list[StragglerRun] = []
+    try:
+        with quiet_logs(), actors.start(config, environ={"OPENAI_API_KEY": "bench"}) as orch:
+            for rep in range(repetitions):
+                for system in ("orchestrord", "peer") if rep % 2 == 0 else ("peer", "orchestrord"):
+                    prompts = prompts_for(jobs, f"st{rep}")
+                    if system == "orchestrord":
+                        batch = embedded_batch(orch, prompts)
+                    else:
+                        batch = asyncio.run(_peer_once(server.base_url, prompts))
+                    latencies = [lat for ok, lat in batch if ok]
+                    runs.append(
+                        StragglerRun(
+                            system=system,
+                            jobs=jobs,
+                            ok_jobs=len(latencies),
+                            p50_s=percentile(latencies, 50),
+                            p99_s=percentile(latencies, 99),
+                            fast_ms=fast_ms,
+                            slow_ms=slow_ms,
+                            grace_s=grace_s,
+                        )
+                    )
+    finally:
+        server.stop()
+    return runs

@@ -1,9 +1,10 @@
 """A loopback OpenAI-compatible server for benchmarks.
 
-``POST /v1/chat/completions`` answers after ``latency_ms``; per model (the request's
-``model`` field) it enforces requests and tokens per minute as token buckets (capacity
-``burst`` requests / ``tpm`` tokens) and answers 429 with ``Retry-After`` and
-``retry-after-ms`` past them. ``GET /stats`` returns every call as ``[t, model, status]``
+``POST /v1/chat/completions`` answers after ``latency_ms`` (or a model's own, with
+``--model-latency``); per model (the request's ``model`` field) it enforces requests and
+tokens per minute with its own GCRA (burst ``burst`` requests / ``tpm`` tokens, not
+orchestrord's token bucket) and answers 429 with ``Retry-After`` and ``retry-after-ms``
+past them. ``GET /stats`` returns every call as ``[t, model, status]``
 (t in seconds since the last reset); ``POST /reset`` clears them and refills buckets.
 
 A small asyncio HTTP/1.1 server (keep-alive, Content-Length bodies), so a few hundred
@@ -20,8 +21,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.limiter import TokenBucket
-
 
 @dataclass
 class Limits:
@@ -30,12 +29,36 @@ class Limits:
     burst: float = 2.0
     tpm: float | None = None
     answer_words: int = 12
+    model_latency_ms: dict[str, float] = field(default_factory=dict)  # per-model override
+
+
+class GCRA:
+    """The generic cell rate algorithm (as API gateways, redis-cell and Stripe use it),
+    written here independently of orchestrord's limiter so that "zero 429s" measures
+    orchestrord against a different implementation of the provider's contract.
+
+    Each unit of work pushes a theoretical arrival time (TAT) ``interval`` seconds into the
+    future; a request is refused while the TAT it would leave lies more than
+    ``capacity * interval`` ahead of now. No levels, no refills: only TAT."""
+
+    def __init__(self, per_minute: float, capacity: float) -> None:
+        self.interval = 60.0 / per_minute
+        self.tolerance = capacity * self.interval
+        self.tat = 0.0
+
+    def check(self, now: float, cost: float) -> float:
+        """Seconds until ``cost`` units would be allowed (0: allowed now; not charged)."""
+        new_tat = max(self.tat, now) + cost * self.interval
+        return max(0.0, new_tat - self.tolerance - now)
+
+    def charge(self, now: float, cost: float) -> None:
+        self.tat = max(self.tat, now) + cost * self.interval
 
 
 @dataclass
 class ModelState:
-    requests: TokenBucket | None
-    tokens: TokenBucket | None
+    requests: GCRA | None
+    tokens: GCRA | None
 
 
 @dataclass
@@ -50,30 +73,26 @@ class BenchServer:
         self.calls.clear()
         self.models.clear()
 
-    def _state(self, model: str, now: float) -> ModelState:
+    def _state(self, model: str) -> ModelState:
         state = self.models.get(model)
         if state is None:
             lim = self.limits
             state = self.models[model] = ModelState(
-                requests=TokenBucket(lim.burst, lim.rpm / 60, now) if lim.rpm else None,
-                tokens=TokenBucket(lim.tpm, lim.tpm / 60, now) if lim.tpm else None,
+                requests=GCRA(lim.rpm, lim.burst) if lim.rpm else None,
+                tokens=GCRA(lim.tpm, lim.tpm) if lim.tpm else None,
             )
         return state
 
     def admit(self, model: str, tokens: int) -> float:
         """0 if the call may go now (and charge it), else seconds until it could."""
         now = time.monotonic()
-        state = self._state(model, now)
-        wait = 0.0
-        if state.requests is not None:
-            wait = max(wait, state.requests.wait_s(1, now))
-        if state.tokens is not None:
-            wait = max(wait, state.tokens.wait_s(tokens, now))
+        state = self._state(model)
+        limits = [(state.requests, 1), (state.tokens, tokens)]
+        wait = max((g.check(now, cost) for g, cost in limits if g is not None), default=0.0)
         if wait == 0:
-            if state.requests is not None:
-                state.requests.take(1, now)
-            if state.tokens is not None:
-                state.tokens.take(tokens, now)
+            for g, cost in limits:
+                if g is not None:
+                    g.charge(now, cost)
         return wait
 
     async def chat(self, body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
@@ -88,8 +107,9 @@ class BenchServer:
             headers = {"retry-after": str(math.ceil(wait)), "retry-after-ms": f"{wait * 1000:.0f}"}
             return 429, headers, {"error": {"message": "rate limited", "type": "requests"}}
         self.calls.append((t, model, 200))
-        if self.limits.latency_ms:
-            await asyncio.sleep(self.limits.latency_ms / 1000)
+        latency_ms = self.limits.model_latency_ms.get(model, self.limits.latency_ms)
+        if latency_ms:
+            await asyncio.sleep(latency_ms / 1000)
         words = " ".join(f"w{i}" for i in range(completion_tokens))
         return (
             200,
@@ -170,8 +190,22 @@ def main() -> None:
     parser.add_argument("--rpm", type=float)
     parser.add_argument("--burst", type=float, default=2.0)
     parser.add_argument("--tpm", type=float)
+    parser.add_argument(
+        "--model-latency",
+        action="append",
+        default=[],
+        metavar="MODEL=MS",
+        help="a slower (or faster) model: its own latency (repeatable)",
+    )
     args = parser.parse_args()
-    limits = Limits(latency_ms=args.latency_ms, rpm=args.rpm, burst=args.burst, tpm=args.tpm)
+    per_model = {k: float(v) for k, _, v in (x.partition("=") for x in args.model_latency)}
+    limits = Limits(
+        latency_ms=args.latency_ms,
+        rpm=args.rpm,
+        burst=args.burst,
+        tpm=args.tpm,
+        model_latency_ms=per_model,
+    )
     asyncio.run(serve(args.port, limits))
 
 

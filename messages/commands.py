@@ -123,5 +123,15 @@ class Subscribe:
 
 
 @dataclass(**_frozen)
+class SuperviseCore:
+    """Ask the supervisor to restart a core actor (``coordinator``, ``synthesizer``) when
+    it crashes: ``start(generation, roster)`` starts a new one and returns its ref."""
+
+    name: str
+    ref: Any  # pykka.ActorRef of the running actor (generation 1)
+    start: Callable[..., Any]
+
+
+@dataclass(**_frozen)
 class GetStatus:
     """Ask an actor for a snapshot of its state (a plain dict)."""

@@ -6,6 +6,7 @@ no actor ever waits for one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -47,6 +48,7 @@ class SynthesisFinished:
     reply: ModelReply | None
     synthesizer: str | None
     failed: tuple[ModelReply, ...] = ()
+    hedge: Mapping[str, Any] | None = None  # primary, backup, after_ms, winner
 
 
 @dataclass(**_frozen)
@@ -92,6 +94,14 @@ class ModelHealthy:
 
     name: str
     generation: int
+
+
+@dataclass(**_frozen)
+class CoreChanged:
+    """A supervised core actor (``synthesizer``) was restarted: here is its new ref."""
+
+    name: str
+    ref: Any  # pykka.ActorRef
 
 
 @dataclass(**_frozen)

@@ -153,6 +153,7 @@ class JobResult:
     cached: bool = False
     schema_errors: tuple[str, ...] | None = None
     early_exit: bool = False
+    hedge: dict[str, Any] | None = None  # a hedged synthesis: who was asked, who won
 
     @property
     def ok(self) -> bool:
@@ -186,6 +187,8 @@ class JobResult:
             out["schema_errors"] = list(self.schema_errors)
         if self.early_exit:
             out["early_exit"] = True
+        if self.hedge is not None:
+            out["hedge"] = self.hedge
         return out
 
     @classmethod
@@ -210,4 +213,5 @@ class JobResult:
             if data.get("schema_errors") is None
             else tuple(data["schema_errors"]),
             early_exit=bool(data.get("early_exit", False)),
+            hedge=data.get("hedge"),
         )

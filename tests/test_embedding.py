@@ -113,6 +113,10 @@ def test_status_reports_every_model() -> None:
         "inflight": 0,
         "calls_ok": 3,
         "calls_failed": 0,
+        "reason": None,
+        "down_since": None,
+        "next_probe": None,
+        "cooldown_s": None,
     }
 
 

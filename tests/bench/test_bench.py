@@ -19,6 +19,7 @@ from bench.scenarios import (
     OverheadResult,
     RateLimitRun,
     ScalingPoint,
+    StragglerRun,
     ThroughputPoint,
     ThroughputResult,
     ideal_wall_s,
@@ -117,6 +118,10 @@ def test_the_report_renders_tables_and_plots(tmp_path: Path) -> None:
         ],
         scaling=[ScalingPoint(3, 3, 7.0, 1.4, 2.0)],
         memory=MemoryResult(inflight=1000, idle_rss_mb=40, loaded_rss_mb=60),
+        stragglers=[
+            StragglerRun("orchestrord", 16, 16, 0.8, 0.9, 100, 4000, 0.2),
+            StragglerRun("peer", 16, 16, 8.1, 8.2, 100, 4000, 0.2),
+        ],
         notes=["- a note"],
     )
     path = render(results, tmp_path)
@@ -127,6 +132,7 @@ def test_the_report_renders_tables_and_plots(tmp_path: Path) -> None:
         "## 3. Rate limits",
         "## 4. Scaling",
         "## 5. Memory",
+        "## 6. Stragglers",
         "## Notes",
     ):
         assert heading in text
@@ -134,3 +140,18 @@ def test_the_report_renders_tables_and_plots(tmp_path: Path) -> None:
     assert "20.5 KB per in-flight job" in text and "❌ missed" in text and "✅ met" in text
     for png in ("overhead.png", "throughput.png", "ratelimits.png"):
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_servers_gcra_allows_the_burst_then_the_rate() -> None:
+    """The bench server limits with its own algorithm (GCRA), not orchestrord's bucket."""
+    from bench.server import GCRA
+
+    limit = GCRA(per_minute=60, capacity=2)  # one a second, two at once
+    assert limit.check(100.0, 1) == 0
+    limit.charge(100.0, 1)
+    assert limit.check(100.0, 1) == 0
+    limit.charge(100.0, 1)
+    assert limit.check(100.0, 1) == pytest.approx(1.0)  # the third waits a second
+    assert limit.check(101.0, 1) == 0
+    tokens = GCRA(per_minute=600, capacity=600)  # a tpm budget
+    assert tokens.check(0.0, 700) == pytest.approx(10.0)  # never fits in one go
