@@ -7,6 +7,7 @@ is not reachable.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import socket
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import shtab
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +24,13 @@ from actors.peercred import peer_uid
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"
+
+
+def version() -> str:
+    try:
+        return importlib.metadata.version("orchestrord")
+    except importlib.metadata.PackageNotFoundError:  # a checkout that was never installed
+        return "0.0.0+checkout"
 
 
 class Unreachable(Exception):
@@ -203,6 +212,8 @@ def cmd_simple(method: str) -> Callable[..., int]:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="orchestrctl", description="Talk to orchestrord.")
     p.add_argument("--socket", help="socket path (else $ORCHESTRORD_SOCKET, else the default)")
+    p.add_argument("--version", action="version", version=f"orchestrctl {version()}")
+    shtab.add_argument_to(p, ["--print-completion"], help="print a bash, zsh or tcsh completion")
     sub = p.add_subparsers(dest="command", required=True)
     ask = sub.add_parser("ask", help="ask a question; the answer goes to stdout")
     ask.add_argument("prompt", help="the prompt, or - to read it from stdin")

@@ -23,6 +23,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import shtab
 from loguru import logger
 
 import actors
@@ -59,6 +60,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="validate, print the effective models and pipeline, exit",
     )
     parser.add_argument("--version", action="version", version=f"orchestrord {VERSION}")
+    shtab.add_argument_to(
+        parser, ["--print-completion"], help="print a bash, zsh or tcsh completion"
+    )
     return parser.parse_args(argv)
 
 
