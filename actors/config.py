@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.prompts import DEFAULT_TEMPLATES
 from messages.errors import ConfigError
 
 ROUND_NAMES = ("initial", "meta", "synthesis")
 STRATEGIES = ("synthesize", "vote", "rank")
 TEMPLATE_FIELDS = frozenset({"prompt", "answers", "round"})
-
-_frozen = {"frozen": True, "slots": True, "kw_only": True}
 
 
 def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:
@@ -35,7 +34,7 @@ def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:
     return str(base / "orchestrord.sock")
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonConfig:
     socket: str = field(default_factory=default_socket_path)
     state_dir: str = "~/.local/state/orchestrord"
@@ -45,7 +44,7 @@ class DaemonConfig:
     idle_timeout_s: float = 30.0
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelConfig:
     """One participant. ``options`` holds the provider's own keys (see each provider)."""
 
@@ -80,7 +79,7 @@ class ModelConfig:
         ) / 1_000_000
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PipelineConfig:
     rounds: tuple[str, ...] = ("initial", "meta", "synthesis")
     strategy: str = "synthesize"
@@ -100,23 +99,7 @@ class PipelineConfig:
         return need if 0 < need < calls else None
 
 
-DEFAULT_TEMPLATES = {
-    "system": "You are one of several expert assistants answering the same question. "
-    "Be accurate, complete and concise.",
-    "initial": "{prompt}",
-    "meta": "Question:\n{prompt}\n\n"
-    "Here are anonymous answers to it from the previous round:\n\n{answers}\n\n"
-    "Critique these answers: note errors, omissions and the strongest points. "
-    "Then write your own improved answer to the question. "
-    "End with the improved answer alone, after a line 'Improved answer:'.",
-    "synthesis": "Question:\n{prompt}\n\n"
-    "Here are anonymous candidate answers:\n\n{answers}\n\n"
-    "Write the single best final answer to the question, combining what is correct "
-    "in the candidates and fixing what is wrong. Reply with the final answer only.",
-}
-
-
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TemplatesConfig:
     system: str = DEFAULT_TEMPLATES["system"]
     initial: str = DEFAULT_TEMPLATES["initial"]
@@ -124,7 +107,7 @@ class TemplatesConfig:
     synthesis: str = DEFAULT_TEMPLATES["synthesis"]
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SupervisionConfig:
     max_restarts: int = 5
     window_s: float = 60.0
@@ -140,7 +123,7 @@ class SupervisionConfig:
     circuit_failures: int = 5
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     models: tuple[ModelConfig, ...]
     daemon: DaemonConfig = field(default_factory=DaemonConfig)

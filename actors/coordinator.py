@@ -240,7 +240,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             rng=job.rng,
         )
         if job.schema is not None:
-            prompt += strategies.schema_instructions(job.schema)
+            prompt += prompts.schema_instructions(job.schema)
         job.synthesis_prompt = prompt
         self._synthesize(job, prompt, self._live(job), job.synthesizer)
 
@@ -364,11 +364,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.schema_attempts += 1
         job.tried.append(msg.synthesizer)
         if job.schema_attempts == 1:
-            prompt = (
-                f"{job.synthesis_prompt}\n\nYour previous answer was:\n{msg.reply.text}\n\n"
-                f"It is not valid against the schema: {'; '.join(errors)}. "
-                "Reply with corrected JSON only."
-            )
+            prompt = prompts.schema_repair(job.synthesis_prompt, msg.reply.text, errors)
             self._synthesize(job, prompt, (msg.synthesizer,), msg.synthesizer)
         else:
             others = tuple(m for m in self._live(job) if m not in job.tried)

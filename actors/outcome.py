@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from actors import strategies
+from actors import prompts, strategies
 from actors.config import Config
 from actors.jobs import Job
 from actors.metrics import Metrics
@@ -84,10 +84,7 @@ def outcome(job: Job, metrics: Metrics) -> Outcome:
 def ranking_prompt(job: Job, answers: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
     """A ranking prompt with the answers in this caller's order, and label -> model."""
     block, labels = strategies.labelled([text for _, text in answers])
-    prompt = (
-        f"Question:\n{job.ask.prompt}\n\nHere are anonymous answers to it:\n\n{block}\n\n"
-        + strategies.RANKING_INSTRUCTIONS
-    )
+    prompt = prompts.ranking_prompt(job.ask.prompt, block)
     return prompt, {lab: model for lab, (model, _) in zip(labels, answers, strict=True)}
 
 

@@ -1,16 +1,67 @@
-"""Prompt building for each stage, and the anonymous labelling of answers.
+"""Every prompt text orchestrord sends, the building of each stage's prompt, and the
+anonymous labelling of answers.
 
 Answers shown to a model are labelled ``Answer A``, ``Answer B``, … in a shuffled
-order and never carry the name of the model that wrote them.
+order and never carry the name of the model that wrote them. The stage templates are
+defaults a config's ``[templates]`` overrides; the ranking, schema and repair texts
+are fixed here.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from actors.config import TemplatesConfig
+if TYPE_CHECKING:
+    from actors.config import TemplatesConfig  # annotations only: config imports this
+
+DEFAULT_TEMPLATES = {
+    "system": "You are one of several expert assistants answering the same question. "
+    "Be accurate, complete and concise.",
+    "initial": "{prompt}",
+    "meta": "Question:\n{prompt}\n\n"
+    "Here are anonymous answers to it from the previous round:\n\n{answers}\n\n"
+    "Critique these answers: note errors, omissions and the strongest points. "
+    "Then write your own improved answer to the question. "
+    "End with the improved answer alone, after a line 'Improved answer:'.",
+    "synthesis": "Question:\n{prompt}\n\n"
+    "Here are anonymous candidate answers:\n\n{answers}\n\n"
+    "Write the single best final answer to the question, combining what is correct "
+    "in the candidates and fixing what is wrong. Reply with the final answer only.",
+}
+
+RANKING_INSTRUCTIONS = (
+    "Rank the answers above from best to worst for correctness and completeness. "
+    "End your reply with one line of the form 'Ranking: B > A > C' using every label once."
+)
+
+
+def ranking_prompt(question: str, block: str) -> str:
+    """Ask a model to rank the labelled answers in ``block``."""
+    return (
+        f"Question:\n{question}\n\nHere are anonymous answers to it:\n\n{block}\n\n"
+        + RANKING_INSTRUCTIONS
+    )
+
+
+def schema_instructions(schema: Mapping[str, Any]) -> str:
+    return (
+        "\n\nReply with JSON only (no prose, no code fence), valid against this JSON Schema:\n"
+        + json.dumps(schema, indent=1, sort_keys=True)
+    )
+
+
+def schema_repair(synthesis_prompt: str, answer: str, errors: Sequence[str]) -> str:
+    """Ask the synthesizer to fix an answer that failed the job's JSON Schema."""
+    return (
+        f"{synthesis_prompt}\n\nYour previous answer was:\n{answer}\n\n"
+        f"It is not valid against the schema: {'; '.join(errors)}. "
+        "Reply with corrected JSON only."
+    )
+
 
 IMPROVED_MARKER = "improved answer:"
 

@@ -189,11 +189,6 @@ def all_agree(answers: Sequence[str], pattern: str | None) -> bool:
 
 # --- rank -------------------------------------------------------------------------------
 
-RANKING_INSTRUCTIONS = (
-    "Rank the answers above from best to worst for correctness and completeness. "
-    "End your reply with one line of the form 'Ranking: B > A > C' using every label once."
-)
-
 
 def parse_ranking(text: str, labels: Sequence[str]) -> list[str] | None:
     """The labels in ranked order, read leniently from a model's reply; None if there is
@@ -296,13 +291,6 @@ def check_schema(schema: Any) -> str | None:
     except jsonschema.SchemaError as exc:
         return f"invalid JSON Schema: {exc.message}"
     return None
-
-
-def schema_instructions(schema: Mapping[str, Any]) -> str:
-    return (
-        "\n\nReply with JSON only (no prose, no code fence), valid against this JSON Schema:\n"
-        + json.dumps(schema, indent=1, sort_keys=True)
-    )
 
 
 # --- deterministic mode -----------------------------------------------------------------

@@ -23,7 +23,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from actors.config import DEFAULT_TEMPLATES
+from actors.prompts import DEFAULT_TEMPLATES
 
 RETRYABLE = (
     openai.RateLimitError,

@@ -22,12 +22,10 @@ from messages.errors import (
     RequestTooLarge,
 )
 
-_frozen = {"frozen": True, "slots": True, "kw_only": True}
-
 RequestId = str | int | None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
     id: RequestId
     method: str

@@ -16,8 +16,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from messages.events import JobEvent
 
-_frozen = {"frozen": True, "slots": True, "kw_only": True}
-
 
 _PREFIX = uuid.uuid4().hex[:8]  # random per process: ids stay unique across restarts
 _COUNTER = itertools.count(1)
@@ -33,7 +31,7 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ask:
     """Run one job: the prompt through the pipeline's rounds.
 
@@ -73,7 +71,7 @@ class Ask:
                 object.__setattr__(self, name, tuple(value))
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Complete:
     """Ask one model for one completion; the answer comes back as ``CallFinished``."""
 
@@ -89,14 +87,14 @@ class Complete:
     seed: int | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CancelJob:
     """Stop a job: queued calls are dropped, in-flight calls cancelled."""
 
     job_id: str
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Synthesize:
     """Write the final answer of a job from the last round's answers.
 
@@ -114,7 +112,7 @@ class Synthesize:
     seed: int | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Subscribe:
     """Ask the supervisor to tell ``ref`` every ``RosterChanged`` from now on (the
     current roster at once)."""
@@ -122,7 +120,7 @@ class Subscribe:
     ref: Any  # pykka.ActorRef
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SuperviseCore:
     """Ask the supervisor to restart a core actor (``coordinator``, ``synthesizer``) when
     it crashes: ``start(generation, roster)`` starts a new one and returns its ref."""
@@ -132,6 +130,6 @@ class SuperviseCore:
     start: Callable[..., Any]
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetStatus:
     """Ask an actor for a snapshot of its state (a plain dict)."""

@@ -12,12 +12,10 @@ from typing import Any, Literal
 
 from messages.results import ErrorInfo, ModelReply
 
-_frozen = {"frozen": True, "slots": True, "kw_only": True}
-
 ModelState = Literal["up", "restarting", "down"]
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CallFinished:
     """A model answered (or failed to answer) a ``Complete``."""
 
@@ -27,7 +25,7 @@ class CallFinished:
     reply: ModelReply
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderReturned:
     """A provider call ended on the I/O loop; told to the model actor that made it.
 
@@ -40,7 +38,7 @@ class ProviderReturned:
     error: BaseException | None = None
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SynthesisFinished:
     """The synthesizer is done with a job: ``reply`` is the winner's (or the last failure)."""
 
@@ -51,7 +49,7 @@ class SynthesisFinished:
     hedge: Mapping[str, Any] | None = None  # primary, backup, after_ms, winner
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimerFired:
     """A timer an actor armed has come due. ``kind`` and ``key`` say which."""
 
@@ -60,7 +58,7 @@ class TimerFired:
     generation: int = 0
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActorStarted:
     """A supervised actor finished ``on_start``."""
 
@@ -68,7 +66,7 @@ class ActorStarted:
     generation: int
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ActorFailed:
     """A supervised actor died (an exception in a tell, or in ``on_start``)."""
 
@@ -77,7 +75,7 @@ class ActorFailed:
     error: ErrorInfo
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelUnhealthy:
     """A model's calls failed ``circuit_failures`` times in a row with provider errors
     (told to the supervisor on every further failure): take it out of rounds."""
@@ -87,7 +85,7 @@ class ModelUnhealthy:
     reason: str
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelHealthy:
     """A model answered (its first success, or the first after ``ModelUnhealthy``): a
     half-open probe succeeded."""
@@ -96,7 +94,7 @@ class ModelHealthy:
     generation: int
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CoreChanged:
     """A supervised core actor (``synthesizer``) was restarted: here is its new ref."""
 
@@ -104,7 +102,7 @@ class CoreChanged:
     ref: Any  # pykka.ActorRef
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RosterEntry:
     """One supervised model as the rest of the system sees it."""
 
@@ -127,7 +125,7 @@ class RosterEntry:
         return self.state == "up" and self.ref is not None and self.ref.is_alive()
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RosterChanged:
     """The supervisor's model table changed (a restart makes a new ref)."""
 
@@ -137,7 +135,7 @@ class RosterChanged:
 JobEventType = Literal["round_started", "reply", "round_finished"]
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobEvent:
     """Progress of a job, for streaming: one per round start, reply and round end."""
 

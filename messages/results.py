@@ -14,10 +14,8 @@ from messages.errors import OrchestratorError
 ReplyStatus = Literal["ok", "error", "timeout", "skipped"]
 JobStatus = Literal["ok", "error", "timeout", "cancelled", "interrupted", "running"]
 
-_frozen = {"frozen": True, "slots": True, "kw_only": True}
 
-
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Usage:
     """Tokens a call consumed, as the provider reported them."""
 
@@ -44,7 +42,7 @@ class Usage:
         return cls(input_tokens=int(data["input_tokens"]), output_tokens=int(data["output_tokens"]))
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
     """An error as data: a stable ``code`` (see messages.errors) and a message."""
 
@@ -65,7 +63,7 @@ class ErrorInfo:
         return None if data is None else cls(code=data["code"], message=data["message"])
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelReply:
     """One model's answer in one round (or why there is none)."""
 
@@ -107,7 +105,7 @@ class ModelReply:
         )
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RoundResult:
     """All replies of one round, in the order the models are configured."""
 
@@ -128,7 +126,7 @@ class RoundResult:
         )
 
 
-@dataclass(**_frozen)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class JobResult:
     """What a job returns: the answer, how it was reached and what it cost.
 

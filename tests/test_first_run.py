@@ -236,6 +236,6 @@ def test_the_readmes_embedding_example_runs(tmp_path: Path, monkeypatch, capsys)
         '[[models]]\nname = "gemini"\nprovider = "fake"\nreply = "Canberra"\n'
     )
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, "README.md", "exec"), {})  # noqa: S102  # the README's own code
+    exec(compile(block, "README.md", "exec"), {})  # the README's own code
     out = capsys.readouterr().out
     assert "Canberra" in out and "'status': 'ok'" in out and "'models'" in out

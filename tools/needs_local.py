@@ -3,7 +3,7 @@
 ``make run`` asks this before installing anything, so that a user of hosted models only
 does not wait minutes for llama.cpp to compile. Exit 0: the local model is needed (no
 provider key or base URL, or a config file with a ``provider = "local"`` model); exit 1:
-it is not. It mirrors ``actors.defaults`` (which needs the installed dependencies).
+it is not. It mirrors ``actors.daemon.defaults`` (which needs the installed dependencies).
 """
 
 from __future__ import annotations

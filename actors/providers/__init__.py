@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
-from actors.config import ModelConfig
 from actors.providers.base import (
     Provider,
     ProviderRequest,
@@ -14,6 +14,9 @@ from actors.providers.base import (
     estimate_tokens,
 )
 from actors.providers.localserver import SharedResources
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 # Imported on first use: a daemon pays only for the SDKs its configuration names.
 PROVIDERS: dict[str, str] = {

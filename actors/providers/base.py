@@ -20,9 +20,8 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from actors.config import ModelConfig
 from messages.errors import (
     BadResponse,
     ConfigError,
@@ -33,6 +32,9 @@ from messages.errors import (
     RateLimited,
 )
 from messages.results import Usage
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

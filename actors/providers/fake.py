@@ -15,12 +15,14 @@ import inspect
 import itertools
 import random
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from actors.config import ModelConfig
 from actors.providers.base import Provider, ProviderRequest, ProviderResponse, estimate_tokens
 from messages.errors import ConfigError, ProviderUnavailable
 from messages.results import Usage
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 
 class FakeProvider(Provider):

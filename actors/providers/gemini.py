@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pydantic
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from actors.config import ModelConfig
 from actors.providers.base import (
     Provider,
     ProviderRequest,
@@ -33,6 +32,9 @@ from actors.providers.base import (
 )
 from messages.errors import BadResponse, ProviderError, ProviderRejected, ProviderUnavailable
 from messages.results import Usage
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 

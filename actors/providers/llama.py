@@ -11,12 +11,11 @@ actor. ``requests``' own retries are off.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from actors.config import ModelConfig
 from actors.providers.base import (
     Provider,
     ProviderRequest,
@@ -29,6 +28,9 @@ from actors.providers.base import (
 from actors.providers.openai import parse_chat_json
 from messages.errors import BadResponse, ConfigError, ProviderUnavailable
 from messages.results import Usage
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 DEFAULT_URLS = {"ollama": "http://127.0.0.1:11434", "openai": "http://127.0.0.1:8080"}
 CONNECT_TIMEOUT_S = 5.0

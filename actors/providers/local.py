@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openai
 
-from actors.config import ModelConfig
 from actors.providers.base import ProviderRequest, ProviderResponse
 from actors.providers.localserver import LocalServer, SharedResources, packaged_model_path
 from actors.providers.openai import OpenAIProvider
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 
 class LocalProvider(OpenAIProvider):

@@ -9,13 +9,12 @@ in ``translate`` and nowhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 import openai
 import pydantic
 
-from actors.config import ModelConfig
 from actors.providers.base import (
     Provider,
     ProviderRequest,
@@ -34,6 +33,9 @@ from messages.errors import (
     ProviderUnavailable,
 )
 from messages.results import Usage
+
+if TYPE_CHECKING:
+    from actors.config import ModelConfig  # annotations only: config imports providers
 
 NO_KEY = "not-needed"  # OpenAI-compatible local servers accept any key
 

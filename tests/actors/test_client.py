@@ -86,7 +86,7 @@ def test_status_job_cancel_ping_shutdown(daemon) -> None:
 
 def test_usage_errors_exit_2() -> None:
     run = subprocess.run(
-        [sys.executable, "-m", "actors.client", "fly"],
+        [sys.executable, "-m", "actors.daemon.client", "fly"],
         capture_output=True,
         text=True,
         timeout=WAIT,
@@ -99,3 +99,33 @@ def test_an_unreachable_daemon_exits_3_and_says_how_to_start_it() -> None:
     run = ctl("/tmp/definitely-no-daemon-here.sock", "ping")
     assert run.returncode == 3
     assert "make run" in run.stderr
+
+
+def test_the_client_does_not_load_the_actor_runtime() -> None:
+    """orchestrctl used to load 277 modules (pykka, every SDK) just to find the socket."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, actors.daemon.client as c; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in "
+        "('pykka', 'openai', 'google', 'httpx2', 'loguru', 'jsonschema')"
+        " or m in ('actors.orchestrator', 'actors.providers')]; print(heavy)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert run.stdout.strip() == "[]"
+
+
+def test_python_m_actors_daemon_still_runs_the_daemon() -> None:
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "actors.daemon", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert run.returncode == 0 and run.stdout.startswith("orchestrord ")

@@ -410,7 +410,7 @@ def test_check_config_prints_the_setup_or_names_the_bad_key(tmp_path: Path) -> N
     good = tmp_path / "good.toml"
     good.write_text('[[models]]\nname = "a"\nprovider = "fake"\n')
     run = subprocess.run(
-        [sys.executable, "-m", "actors.daemon", "--config", str(good), "--check-config"],
+        [sys.executable, "-m", "actors.daemon.daemon", "--config", str(good), "--check-config"],
         capture_output=True,
         text=True,
         env=env,
@@ -420,7 +420,7 @@ def test_check_config_prints_the_setup_or_names_the_bad_key(tmp_path: Path) -> N
     bad = tmp_path / "bad.toml"
     bad.write_text('[[models]]\nname = "a"\nprovider = "fake"\nrpm = "fast"\n')
     run = subprocess.run(
-        [sys.executable, "-m", "actors.daemon", "--config", str(bad), "--check-config"],
+        [sys.executable, "-m", "actors.daemon.daemon", "--config", str(bad), "--check-config"],
         capture_output=True,
         text=True,
         env=env,
@@ -430,14 +430,14 @@ def test_check_config_prints_the_setup_or_names_the_bad_key(tmp_path: Path) -> N
 
 
 def test_the_default_socket_refuses_paths_longer_than_107_bytes(tmp_path: Path) -> None:
-    from actors.daemon import SocketInUse, prepare_socket_path
+    from actors.daemon.daemon import SocketInUse, prepare_socket_path
 
     with pytest.raises(SocketInUse, match="longer than 107"):
         prepare_socket_path(Path("/tmp/" + "x" * 120))
 
 
 def test_a_regular_file_at_the_socket_path_is_never_replaced(tmp_path: Path) -> None:
-    from actors.daemon import SocketInUse, prepare_socket_path
+    from actors.daemon.daemon import SocketInUse, prepare_socket_path
 
     path = tmp_path / "not-a-socket"
     path.write_text("precious")
@@ -447,7 +447,7 @@ def test_a_regular_file_at_the_socket_path_is_never_replaced(tmp_path: Path) -> 
 
 
 def test_a_stale_socket_file_is_replaced(tmp_path: Path) -> None:
-    from actors.daemon import prepare_socket_path
+    from actors.daemon.daemon import prepare_socket_path
 
     private = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))  # 0700, ours
     short = private / "stale.sock"
@@ -558,14 +558,14 @@ def test_a_failure_after_start_stops_the_actors_instead_of_hanging(tmp_path, mon
     import asyncio
     import threading
 
-    import actors.server
+    import actors.daemon.server
     from actors.config import config_from_dict
-    from actors.daemon import Daemon
+    from actors.daemon.daemon import Daemon
 
     async def cannot_bind(self, path):
         raise PermissionError(13, "Permission denied", path)
 
-    monkeypatch.setattr(actors.server.SocketServer, "start", cannot_bind)
+    monkeypatch.setattr(actors.daemon.server.SocketServer, "start", cannot_bind)
     short = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
     config = config_from_dict(
         {**FAST, "daemon": {"socket": str(short / "s.sock"), "state_dir": str(tmp_path)}}
@@ -613,7 +613,7 @@ def test_the_daemon_refuses_a_socket_directory_others_can_write_to() -> None:
 def test_the_client_never_sends_a_prompt_to_a_socket_another_user_serves(capsys) -> None:
     """The hijack: another user's process on the expected path got the prompt and forged
     an answer that orchestrctl printed with exit 0."""
-    from actors import client
+    from actors.daemon import client
 
     workdir = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
     os.chmod(workdir, 0o777)

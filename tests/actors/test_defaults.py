@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from actors.defaults import config_path, default_models, describe, load_dotenv_file, resolve_config
+from actors.daemon.defaults import (
+    config_path,
+    default_models,
+    describe,
+    load_dotenv_file,
+    resolve_config,
+)
 
 NO_HOME = {"HOME": "/nonexistent-home"}
 

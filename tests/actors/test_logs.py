@@ -7,7 +7,7 @@ import sys
 
 from loguru import logger
 
-from actors.logs import secret_values, setup_logging
+from actors.daemon.logs import secret_values, setup_logging
 
 
 def test_secret_values_are_picked_by_variable_name() -> None:

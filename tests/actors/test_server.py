@@ -11,10 +11,10 @@ from typing import Any
 
 from helpers import WAIT, fake_models
 
-from actors import server as server_module
 from actors.config import DaemonConfig
-from actors.server import SocketServer
-from actors.store import RunStore
+from actors.daemon import server as server_module
+from actors.daemon.server import SocketServer
+from actors.daemon.store import RunStore
 
 NOT_YET_S = 0.5  # how long a reply that must not come yet is given to (wrongly) come
 

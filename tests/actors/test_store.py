@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import WAIT
 
-from actors.store import RunStore
+from actors.daemon.store import RunStore
 from messages.results import ErrorInfo, JobResult, ModelReply, RoundResult, Usage
 
 

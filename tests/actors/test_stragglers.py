@@ -89,7 +89,7 @@ def test_no_cut_before_the_quorum_of_ok_replies(start_orch) -> None:
 
 
 def test_zero_config_local_participants_wait_for_each_other() -> None:
-    from actors.defaults import resolve_config
+    from actors.daemon.defaults import resolve_config
 
     config = resolve_config(None, {"HOME": "/nonexistent"})
     assert config.pipeline.quorum == 0

@@ -259,7 +259,7 @@ def test_auto_synthesizer_follows_the_metrics_and_drops_a_failing_model(start_or
 
 
 def test_recorded_history_seeds_the_auto_pick(start_orch, tmp_path) -> None:
-    from actors.store import RunStore
+    from actors.daemon.store import RunStore
     from messages.results import JobResult, ModelReply, RoundResult
 
     store = RunStore(tmp_path / "runs.sqlite3")

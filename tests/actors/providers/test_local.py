@@ -13,7 +13,7 @@ import threading
 import pytest
 from helpers import WAIT
 
-from actors.defaults import default_models
+from actors.daemon.defaults import default_models
 
 if os.environ.get("ORCHESTRORD_REQUIRE_LOCAL") == "1":
     import llama_cpp  # noqa: F401  # make test installs it: missing is a failure, not a skip

@@ -28,11 +28,11 @@ from loguru import logger
 
 import actors
 from actors.config import Config, with_overrides
-from actors.defaults import describe, load_dotenv_file, resolve_config
-from actors.logs import setup_logging
+from actors.daemon.defaults import describe, load_dotenv_file, resolve_config
+from actors.daemon.logs import setup_logging
+from actors.daemon.server import SocketServer
+from actors.daemon.store import RunStore
 from actors.orchestrator import VERSION
-from actors.server import SocketServer
-from actors.store import RunStore
 from messages.errors import ConfigError
 
 MAX_SOCKET_PATH = 107

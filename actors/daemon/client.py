@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from actors.config import default_socket_path
-from actors.peercred import peer_uid
+from actors.daemon.peercred import peer_uid
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"

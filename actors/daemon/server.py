@@ -18,9 +18,9 @@ from typing import Any
 from loguru import logger
 
 from actors.config import DaemonConfig
+from actors.daemon.peercred import peer_uid
+from actors.daemon.store import RunStore
 from actors.orchestrator import Orchestrator
-from actors.peercred import peer_uid
-from actors.store import RunStore
 from messages.codec import (
     Framer,
     Request,
