@@ -14,7 +14,7 @@ import string
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,30 @@ from messages.errors import ConfigError
 ROUND_NAMES = ("initial", "meta", "synthesis")
 STRATEGIES = ("synthesize", "vote", "rank")
 TEMPLATE_FIELDS = frozenset({"prompt", "answers", "round"})
+
+
+class Environ(Mapping[str, str]):
+    """The process environment as actors and adapters hold it: its ``repr`` shows no
+    values, so no traceback, log line or debugger dump of an actor can print a key."""
+
+    __slots__ = ("_values",)
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def __getitem__(self, key: str) -> str:
+        return self._values[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"<environment: {len(self._values)} variables, values hidden>"
+
+    __str__ = __repr__
 
 
 def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:

@@ -172,14 +172,11 @@ class CoordinatorActor(pykka.ThreadingActor):
         for model in job.models:
             entry = self.roster.get(model)
             if entry is None or not entry.live:
-                state = "down" if entry is None else entry.state
-                if entry is not None and state == "up":
-                    state = "restarting"  # crashed; the supervisor has not said so yet
                 job.record(
                     ModelReply(
                         model=model,
                         status="skipped",
-                        error=ErrorInfo(code="no_model_available", message=f"{model} is {state}"),
+                        error=ErrorInfo(code="no_model_available", message=_why_not(model, entry)),
                     )
                 )
                 continue
@@ -242,7 +239,18 @@ class CoordinatorActor(pykka.ThreadingActor):
         if job.schema is not None:
             prompt += prompts.schema_instructions(job.schema)
         job.synthesis_prompt = prompt
-        self._synthesize(job, prompt, self._live(job), job.synthesizer)
+        self._synthesize(job, prompt, self._synthesis_candidates(job), job.synthesizer)
+
+    def _synthesis_candidates(self, job: Job) -> tuple[str, ...]:
+        """The job's live models, and the chosen synthesizer even when it gave no answer
+        of its own (a chairman): it is a role, not a participant."""
+        chair = job.synthesizer
+        live = self._live(job)
+        if chair is not None and chair not in live:
+            entry = self.roster.get(chair)
+            if entry is not None and entry.live:
+                return (chair, *live)
+        return live
 
     def _synthesize(
         self, job: Job, prompt: str, candidates: tuple[str, ...], preferred: str | None
@@ -279,7 +287,8 @@ class CoordinatorActor(pykka.ThreadingActor):
         """Start the round only if its estimated cost keeps the job within max_cost_usd."""
         if job.max_cost is None:
             return True
-        callers = self._live(job)[:1] if name == "synthesis" else self._live(job)
+        synthesis = name == "synthesis"
+        callers = self._synthesis_candidates(job)[:1] if synthesis else self._live(job)
         estimate = outcome.round_cost(self.config, job, callers)
         if job.cost_so_far + estimate <= job.max_cost:
             return True
@@ -383,7 +392,8 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.emit("round_finished", result.name)
         ok = len(result.ok_replies)
         if ok == 0 and result.replies and all(r.status == "skipped" for r in result.replies):
-            self._finish(job, "error", NoModelAvailable("every model of the job is down"))
+            why = "; ".join(r.error.message for r in result.replies if r.error is not None)
+            self._finish(job, "error", NoModelAvailable(f"no model of the job can answer: {why}"))
         elif ok < self.config.pipeline.min_replies:
             self._finish(
                 job,
@@ -469,3 +479,11 @@ class CoordinatorActor(pykka.ThreadingActor):
             if entry.ref is not None:
                 safe_tell(entry.ref, CancelJob(job_id=job.job_id))
         safe_tell(self.synthesizer, CancelJob(job_id=job.job_id))
+
+
+def _why_not(model: str, entry: RosterEntry | None) -> str:
+    """Why a round skips ``model``, as its reply says (and the client shows)."""
+    if entry is None:
+        return f"{model} is not running"
+    state = "restarting" if entry.state == "up" else entry.state  # up but crashed: restarting
+    return f"{model} is {state}" + (f": {entry.reason}" if entry.reason else "")

@@ -208,8 +208,10 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         raise InvalidParams(f"unknown strategy {strategy!r}; one of {list(STRATEGIES)}")
     check_options(ask)
     synthesizer = ask.synthesizer or pipeline.synthesizer
-    if synthesizer != "auto" and synthesizer not in models:
-        raise InvalidParams(f"synthesizer {synthesizer!r} is not one of the job's models")
+    if synthesizer != "auto" and synthesizer not in config.model_names:
+        raise InvalidParams(
+            f"unknown synthesizer {synthesizer!r}; known: {list(config.model_names)} or auto"
+        )  # a role: it need not be one of the job's participants
     timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
     if not positive_number(timeout):
         raise InvalidParams("timeout_s must be a positive number")

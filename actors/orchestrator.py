@@ -19,7 +19,7 @@ import pykka
 from loguru import logger
 
 from actors import strategies
-from actors.config import Config, ConfigSource, load_config
+from actors.config import Config, ConfigSource, Environ, load_config
 from actors.coordinator import CoordinatorActor
 from actors.jobs import deliver
 from actors.metrics import Metrics
@@ -57,7 +57,7 @@ class Orchestrator:
         provider_factory: ProviderFactory | None = None,
     ) -> None:
         self.config = config
-        self.environ = dict(os.environ if environ is None else environ)
+        self.environ = Environ(os.environ if environ is None else environ)
         self.metrics = Metrics()
         self.shared = SharedResources()  # e.g. the local model server the participants share
         self.cache: dict[str, JobResult] = {}  # deterministic results (the daemon's: SQLite)

@@ -27,7 +27,7 @@ from loguru import logger
 from actors.config import Config, ModelConfig
 from actors.metrics import Metrics
 from actors.model import ModelActor, ProviderFactory
-from actors.providers import make_provider
+from actors.providers import make_provider, unusable_models
 from actors.runtime import IOLoop, safe_tell
 from messages.commands import GetStatus, Subscribe, SuperviseCore
 from messages.events import (
@@ -40,6 +40,10 @@ from messages.events import (
     TimerFired,
 )
 from messages.results import ErrorInfo
+
+PERMANENT_START_ERRORS = frozenset({"provider_rejected", "config_error"})
+"""A start that failed with these will fail again: down at once (probed after the
+cool-down), not a restart loop."""
 
 
 @dataclass(slots=True)
@@ -89,12 +93,19 @@ class SupervisorActor(pykka.ThreadingActor):
         self.subscribers: list[Any] = []
 
     def on_start(self) -> None:
+        unusable = unusable_models(self.config.models, self.environ)
         for model in self.config.models:
             entry = RosterEntry(
                 name=model.name, provider=model.provider, state="restarting", ref=None
             )
             self.children[model.name] = _Child(config=model, entry=entry)
-            self._spawn(model.name)
+            if model.name in unusable:
+                # It cannot work in this environment: say so once, never restart it.
+                reason = unusable[model.name]
+                logger.error("model {} is down: {}", model.name, reason)
+                self._set(model.name, state="down", reason=reason, down_since=time.time())
+            else:
+                self._spawn(model.name)
 
     def on_stop(self) -> None:
         self._stop_children()
@@ -213,6 +224,9 @@ class SupervisorActor(pykka.ThreadingActor):
         last = f"{msg.error.code}: {msg.error.message[:200]}"
         if child.probing:
             self._take_down(msg.name, f"the probe crashed ({last})")
+            return
+        if not child.started and msg.error.code in PERMANENT_START_ERRORS:
+            self._take_down(msg.name, f"cannot start: {msg.error.message[:200]}")
             return
         if len(child.failures) > self.policy.max_restarts:
             self._take_down(

@@ -33,6 +33,7 @@ from actors.daemon.logs import setup_logging
 from actors.daemon.server import SocketServer
 from actors.daemon.store import RunStore
 from actors.orchestrator import VERSION
+from actors.providers import unusable_models
 from messages.errors import ConfigError
 
 MAX_SOCKET_PATH = 107
@@ -207,7 +208,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check_config:
         print(describe(config))
-        return 0
+        unusable = unusable_models(config.models, os.environ)
+        for index, model in enumerate(config.models):
+            if model.name in unusable:
+                print(
+                    f"orchestrord: models[{index}] ({model.name}): {unusable[model.name]}",
+                    file=sys.stderr,
+                )
+        return 2 if unusable else 0
     try:
         return asyncio.run(Daemon(config).run())
     except SocketInUse as exc:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TextIO
 
 from loguru import logger
 
@@ -44,21 +44,49 @@ class InterceptHandler(logging.Handler):
         logger.opt(depth=depth, exception=record.exc_info).log(level, record.getMessage())
 
 
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+class ScrubbingSink:
+    """A loguru sink that writes every formatted line, traceback and JSON object included,
+    with the secrets replaced: a secret in an exception's message or anywhere else in a
+    record never reaches the stream."""
+
+    def __init__(self, stream: TextIO, secrets: Sequence[str]) -> None:
+        self.stream = stream
+        self.secrets = list(secrets)
+
+    def write(self, text: str) -> None:
+        self.stream.write(scrub(text, self.secrets))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 def setup_logging(
     level: str = "INFO", json_lines: bool = False, environ: Mapping[str, str] = os.environ
 ) -> None:
+    """Logs to stderr. ``diagnose`` is off: loguru would otherwise print every frame's
+    local variables in a traceback (an SDK's headers, an environment), and the sink scrubs
+    the values of secret-named variables from everything it writes."""
     secrets = secret_values(environ)
 
-    def scrub(record: Any) -> None:
-        message = record["message"]
-        for secret in secrets:
-            if secret in message:
-                message = message.replace(secret, "***")
-        record["message"] = message
+    def patch(record: Any) -> None:
+        record["message"] = scrub(record["message"], secrets)
 
     logger.remove()
-    logger.configure(patcher=scrub)
-    logger.add(sys.stderr, level=level.upper(), serialize=json_lines, backtrace=False)
+    logger.configure(patcher=patch)
+    logger.add(
+        ScrubbingSink(sys.stderr, secrets),
+        level=level.upper(),
+        serialize=json_lines,
+        backtrace=False,
+        diagnose=False,
+    )
     logging.basicConfig(handlers=[InterceptHandler()], level=logging.INFO, force=True)
     for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -265,7 +265,10 @@ class SocketServer:
         finally:
             self.inflight.pop(job_id, None)
         if isinstance(result, OrchestratorError):  # the job could not start (bad params)
-            failed = JobResult(job_id=job_id, status="error", error=ErrorInfo.of(result))
+            strategy = params["strategy"] or self.orch.config.pipeline.strategy
+            failed = JobResult(
+                job_id=job_id, status="error", strategy=strategy, error=ErrorInfo.of(result)
+            )
             await self._record(failed)
             raise result
         if key is not None and result.ok and not result.cached:

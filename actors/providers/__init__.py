@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from actors.providers.base import (
@@ -42,6 +42,16 @@ def make_provider(
     return provider_class(config.provider)(config, environ, shared)
 
 
+def unusable_models(models: Iterable[ModelConfig], environ: Mapping[str, str]) -> dict[str, str]:
+    """``name -> why`` for every model that cannot work in this environment."""
+    out = {}
+    for model in models:
+        reason = provider_class(model.provider).unusable(model, environ)
+        if reason is not None:
+            out[model.name] = reason
+    return out
+
+
 __all__ = [
     "PROVIDERS",
     "Provider",
@@ -52,4 +62,5 @@ __all__ = [
     "estimate_tokens",
     "make_provider",
     "provider_class",
+    "unusable_models",
 ]

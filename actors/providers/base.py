@@ -249,6 +249,13 @@ class Provider(abc.ABC):
             out.setdefault(key, default)
         return out
 
+    @classmethod
+    def unusable(cls, config: ModelConfig, environ: Mapping[str, str]) -> str | None:
+        """Why this model cannot work in this environment (a missing key, a missing
+        extra), or None. Checked by ``--check-config`` and before the actor starts, so a
+        model that cannot work is reported once, not restarted in a loop."""
+        return None
+
     def option(self, key: str) -> Any:
         return self.config.options.get(key, self.OPTIONS[key][1])
 

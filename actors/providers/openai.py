@@ -84,6 +84,13 @@ class OpenAIProvider(Provider):
         self._key = key or NO_KEY
         self._client: openai.AsyncOpenAI | None = None
 
+    @classmethod
+    def unusable(cls, config: ModelConfig, environ: Mapping[str, str]) -> str | None:
+        variable = config.api_key_env or cls.default_key_env
+        if cls.needs_key and config.base_url is None and not environ.get(variable):
+            return f"no API key: set ${variable} (or give a base_url for a compatible server)"
+        return None
+
     def _get_client(self) -> openai.AsyncOpenAI:
         # Made on first use, on the I/O loop that will drive its connections.
         if self._client is None:

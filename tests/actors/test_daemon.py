@@ -666,3 +666,65 @@ def test_shutdown_is_not_held_up_by_clients_that_do_not_read(daemon) -> None:
     finally:
         for c in stuck:
             c.close()
+
+
+# --- a model that cannot work: said once, clearly, never a restart loop ------------------
+
+NO_KEY = {
+    "models": [
+        {"name": "gpt", "provider": "openai"},  # no OPENAI_API_KEY in its environment
+        {"name": "a", "provider": "fake", "reply": "A"},
+    ]
+}
+
+
+def run_check_config(tmp_path: Path, toml: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    path = tmp_path / "c.toml"
+    path.write_text(toml)
+    environ = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return subprocess.run(
+        [sys.executable, "-m", "actors.daemon", "--config", str(path), "--check-config"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        env={**environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path), **env},
+    )
+
+
+def test_check_config_names_a_model_whose_key_is_missing(tmp_path: Path) -> None:
+    run = run_check_config(tmp_path, '[[models]]\nname = "gpt"\nprovider = "openai"\n', {})
+    assert run.returncode == 2
+    assert "models[0] (gpt): no API key: set $OPENAI_API_KEY" in run.stderr
+    ok = run_check_config(
+        tmp_path, '[[models]]\nname = "gpt"\nprovider = "openai"\n', {"OPENAI_API_KEY": "sk-x"}
+    )
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_check_config_names_a_missing_local_model_file(tmp_path: Path) -> None:
+    toml = '[[models]]\nname = "l"\nprovider = "local"\nmodel_path = "/nope.gguf"\n'
+    run = run_check_config(tmp_path, toml, {})
+    assert (
+        run.returncode == 2 and "models[0] (l): model_path '/nope.gguf' is not a file" in run.stderr
+    )
+
+
+def test_a_model_without_its_key_is_down_with_a_reason_and_never_restarted(daemon) -> None:
+    """It used to pass --check-config, then crash-loop: 18 tracebacks in 10 s."""
+    secret = "g-secret-value-1234567"
+    d = daemon(NO_KEY, args=["--log-json"], env={"OPENAI_API_KEY": "", "GEMINI_API_KEY": secret})
+    status = {m["name"]: m for m in rpc(d, "status")["result"]["models"]}
+    assert status["gpt"]["state"] == "down" and status["gpt"]["restarts"] == 0
+    assert "no API key: set $OPENAI_API_KEY" in status["gpt"]["reason"]
+    result = rpc(d, "ask", {"prompt": "q", "rounds": ["initial"]})["result"]
+    gpt = next(r for r in result["rounds"][0]["replies"] if r["model"] == "gpt")
+    assert gpt["status"] == "skipped" and "OPENAI_API_KEY" in gpt["error"]["message"]
+    alone = rpc(d, "ask", {"prompt": "q", "models": ["gpt"]})
+    assert alone["error"]["code"] == -32002
+    assert "no API key: set $OPENAI_API_KEY" in alone["error"]["message"]
+    rpc(d, "shutdown")
+    d.wait()
+    log = d.stderr()
+    assert sum("model gpt is down" in line for line in log.splitlines()) == 1
+    assert "Traceback" not in log
+    assert secret not in log

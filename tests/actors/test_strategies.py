@@ -9,7 +9,7 @@ import threading
 import pytest
 from helpers import WAIT, Recorder, fake_models
 
-from messages.errors import ProviderUnavailable
+from messages.errors import InvalidParams, ProviderUnavailable
 
 NAMES = ("alpha", "bravo", "charlie")
 
@@ -304,3 +304,24 @@ def test_an_ok_job_never_answers_an_empty_string(start_orch) -> None:
     )
     result = orch.ask("q", strategy="vote", timeout=WAIT)
     assert result.status == "error" and result.error.code == "round_failed"
+
+
+def test_a_synthesizer_outside_the_jobs_models_is_a_chairman(start_orch) -> None:
+    """`--models gemini,llama` with synthesizer = "gpt" used to fail: "synthesizer 'gpt'
+    is not one of the job's models"."""
+    recorder = Recorder()
+    orch = start_orch(
+        {
+            "models": fake_models(["gpt", "gemini", "llama"], reply=recorder),
+            "pipeline": {"synthesizer": "gpt", "rounds": ["initial", "synthesis"]},
+        }
+    )
+    result = orch.ask("q", models=["gemini", "llama"], timeout=WAIT)
+    assert result.status == "ok", result.error
+    assert result.synthesizer == "gpt"
+    assert sorted(r.participant for r in recorder.by_round("initial")) == ["gemini", "llama"]
+    assert [r.participant for r in recorder.by_round("synthesis")] == ["gpt"]
+    voted = orch.ask("q", models=["gemini", "llama"], strategy="vote", timeout=WAIT)
+    assert voted.status == "ok"  # no synthesis stage: the synthesizer is ignored
+    with pytest.raises(InvalidParams, match="unknown synthesizer 'nobody'"):
+        orch.ask("q", synthesizer="nobody", timeout=WAIT)

@@ -100,5 +100,7 @@ def test_a_missing_model_file_is_a_clear_error(start_orch) -> None:
     )
     result = orch.ask("q", rounds=["initial"], timeout=30)
     [reply] = result.rounds[0].replies
-    assert reply.status == "error" and reply.error.code == "provider_unavailable"
-    assert "no GGUF model file" in reply.error.message
+    # Known before any call: the model is down with the reason, the job fails at once.
+    assert reply.status == "skipped" and "is not a file" in reply.error.message
+    assert result.error.code == "no_model_available"
+    assert "/nonexistent/model.gguf" in result.error.message

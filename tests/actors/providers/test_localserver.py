@@ -41,3 +41,18 @@ def test_the_server_log_never_follows_a_planted_symlink(tmp_path: Path) -> None:
         planted.unlink(missing_ok=True)
         if server.log_path is not None:
             server.log_path.unlink(missing_ok=True)
+
+
+def test_a_missing_local_extra_is_named_with_the_install_command(monkeypatch) -> None:
+    import importlib.util
+
+    from actors.config import config_from_dict
+    from actors.providers.local import LocalProvider
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "llama_cpp" else real(name)
+    )
+    [model] = config_from_dict({"models": [{"name": "l", "provider": "local"}]}).models
+    reason = LocalProvider.unusable(model, {})
+    assert reason is not None and "llama_cpp" in reason and "pip install -e '.[local]'" in reason
