@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from types import MappingProxyType
 from typing import Any
 
 import pykka
@@ -195,6 +196,7 @@ class CoordinatorActor(pykka.ThreadingActor):
 
     def _send(self, job: Job, entry: RosterEntry, round_name: str, prompt: str) -> None:
         call_id = new_id()
+        temperature, seed = job.sampling(entry.name)
         job.pending[call_id] = entry.name
         sent = safe_tell(
             entry.ref,
@@ -204,11 +206,12 @@ class CoordinatorActor(pykka.ThreadingActor):
                 round_name=round_name,
                 round_index=job.round_index,
                 prompt=prompt,
-                system=self.config.templates.system,
+                system=job.system,
                 deadline=job.deadline,
                 reply_to=self.actor_ref,
-                temperature=job.temperature,
-                seed=job.seed,
+                temperature=temperature,
+                seed=seed,
+                max_tokens=job.ask.max_tokens,
             ),
         )
         if not sent:
@@ -265,8 +268,10 @@ class CoordinatorActor(pykka.ThreadingActor):
             preferred=preferred,
             deadline=job.deadline,
             reply_to=self.actor_ref,
-            temperature=job.temperature,
-            seed=job.seed,
+            system=job.system,
+            max_tokens=job.ask.max_tokens,
+            sampling=MappingProxyType({m: job.sampling(m) for m in candidates}),
+            deterministic=job.seed is not None,
         )
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced

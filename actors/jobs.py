@@ -12,6 +12,7 @@ from loguru import logger
 
 from actors import prompts, strategies
 from actors.config import STRATEGIES, Config, check_rounds
+from actors.providers import provider_class
 from actors.runtime import Timer, safe_tell
 from messages.codec import has_surrogate, positive_number
 from messages.commands import Ask
@@ -45,8 +46,9 @@ class Job:
     schema: Any = None
     early_exit: bool = False
     max_cost: float | None = None
-    temperature: float | None = None  # deterministic jobs: 0
-    seed: int | None = None
+    system: str = ""  # the system prompt of every stage
+    seed: int | None = None  # deterministic jobs: the base of every call's seed
+    seeded: frozenset[str] = frozenset()  # models whose provider honours a seed
     rank_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # model -> label -> model
     ranking: dict[str, Any] | None = None
     synthesis_prompt: str = ""
@@ -65,6 +67,18 @@ class Job:
     @property
     def round_name(self) -> str:
         return self.rounds[self.round_index]
+
+    def sampling(self, model: str) -> tuple[float | None, int | None]:
+        """(temperature, seed) for ``model``'s calls (None: the model's own). A
+        deterministic job gives each model its own seed, derived from the job and its
+        name, so an ensemble of one provider does not collapse into one answer; where the
+        provider does not honour seeds, temperature 0 is the only way to repeat."""
+        if self.seed is None:
+            return self.ask.temperature, None
+        seed = strategies.stable_seed(strategies.cache_key(job=self.seed, model=model))
+        if model in self.seeded:
+            return self.ask.temperature, seed
+        return 0.0, seed
 
     def record(self, reply: ModelReply) -> None:
         self.replies.append(reply)
@@ -235,6 +249,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         schema=None if ask.schema is None else dict(ask.schema),
         early_exit=ask.early_exit,
         max_cost=ask.max_cost_usd,
-        temperature=0.0 if ask.deterministic else None,
+        system=config.templates.system if ask.system is None else ask.system,
         seed=seed,
+        seeded=frozenset(m.name for m in config.models if provider_class(m.provider).honours_seed),
     )

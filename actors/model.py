@@ -235,7 +235,7 @@ class ModelActor(pykka.ThreadingActor):
 
     def _enqueue(self, msg: Complete) -> None:
         now = self.clock()
-        cost = estimate_tokens((msg.system or "") + msg.prompt) + self.config.max_tokens
+        cost = estimate_tokens((msg.system or "") + msg.prompt) + self._max_tokens(msg)
         call = _Call(msg, cost, self._retry_policy.start(), now)
         try:
             self.limiter.check_admissible(cost)
@@ -244,6 +244,9 @@ class ModelActor(pykka.ThreadingActor):
             return
         self._queue.append(call)
         self._pump()
+
+    def _max_tokens(self, msg: Complete) -> int:
+        return self.config.max_tokens if msg.max_tokens is None else msg.max_tokens
 
     def _pump(self) -> None:
         now = self.clock()
@@ -305,7 +308,7 @@ class ModelActor(pykka.ThreadingActor):
             model=self.config.model,
             prompt=msg.prompt,
             system=msg.system,
-            max_tokens=self.config.max_tokens,
+            max_tokens=self._max_tokens(msg),
             temperature=self.config.temperature if msg.temperature is None else msg.temperature,
             seed=self.config.seed if msg.seed is None else msg.seed,
             timeout_s=max(0.001, min(self.config.timeout_s, msg.deadline - now)),

@@ -32,6 +32,7 @@ from actors.synthesizer import SynthesizerActor
 from messages.commands import Ask, CancelJob, GetStatus, Subscribe, SuperviseCore
 from messages.errors import OverloadedError
 from messages.events import CoreChanged, JobEvent, RosterEntry
+from messages.options import ASK_OPTIONS
 from messages.results import JobResult
 
 try:
@@ -171,10 +172,20 @@ class Orchestrator:
         return future
 
     def cache_key(self, ask: Ask) -> str:
-        """What a deterministic job's result depends on: prompt, models (and their
-        configuration), rounds, strategy and options, templates."""
+        """What a deterministic job's result depends on: every option the ask table marks
+        ``cached`` (with the pipeline's defaults filled in), the models' configuration and
+        the templates. Built from ``messages.options.ASK_OPTIONS``, so a new option can
+        never be forgotten here and serve a stale answer."""
         cfg = self.config
+        options = {o.name: getattr(ask, o.name) for o in ASK_OPTIONS if o.cached}
         names = ask.models or cfg.model_names
+        options.update(
+            models=list(names),
+            rounds=list(ask.rounds or cfg.pipeline.rounds),
+            strategy=ask.strategy or cfg.pipeline.strategy,
+            synthesizer=ask.synthesizer or cfg.pipeline.synthesizer,
+            schema=None if ask.schema is None else dict(ask.schema),
+        )
         models = [
             (
                 m.name,
@@ -182,22 +193,15 @@ class Orchestrator:
                 m.model,
                 m.base_url,
                 m.max_tokens,
+                m.temperature,
+                m.seed,
                 sorted((k, str(v)) for k, v in m.options.items()),
             )
             for m in cfg.models
-            if m.name in names
+            if m.name in names or m.name == options["synthesizer"]
         ]
         return strategies.cache_key(
-            prompt=ask.prompt,
-            models=models,
-            rounds=ask.rounds or cfg.pipeline.rounds,
-            strategy=ask.strategy or cfg.pipeline.strategy,
-            synthesizer=ask.synthesizer or cfg.pipeline.synthesizer,
-            schema=None if ask.schema is None else dict(ask.schema),
-            answer_pattern=ask.answer_pattern,
-            early_exit=ask.early_exit,
-            max_cost_usd=ask.max_cost_usd,
-            templates=astuple(cfg.templates),
+            options=options, configs=models, templates=astuple(cfg.templates)
         )
 
     def ask(

@@ -68,12 +68,18 @@ class SynthesizerActor(pykka.ThreadingActor):
         self.roster: dict[str, RosterEntry] = {e.name: e for e in roster}
         self.jobs: dict[str, _Synthesis] = {}
 
-    def order(self, candidates: tuple[str, ...], preferred: str | None) -> list[str]:
+    def order(
+        self, candidates: tuple[str, ...], preferred: str | None, deterministic: bool = False
+    ) -> list[str]:
         """Synthesizer candidates, best first: live ones whose circuit is closed (recent
-        success rate, then latency, from the metrics the run store seeds)."""
+        success rate, then latency, from the metrics the run store seeds). A deterministic
+        job keeps the given order: its answer must not depend on call history."""
         live = [m for m in candidates if (e := self.roster.get(m)) is not None and e.live]
-        closed = [m for m in live if not self.metrics.stats(m).circuit_open]
-        ranked = self.metrics.rank(closed or live)  # failing models only as a last resort
+        if deterministic:
+            ranked = list(live)
+        else:
+            closed = [m for m in live if not self.metrics.stats(m).circuit_open]
+            ranked = self.metrics.rank(closed or live)  # failing models as a last resort
         if preferred in ranked:
             ranked.remove(preferred)
             ranked.insert(0, preferred)
@@ -81,7 +87,7 @@ class SynthesizerActor(pykka.ThreadingActor):
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Synthesize):
-            order = self.order(message.candidates, message.preferred)
+            order = self.order(message.candidates, message.preferred, message.deterministic)
             job = _Synthesis(message, order, self.clock())
             self.jobs[message.job_id] = job
             self._try_next(job)
@@ -132,6 +138,7 @@ class SynthesizerActor(pykka.ThreadingActor):
             if entry is None or not entry.live:
                 continue
             call_id = new_id()
+            temperature, seed = job.msg.sampling.get(name, (None, None))
             sent = safe_tell(
                 entry.ref,
                 Complete(
@@ -140,11 +147,12 @@ class SynthesizerActor(pykka.ThreadingActor):
                     round_name="synthesis",
                     round_index=-1,
                     prompt=job.msg.prompt,
-                    system=self.templates.system,
+                    system=self.templates.system if job.msg.system is None else job.msg.system,
                     deadline=job.msg.deadline,
                     reply_to=self.actor_ref,
-                    temperature=job.msg.temperature,
-                    seed=job.msg.seed,
+                    temperature=temperature,
+                    seed=seed,
+                    max_tokens=job.msg.max_tokens,
                 ),
             )
             if sent:

@@ -21,6 +21,7 @@ from messages.errors import (
     ProtocolError,
     RequestTooLarge,
 )
+from messages.options import ASK_OPTIONS, OPTIONS_BY_NAME
 
 RequestId = str | int | None
 
@@ -200,22 +201,6 @@ def encode_notification(method: str, params: Mapping[str, Any]) -> bytes:
 
 # --- params of `ask` --------------------------------------------------------------------
 
-ASK_PARAMS = {
-    "prompt",
-    "models",
-    "rounds",
-    "strategy",
-    "synthesizer",
-    "timeout_s",
-    "stream",
-    "metadata",
-    "schema",
-    "deterministic",
-    "early_exit",
-    "max_cost_usd",
-    "answer_pattern",
-}
-
 
 def positive_number(value: Any) -> bool:
     """A finite number > 0 (not a bool, NaN, infinity, or an int too big for a float)."""
@@ -227,55 +212,17 @@ def positive_number(value: Any) -> bool:
         return False
 
 
-def _string_list(key: str, value: Any) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise InvalidParams(f"{key} must be a list of non-empty strings")
-    return tuple(value)
-
-
 def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """Validated ``ask`` params as keyword arguments for ``messages.Ask`` (+ ``stream``)."""
-    unknown = set(params) - ASK_PARAMS
+    """Validated ``ask`` params (every option of ``ASK_OPTIONS``, defaults filled in) as
+    keyword arguments for ``messages.Ask``, plus ``stream``."""
+    unknown = set(params) - set(OPTIONS_BY_NAME)
     if unknown:
-        raise InvalidParams(f"unknown param(s) {sorted(unknown)}; known: {sorted(ASK_PARAMS)}")
-    prompt = params.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
+        known = sorted(OPTIONS_BY_NAME)
+        raise InvalidParams(f"unknown param(s) {sorted(unknown)}; known: {known}")
+    if "prompt" not in params:
         raise InvalidParams("prompt must be a non-empty string")
-    out: dict[str, Any] = {
-        "prompt": prompt,
-        "models": _string_list("models", params.get("models")),
-        "rounds": _string_list("rounds", params.get("rounds")),
-        "stream": params.get("stream", False),
-        "metadata": params.get("metadata") or {},
-    }
-    for key in ("strategy", "synthesizer", "answer_pattern"):
-        value = params.get(key)
-        if value is not None and not isinstance(value, str):
-            raise InvalidParams(f"{key} must be a string")
-        out[key] = value
-    for key in ("deterministic", "early_exit"):
-        value = params.get(key, False)
-        if not isinstance(value, bool):
-            raise InvalidParams(f"{key} must be a boolean")
-        out[key] = value
-    schema = params.get("schema")
-    if schema is not None and not isinstance(schema, dict):
-        raise InvalidParams("schema must be a JSON Schema object")
-    out["schema"] = schema
-    budget = params.get("max_cost_usd")
-    if budget is not None and not positive_number(budget):
-        raise InvalidParams("max_cost_usd must be a positive number")
-    out["max_cost_usd"] = None if budget is None else float(budget)
-    timeout = params.get("timeout_s")
-    if timeout is not None and not positive_number(timeout):
-        raise InvalidParams("timeout_s must be a positive number")
-    out["timeout_s"] = None if timeout is None else float(timeout)
-    if not isinstance(out["stream"], bool):
-        raise InvalidParams("stream must be a boolean")
-    if not isinstance(out["metadata"], dict):
-        raise InvalidParams("metadata must be an object")
+    out = {o.name: o.validate(params.get(o.name)) for o in ASK_OPTIONS}
+    out["metadata"] = out["metadata"] or {}
     return out
 
 

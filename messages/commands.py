@@ -57,6 +57,9 @@ class Ask:
     early_exit: bool = False  # stop after `initial` when every answer agrees
     max_cost_usd: float | None = None  # a round that would pass it is not started
     answer_pattern: str | None = None  # regex: the part of an answer to vote on / compare
+    system: str | None = None  # instead of the default system prompt, in every stage
+    max_tokens: int | None = None  # per call (default: each model's)
+    temperature: float | None = None  # per call (default: each model's)
     reply_to: Any = None
     listener: Callable[[JobEvent], None] | None = None
 
@@ -83,8 +86,9 @@ class Complete:
     deadline: float  # time.monotonic() after which the answer is useless
     reply_to: Any  # pykka.ActorRef told the CallFinished
     system: str | None = None
-    temperature: float | None = None
-    seed: int | None = None
+    temperature: float | None = None  # None: the model's own
+    seed: int | None = None  # None: the model's own
+    max_tokens: int | None = None  # None: the model's own
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -108,8 +112,13 @@ class Synthesize:
     preferred: str | None
     deadline: float
     reply_to: Any  # pykka.ActorRef told the SynthesisFinished
-    temperature: float | None = None  # deterministic jobs: 0
-    seed: int | None = None
+    system: str | None = None
+    max_tokens: int | None = None
+    # model -> (temperature, seed) for its call; a model not listed uses its own
+    sampling: Mapping[str, tuple[float | None, int | None]] = field(
+        default_factory=lambda: _frozen_mapping(None)
+    )
+    deterministic: bool = False  # candidates in the given order, not by call history
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -222,6 +222,7 @@ class Provider(abc.ABC):
 
     name: ClassVar[str]
     default_model: ClassVar[str] = ""
+    honours_seed: ClassVar[bool] = False  # a seed makes its answers repeatable
     OPTIONS: ClassVar[dict[str, tuple[tuple[type, ...], Any]]] = {}
 
     def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:

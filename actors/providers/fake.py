@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 class FakeProvider(Provider):
     name = "fake"
+    honours_seed = True
     default_model = "fake"
     OPTIONS = {
         "reply": ((str, list, Callable), "fake answer from {model}"),  # type: ignore[dict-item]  # Callable is a valid isinstance target

@@ -38,6 +38,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 class LlamaProvider(Provider):
     name = "llama"
+    honours_seed = True  # llama.cpp, Ollama and scripted replies repeat with a seed
     default_model = "llama3.2"
     OPTIONS = {"api": ((str,), "ollama")}
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 class LocalProvider(OpenAIProvider):
     name = "local"
+    honours_seed = True  # llama.cpp, Ollama and scripted replies repeat with a seed
     default_model = "smollm2-135m-instruct"
     needs_key = False
     OPTIONS = {"model_path": ((str,), ""), "n_ctx": ((int,), 2048)}

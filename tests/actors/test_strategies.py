@@ -184,7 +184,7 @@ def test_deterministic_repeats_are_cached_with_zero_provider_calls(start_orch) -
     first = orch.ask("2+2?", deterministic=True)
     calls = len(recorder.requests)
     assert calls == 7 and not first.cached
-    assert all(r.temperature == 0.0 and r.seed is not None for r in recorder.requests)
+    assert all(r.seed is not None for r in recorder.requests)
     again = orch.ask("2+2?", deterministic=True)
     assert again.cached and again.answer == first.answer and again.job_id != first.job_id
     assert len(recorder.requests) == calls  # no provider call
@@ -325,3 +325,78 @@ def test_a_synthesizer_outside_the_jobs_models_is_a_chairman(start_orch) -> None
     assert voted.status == "ok"  # no synthesis stage: the synthesizer is ignored
     with pytest.raises(InvalidParams, match="unknown synthesizer 'nobody'"):
         orch.ask("q", synthesizer="nobody", timeout=WAIT)
+
+
+def test_deterministic_keeps_the_ensemble_diverse(start_orch) -> None:
+    """Every participant used to run at temperature 0 with one seed: three local models
+    answered identically. Each model gets its own seed; providers that honour seeds keep
+    their configured temperature, the others get 0."""
+    recorder = Recorder()
+    orch = start_orch(
+        {
+            "models": [
+                *fake_models(["f1", "f2"], reply=recorder, temperature=0.9),
+                {"name": "gpt", "provider": "openai", "base_url": "http://127.0.0.1:9/v1"},
+            ],
+            "pipeline": {"rounds": ["initial"]},
+        }
+    )
+    orch.ask("q", deterministic=True, models=["f1", "f2"], timeout=WAIT)
+    f1, f2 = sorted(recorder.by_round("initial"), key=lambda r: r.participant)
+    assert f1.seed != f2.seed
+    assert f1.temperature == f2.temperature == 0.9
+    from actors.jobs import build_job
+    from messages.commands import Ask
+
+    built = build_job(orch.config, Ask(prompt="q", deterministic=True), None, 0.0)
+    assert built.sampling("gpt")[0] == 0.0  # openai does not honour seeds: temperature 0
+    assert built.sampling("f1") == (None, built.sampling("f1")[1])
+    again = build_job(orch.config, Ask(prompt="q", deterministic=True), None, 0.0)
+    assert again.sampling("f1") == built.sampling("f1")  # derived from the job: repeatable
+
+
+def test_deterministic_synthesizer_choice_ignores_call_history(start_orch) -> None:
+    orch, _ = orch_with(start_orch, lambda r: f"{r.participant}: 4")
+    first = orch.ask("2+2?", deterministic=True)
+    orch.metrics.load([(first.synthesizer, False, 1.0)] * 50)  # it now looks unreliable
+    orch.cache.clear()
+    again = orch.ask("2+2?", deterministic=True)
+    assert again.synthesizer == first.synthesizer
+
+
+def test_system_max_tokens_and_temperature_reach_every_call(start_orch) -> None:
+    orch, recorder = orch_with(start_orch, lambda r: f"{r.participant}: 4")
+    orch.ask("q", system="You are terse.", max_tokens=7, temperature=0.2)
+    assert recorder.requests
+    assert all(
+        (r.system, r.max_tokens, r.temperature) == ("You are terse.", 7, 0.2)
+        for r in recorder.requests
+    )
+
+
+def test_every_cached_option_changes_the_cache_key(start_orch) -> None:
+    from dataclasses import replace
+
+    from messages.commands import Ask
+    from messages.options import ASK_OPTIONS
+
+    orch, _ = orch_with(start_orch, lambda r: "x")
+    base = Ask(prompt="q", deterministic=True)
+    samples = {
+        "prompt": "other",
+        "system": "s",
+        "max_tokens": 5,
+        "temperature": 0.5,
+        "models": ("a",),
+        "rounds": ("initial",),
+        "strategy": "vote",
+        "synthesizer": "b",
+        "schema": {"type": "object"},
+        "early_exit": True,
+        "max_cost_usd": 1.0,
+        "answer_pattern": "x",
+    }
+    for option in ASK_OPTIONS:
+        if option.cached:
+            changed = replace(base, **{option.name: samples[option.name]})
+            assert orch.cache_key(changed) != orch.cache_key(base), option.name

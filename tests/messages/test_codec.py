@@ -102,6 +102,13 @@ def test_encoders_write_one_json_line() -> None:
         ({"prompt": "q", "deterministic": 1}, "deterministic"),
         ({"prompt": "q", "max_cost_usd": 0}, "max_cost_usd"),
         ({"prompt": "q", "answer_pattern": 5}, "answer_pattern"),
+        ({"prompt": "q", "system": ""}, "system"),
+        ({"prompt": "q", "max_tokens": 0}, "max_tokens"),
+        ({"prompt": "q", "max_tokens": 2.5}, "max_tokens must be a whole number"),
+        ({"prompt": "q", "temperature": -0.1}, "temperature"),
+        ({"prompt": "q", "temperature": 2.5}, "temperature"),
+        ({"prompt": "q", "temperature": float("nan")}, "temperature"),
+        ({"prompt": "q", "strategy": "magic"}, r"strategy must be one of"),
     ],
 )
 def test_ask_params_are_validated(params, match) -> None:
@@ -113,6 +120,9 @@ def test_ask_params_normalise() -> None:
     out = ask_params({"prompt": "q", "models": ["a"], "timeout_s": 5, "stream": True})
     assert out == {
         "prompt": "q",
+        "system": None,
+        "max_tokens": None,
+        "temperature": None,
         "models": ("a",),
         "rounds": None,
         "stream": True,

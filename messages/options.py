@@ -1,0 +1,219 @@
+"""The options of an ``ask``, declared once.
+
+This table drives the socket codec's validation (``messages.codec.ask_params``), the
+flags of ``orchestrctl ask``, the key under which a deterministic job's result is cached
+(``cached``), and the protocol reference (``docs/protocol.md``, checked by a test). A new
+option is a new row here; nothing else lists them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from messages.errors import InvalidParams
+
+Kind = Literal["text", "string", "bool", "number", "count", "names", "object"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AskOption:
+    name: str
+    kind: Kind
+    help: str
+    flag: str | None = None  # orchestrctl's flag; None: none (e.g. the prompt itself)
+    metavar: str | None = None
+    cached: bool = True  # part of a deterministic job's cache key
+    minimum: float = 0.0  # numbers and counts: the least value
+    inclusive: bool = False  # whether ``minimum`` itself is allowed
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def validate(self, value: Any) -> Any:
+        """``value`` as the job takes it, or ``InvalidParams`` naming this option."""
+        if value is None:
+            return False if self.kind == "bool" else None
+        check = _CHECKS[self.kind]
+        problem = check(self, value)
+        if problem is not None:
+            raise InvalidParams(f"{self.name} must be {problem}")
+        if self.kind == "names":
+            return tuple(value)
+        if self.kind == "number":
+            return float(value)
+        return value
+
+
+def _text(option: AskOption, value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "a non-empty string"
+
+
+def _string(option: AskOption, value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "a string"
+    if option.choices and value not in option.choices:
+        return f"one of {list(option.choices)}"
+    return None
+
+
+def _bool(option: AskOption, value: Any) -> str | None:
+    return None if isinstance(value, bool) else "a boolean"
+
+
+def _number(option: AskOption, value: Any) -> str | None:
+    low = f"{'>=' if option.inclusive else '>'} {option.minimum:g}"
+    high = f" and <= {option.maximum:g}" if option.maximum is not None else ""
+    wanted = f"a finite number {low}{high}"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return wanted
+    try:
+        number = float(value)
+    except OverflowError:
+        return wanted
+    if not math.isfinite(number):
+        return wanted
+    if number < option.minimum or (number == option.minimum and not option.inclusive):
+        return wanted
+    if option.maximum is not None and number > option.maximum:
+        return wanted
+    if option.kind == "count" and not isinstance(value, int):
+        return f"a whole number {low}{high}"
+    return None
+
+
+def _names(option: AskOption, value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
+        return None
+    return "a list of non-empty strings"
+
+
+def _object(option: AskOption, value: Any) -> str | None:
+    return None if isinstance(value, dict) else "an object"
+
+
+_CHECKS = {
+    "text": _text,
+    "string": _string,
+    "bool": _bool,
+    "number": _number,
+    "count": _number,
+    "names": _names,
+    "object": _object,
+}
+
+ASK_OPTIONS: tuple[AskOption, ...] = (
+    AskOption(name="prompt", kind="text", help="the question"),
+    AskOption(
+        name="system",
+        kind="text",
+        flag="--system",
+        metavar="TEXT",
+        help="a system prompt every model gets in every stage, instead of the default one",
+    ),
+    AskOption(
+        name="max_tokens",
+        kind="count",
+        flag="--max-tokens",
+        metavar="N",
+        minimum=1,
+        inclusive=True,
+        maximum=1_000_000,
+        help="the most tokens each call may write (default: each model's max_tokens)",
+    ),
+    AskOption(
+        name="temperature",
+        kind="number",
+        flag="--temperature",
+        metavar="T",
+        inclusive=True,
+        maximum=2.0,
+        help="sampling temperature for every call (default: each model's temperature)",
+    ),
+    AskOption(
+        name="models",
+        kind="names",
+        flag="--models",
+        metavar="A,B",
+        help="the participants (default: every configured model)",
+    ),
+    AskOption(
+        name="rounds",
+        kind="names",
+        flag="--rounds",
+        metavar="R,R",
+        help="initial, any number of meta, optional synthesis (default: the pipeline's)",
+    ),
+    AskOption(
+        name="strategy",
+        kind="string",
+        flag="--strategy",
+        choices=("synthesize", "vote", "rank"),
+        help="how the answers become one",
+    ),
+    AskOption(
+        name="synthesizer",
+        kind="string",
+        flag="--synthesizer",
+        metavar="MODEL",
+        help="who writes the final answer (any configured model, or auto)",
+    ),
+    AskOption(
+        name="timeout_s",
+        kind="number",
+        flag="--timeout",
+        metavar="S",
+        cached=False,
+        help="the job's deadline in seconds (default: job_timeout_s)",
+    ),
+    AskOption(
+        name="stream",
+        kind="bool",
+        cached=False,
+        help="send progress events (and the answer's deltas) before the result",
+    ),
+    AskOption(
+        name="metadata",
+        kind="object",
+        flag="--metadata",
+        metavar="JSON",
+        cached=False,
+        help="any JSON object, stored with the job and searchable with runs",
+    ),
+    AskOption(
+        name="schema",
+        kind="object",
+        flag="--schema",
+        metavar="JSON|@FILE",
+        help="a JSON Schema the final answer must satisfy",
+    ),
+    AskOption(
+        name="deterministic",
+        kind="bool",
+        flag="--deterministic",
+        cached=False,
+        help="seeded calls and a cached result: the same question answers the same",
+    ),
+    AskOption(
+        name="early_exit",
+        kind="bool",
+        flag="--early-exit",
+        help="stop after the initial round when every answer agrees",
+    ),
+    AskOption(
+        name="max_cost_usd",
+        kind="number",
+        flag="--max-cost",
+        metavar="USD",
+        help="a round that would pass this budget is not started",
+    ),
+    AskOption(
+        name="answer_pattern",
+        kind="string",
+        flag="--answer-pattern",
+        metavar="RE",
+        help="a regex picking the part of each answer to compare and vote on",
+    ),
+)
+
+OPTIONS_BY_NAME = {option.name: option for option in ASK_OPTIONS}
