@@ -66,6 +66,7 @@ class DaemonConfig:
     max_request_bytes: int = 1_048_576
     drain_s: float = 30.0
     idle_timeout_s: float = 30.0
+    retain_days: float = 90.0  # the run store forgets jobs older than this; 0: never
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +156,7 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     source: str = "defaults"
+    records_runs: bool = False  # [daemon] state_dir was set: an embedding records its jobs
 
     def model(self, name: str) -> ModelConfig:
         for m in self.models:
@@ -355,6 +357,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
         source=source,
+        records_runs="state_dir" in (data.get("daemon") or {}),
     )
 
 

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import astuple, replace
+from pathlib import Path
 from typing import Any, cast
 
 import pykka
@@ -30,10 +31,10 @@ from actors.runtime import IOLoop, safe_tell
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
 from messages.commands import Ask, CancelJob, GetStatus, Subscribe, SuperviseCore
-from messages.errors import OverloadedError
+from messages.errors import OrchestratorError, OverloadedError
 from messages.events import CoreChanged, JobEvent, RosterEntry
 from messages.options import ASK_OPTIONS
-from messages.results import JobResult
+from messages.results import ErrorInfo, JobResult
 
 try:
     from importlib.metadata import version as _dist_version
@@ -56,9 +57,18 @@ class Orchestrator:
         *,
         environ: Mapping[str, str] | None = None,
         provider_factory: ProviderFactory | None = None,
+        store: Any = None,
     ) -> None:
         self.config = config
         self.environ = Environ(os.environ if environ is None else environ)
+        # The run store: the daemon's (it records through its socket server), or, when the
+        # config names [daemon] state_dir, one this orchestrator opens and records to.
+        self._owns_store = store is None and config.records_runs
+        if self._owns_store:
+            from actors.daemon.store import RunStore
+
+            store = RunStore(Path(config.daemon.state_dir).expanduser() / "runs.sqlite3")
+        self.store = store
         self.metrics = Metrics()
         self.shared = SharedResources()  # e.g. the local model server the participants share
         self.cache: dict[str, JobResult] = {}  # deterministic results (the daemon's: SQLite)
@@ -154,14 +164,21 @@ class Orchestrator:
             **options,
         )
         key = self.cache_key(ask) if ask.deterministic else None
+        self._record_accepted(ask)
         if key is not None and key in self.cache:
-            future.set(self.cache[key].with_changes(job_id=ask.job_id, cached=True))
+            hit = self.cache[key].with_changes(job_id=ask.job_id, cached=True)
+            self._record_finished(hit)
+            future.set(hit)
             return future
 
         def finished(result: JobResult | Exception) -> None:
             if isinstance(result, Exception):
+                self._record_finished(
+                    JobResult(job_id=ask.job_id, status="error", error=ErrorInfo.of(result))
+                )
                 future.set_exception(exc_info=(type(result), result, None))
                 return
+            self._record_finished(result)
             if key is not None and result.ok:
                 self.cache[key] = result
                 while len(self.cache) > CACHE_SIZE:
@@ -170,6 +187,35 @@ class Orchestrator:
 
         self.start_job(replace(ask, reply_to=finished))
         return future
+
+    # --- the run store -------------------------------------------------------------------
+
+    def _record_accepted(self, ask: Ask) -> None:
+        if self.store is not None:
+            stored_apart = ("prompt", "metadata", "stream")  # columns of their own, or none
+            options = {
+                o.name: getattr(ask, o.name) for o in ASK_OPTIONS if o.name not in stored_apart
+            }
+            self.store.accept(ask.job_id, ask.prompt, options, dict(ask.metadata))
+
+    def _record_finished(self, result: JobResult) -> None:
+        if self.store is not None:  # queued on the store's writer thread: never waited on
+            self.store.finish(result)
+
+    def runs(self, timeout: float = _CALL_TIMEOUT_S, **filters: Any) -> list[dict[str, Any]]:
+        """Past jobs, newest first: the socket's ``runs`` (``limit``, ``status``, ``since``,
+        ``until``, ``metadata``, ``text``, ``offset``, ``full``)."""
+        return list(self._store().runs(filters).result(timeout))
+
+    def job(self, job_id: str, timeout: float = _CALL_TIMEOUT_S) -> dict[str, Any] | None:
+        """A stored job with its prompt, metadata and creation time (None: unknown)."""
+        record: dict[str, Any] | None = self._store().record(job_id).result(timeout)
+        return record
+
+    def _store(self) -> Any:
+        if self.store is None:
+            raise OrchestratorError("no run store: set [daemon] state_dir in the configuration")
+        return self.store
 
     def cache_key(self, ask: Ask) -> str:
         """What a deterministic job's result depends on: every option the ask table marks
@@ -292,6 +338,8 @@ class Orchestrator:
         except Exception:  # a stuck child process must not keep the host from stopping
             logger.exception("stopping shared provider resources failed")
         self.io.stop()
+        if self._owns_store:
+            self.store.close()
         logger.info("orchestrator stopped")
 
     def __enter__(self) -> Orchestrator:
@@ -313,6 +361,12 @@ def start(
     *,
     environ: Mapping[str, str] | None = None,
     provider_factory: ProviderFactory | None = None,
+    store: Any = None,
 ) -> Orchestrator:
-    """Start an orchestrator from a TOML path, a dict shaped like the file, or a Config."""
-    return Orchestrator(load_config(config), environ=environ, provider_factory=provider_factory)
+    """Start an orchestrator from a TOML path, a dict shaped like the file, or a Config.
+    With ``[daemon] state_dir`` in the configuration, every job is recorded in
+    ``state_dir/runs.sqlite3`` and ``orch.runs()`` lists them; ``store`` shares a
+    ``RunStore`` the caller owns (the daemon's)."""
+    return Orchestrator(
+        load_config(config), environ=environ, provider_factory=provider_factory, store=store
+    )

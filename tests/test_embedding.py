@@ -137,3 +137,32 @@ def test_stop_is_idempotent_and_ends_running_jobs_with_shutting_down() -> None:
 def test_a_bad_config_fails_at_start() -> None:
     with pytest.raises(actors.config.ConfigError, match="models"):
         actors.start({"models": []})
+
+
+def test_an_embedding_with_a_state_dir_records_its_jobs(tmp_path) -> None:
+    """state_dir and metadata used to be accepted and dropped by the embedding API."""
+    config = {
+        "models": [{"name": "a", "provider": "fake", "reply": "Canberra"}],
+        "pipeline": {"rounds": ["initial"]},
+        "daemon": {"state_dir": str(tmp_path)},
+    }
+    with actors.start(config, environ={}) as orch:
+        first = orch.ask("Capital of Australia?", metadata={"user": "ann"})
+        orch.ask("Another", metadata={"user": "bob"})
+        runs = orch.runs(metadata={"user": "ann"})
+        assert [r["job_id"] for r in runs] == [first.job_id]
+        assert runs[0]["status"] == "ok" and runs[0]["metadata"] == {"user": "ann"}
+        record = orch.job(first.job_id)
+        assert record["prompt"] == "Capital of Australia?" and record["answer"] == "Canberra"
+    assert (tmp_path / "runs.sqlite3").is_file()
+    with actors.start(config, environ={}) as again:  # it survives the process
+        assert len(again.runs()) == 2
+
+
+def test_an_embedding_without_a_state_dir_keeps_no_store() -> None:
+    from messages.errors import OrchestratorError
+
+    with actors.start({"models": [{"name": "a", "provider": "fake"}]}, environ={}) as orch:
+        assert orch.store is None
+        with pytest.raises(OrchestratorError, match="state_dir"):
+            orch.runs()

@@ -1,7 +1,11 @@
-"""``orchestrctl``: a small client for the daemon's socket.
+"""``orchestrctl``: the command-line client of the daemon's socket.
 
-Exit codes: 0 success, 1 the job (or request) failed, 2 usage error, 3 the daemon
-is not reachable.
+It imports no actor runtime: it finds the socket (``--socket``, ``$ORCHESTRORD_SOCKET``,
+the config file's ``[daemon] socket``, the default; ``.env`` read like the daemon reads
+it), checks the socket is served by its own uid, and speaks JSON-RPC.
+
+Exit codes: 0 success, 1 the job (or request) failed, 2 usage error or invalid params,
+3 the daemon is not reachable, 130 interrupted (the job is cancelled).
 """
 
 from __future__ import annotations
@@ -12,18 +16,24 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import shtab
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from actors.config import default_socket_path
 from actors.daemon.peercred import peer_uid
+from messages.options import ASK_OPTIONS, AskOption
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"
+USAGE_CODES = (-32700, -32600, -32601, -32602)  # the request itself was wrong
+EXPORT_PAGE = 500
 
 
 def version() -> str:
@@ -46,14 +56,54 @@ class RpcError(Exception):
         super().__init__(error.get("message", "error"))
         self.error = error
 
+    @property
+    def exit_code(self) -> int:
+        return EXIT_USAGE if self.error.get("code") in USAGE_CODES else EXIT_FAILED
+
+
+# --- finding the socket --------------------------------------------------------------------
+
+
+def _dotenv(directory: Path = Path(".")) -> dict[str, str]:
+    from dotenv import dotenv_values  # small; read like the daemon reads it
+
+    path = directory / ".env"
+    return {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
+
+
+def socket_path(flag: str | None, environ: Mapping[str, str] = os.environ) -> str:
+    """``--socket``, else ``$ORCHESTRORD_SOCKET``, else the config file's ``[daemon]
+    socket``, else the default: the same places, in the same order, as the daemon."""
+    if flag:
+        return flag
+    env = {**_dotenv(), **environ}  # the real environment wins
+    if env.get("ORCHESTRORD_SOCKET"):
+        return env["ORCHESTRORD_SOCKET"]
+    config = env.get("ORCHESTRORD_CONFIG")
+    if not config:
+        home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")) / ".config")
+        config = str(Path(home).expanduser() / "orchestrord" / "config.toml")
+    try:
+        data = tomllib.loads(Path(config).expanduser().read_text())
+        configured = data.get("daemon", {}).get("socket")
+    except (OSError, tomllib.TOMLDecodeError, AttributeError):
+        configured = None
+    if isinstance(configured, str) and configured:
+        return str(Path(configured).expanduser())
+    return default_socket_path(env)
+
+
+# --- the connection -----------------------------------------------------------------------
+
 
 class Client:
     """One connection; ``call`` sends a request and returns its result, passing any
     ``event`` notifications for it to ``on_event`` on the way."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, timeout: float | None = None) -> None:
         self.path = path
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
         try:
             self.sock.connect(path)
         except OSError as exc:
@@ -99,69 +149,125 @@ class Client:
         self.sock.close()
 
 
-class Progress:
-    """Round-by-round progress of a streamed job, on stderr."""
+# --- ask ----------------------------------------------------------------------------------
 
-    def __init__(self, console: Console) -> None:
+
+class Progress:
+    """A job's progress on stderr: its id first, then round by round."""
+
+    def __init__(self, console: Console, show: bool) -> None:
         self.console = console
+        self.show = show
+        self.job_id: str | None = None
         self.ok = 0
         self.total = 0
 
     def __call__(self, event: dict[str, Any]) -> None:
-        kind, round_name = event["type"], event["round"]
+        if self.job_id is None:
+            self.job_id = event.get("job_id")
+            if self.show:
+                self.console.print(Text(f"job {self.job_id}", style="dim"))
+        if not self.show:
+            return
+        kind, round_name = event["type"], event.get("round", "")
         if kind == "round_started":
             self.ok = self.total = 0
-            self.console.print(f"[bold]▶ {round_name}[/bold]")
+            self.console.print(Text(f"▶ {round_name}", style="bold"))
         elif kind == "reply":
-            reply = event["reply"]
-            self.total += 1
-            latency = f"{reply['latency_ms']:>7.0f} ms"
-            if reply["status"] == "ok":
-                self.ok += 1
-                self.console.print(f"  [green]✓[/green] {reply['model']:<14} {latency}")
-            else:
-                error = reply.get("error") or {}
-                self.console.print(
-                    f"  [red]✗[/red] {reply['model']:<14} {latency}  "
-                    f"{reply['status']}: {error.get('code', '')} {error.get('message', '')}",
-                    markup=False,
-                )
+            self._reply(event["reply"])
         elif kind == "round_finished":
-            self.console.print(f"  [dim]{round_name}: {self.ok}/{self.total} ok[/dim]")
+            self.console.print(Text(f"  {round_name}: {self.ok}/{self.total} ok", style="dim"))
+
+    def _reply(self, reply: dict[str, Any]) -> None:
+        self.total += 1
+        line = Text("  ")
+        latency = f"{reply['latency_ms']:>7.0f} ms"
+        if reply["status"] == "ok":
+            self.ok += 1
+            line.append("✓", style="green").append(f" {reply['model']:<14} {latency}")
+        else:
+            error = reply.get("error") or {}
+            line.append("✗", style="red").append(f" {reply['model']:<14} {latency}  ")
+            line.append(f"{reply['status']}: {error.get('code', '')} {error.get('message', '')}")
+        self.console.print(line)
 
 
-def _read_prompt(prompt: str) -> str:
-    return sys.stdin.read() if prompt == "-" else prompt
+def footer(result: dict[str, Any]) -> Text:
+    """What the job cost and how sure it is, in one line for stderr."""
+    parts = []
+    if result.get("synthesizer"):
+        parts.append(f"synthesizer {result['synthesizer']}")
+    if result.get("confidence") is not None:
+        parts.append(f"confidence {result['confidence']:.2f}")
+    usage = result.get("usage") or {}
+    tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
+    parts.append(f"{tokens_in + tokens_out:,} tokens ({tokens_in:,} in, {tokens_out:,} out)")
+    parts.append(f"${result.get('cost_usd') or 0:.6f}")
+    parts.append(f"{result['elapsed_ms'] / 1000:.1f} s")
+    if result.get("cached"):
+        parts.append("cached")
+    return Text(" · ".join(parts), style="dim")
+
+
+def read_prompt(prompt: str, stdin: Any) -> str:
+    """``-`` reads the prompt from stdin; with a prompt, piped stdin is its document."""
+    if prompt == "-":
+        return str(stdin.read())
+    if stdin is not None and not stdin.isatty():
+        document = stdin.read()
+        if document.strip():
+            return f"{prompt}\n\n{document}"
+    return prompt
+
+
+def ask_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {"prompt": read_prompt(args.prompt, sys.stdin), "stream": True}
+    for option in ASK_OPTIONS:
+        value = getattr(args, option.name, None) if option.flag else None
+        if value is not None and value is not False:
+            params[option.name] = value
+    return params
 
 
 def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
-    params: dict[str, Any] = {"prompt": _read_prompt(args.prompt), "stream": not args.json}
-    if args.models:
-        params["models"] = [m for m in args.models.split(",") if m]
-    if args.rounds:
-        params["rounds"] = [r for r in args.rounds.split(",") if r]
-    if args.timeout is not None:
-        params["timeout_s"] = args.timeout
-    if args.strategy:
-        params["strategy"] = args.strategy
+    params = ask_params(args)
+    progress = Progress(err, show=not args.json)
     try:
-        result = client.call("ask", params, on_event=None if args.json else Progress(err))
+        result = client.call("ask", params, on_event=progress)
+    except KeyboardInterrupt:
+        cancel(client.path, progress.job_id, err)
+        return EXIT_INTERRUPTED
     except RpcError as exc:
         if args.json:
             print(json.dumps({"error": exc.error}, indent=2))
         else:
-            err.print(f"[red]job failed:[/red] {exc.error.get('message')}", highlight=False)
-        return EXIT_FAILED
+            err.print(Text.assemble(("job failed: ", "red"), str(exc.error.get("message"))))
+        return exc.exit_code
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        cost = f", ${result['cost_usd']:.6f}" if result.get("cost_usd") else ""
-        err.print(
-            f"[dim]synthesizer: {result.get('synthesizer')}, "
-            f"{result['elapsed_ms'] / 1000:.1f}s{cost}[/dim]"
-        )
+        err.print(footer(result))
         print(result["answer"])
     return EXIT_OK
+
+
+def cancel(path: str, job_id: str | None, err: Console) -> None:
+    """Ctrl-C: the job is cancelled (it would otherwise run on and be paid for)."""
+    if job_id is None:
+        err.print("interrupted before the job started")
+        return
+    try:
+        other = Client(path, timeout=5.0)
+        try:
+            other.call("cancel", {"job_id": job_id})
+        finally:
+            other.close()
+        err.print(f"interrupted: job {job_id} cancelled")
+    except (Unreachable, RpcError, OSError) as exc:
+        err.print(f"interrupted; cancelling job {job_id} failed: {exc}")
+
+
+# --- the other commands -------------------------------------------------------------------
 
 
 def cmd_status(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -173,17 +279,18 @@ def cmd_status(client: Client, args: argparse.Namespace, out: Console, err: Cons
         f"orchestrord {status['version']}, up {status['uptime_s']:.0f}s, "
         f"{status['inflight_jobs']} job(s) in flight, {status['jobs_total']} total"
     )
-    table = Table("model", "provider", "state", "restarts", "inflight", "ok", "failed")
+    table = Table("model", "provider", "state", "restarts", "inflight", "ok", "failed", "why")
     for m in status["models"]:
         colour = {"up": "green", "restarting": "yellow"}.get(m["state"], "red")
         table.add_row(
             m["name"],
             m["provider"],
-            f"[{colour}]{m['state']}[/{colour}]",
+            Text(m["state"], style=colour),
             str(m["restarts"]),
             str(m["inflight"]),
             str(m["calls_ok"]),
             str(m["calls_failed"]),
+            m.get("reason") or "",
         )
     out.print(table)
     return EXIT_OK
@@ -200,6 +307,56 @@ def cmd_cancel(client: Client, args: argparse.Namespace, out: Console, err: Cons
     return EXIT_OK if result["cancelled"] else EXIT_FAILED
 
 
+def runs_params(args: argparse.Namespace) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for key in ("limit", "status", "since", "until", "metadata"):
+        value = getattr(args, key, None)
+        if value is not None:
+            params[key] = value
+    if getattr(args, "grep", None):
+        params["text"] = args.grep
+    return params
+
+
+def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    runs = client.call("runs", runs_params(args))["runs"]
+    if args.json:
+        print(json.dumps(runs, indent=2))
+        return EXIT_OK
+    table = Table("job", "created", "status", "strategy", "models", "s", "$", "prompt")
+    for run in runs:
+        table.add_row(
+            run["job_id"],
+            run["created"][:19].replace("T", " "),
+            run["status"],
+            run.get("strategy") or "",
+            ",".join(run.get("models") or []),
+            f"{(run.get('elapsed_ms') or 0) / 1000:.1f}",
+            f"{run.get('cost_usd') or 0:.4f}",
+            run.get("prompt_preview") or "",
+        )
+    out.print(table)
+    return EXIT_OK
+
+
+def exported(client: Client, args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """Every stored job matching the filters, oldest page last, one page at a time."""
+    offset = 0
+    while True:
+        params = {**runs_params(args), "limit": EXPORT_PAGE, "offset": offset, "full": True}
+        page = client.call("runs", params)["runs"]
+        yield from page
+        if len(page) < EXPORT_PAGE:
+            return
+        offset += len(page)
+
+
+def cmd_export(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    for record in exported(client, args):
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return EXIT_OK
+
+
 def cmd_simple(method: str) -> Callable[..., int]:
     def run(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
         result = client.call(method)
@@ -209,36 +366,113 @@ def cmd_simple(method: str) -> Callable[..., int]:
     return run
 
 
+# --- the command line ---------------------------------------------------------------------
+
+
+def _json_value(text: str) -> Any:
+    """A JSON value, or ``@FILE`` holding one (a usage error otherwise)."""
+    if text.startswith("@"):
+        try:
+            text = Path(text[1:]).expanduser().read_text()
+        except OSError as exc:
+            raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("expected a JSON object")
+    return value
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
+
+
+_TYPES: dict[str, Callable[[str], Any]] = {
+    "text": str,
+    "string": str,
+    "number": float,
+    "count": int,
+    "names": _names,
+    "object": _json_value,
+}
+
+
+def add_option(parser: argparse.ArgumentParser, option: AskOption) -> None:
+    """One ``ask`` flag, from the option table."""
+    assert option.flag is not None
+    if option.kind == "bool":
+        parser.add_argument(option.flag, dest=option.name, action="store_true", help=option.help)
+        return
+    parser.add_argument(
+        option.flag,
+        dest=option.name,
+        type=_TYPES[option.kind],
+        metavar=option.metavar,
+        choices=option.choices or None,
+        help=option.help,
+    )
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="orchestrctl", description="Talk to orchestrord.")
-    p.add_argument("--socket", help="socket path (else $ORCHESTRORD_SOCKET, else the default)")
+    p = argparse.ArgumentParser(
+        prog="orchestrctl",
+        description="Ask orchestrord (several LLMs, one better answer) and inspect its runs.",
+        epilog="The socket: --socket, else $ORCHESTRORD_SOCKET, else the config file's "
+        "[daemon] socket, else the default (as the daemon chooses it; .env is read too). "
+        "Exit codes: 0 ok, 1 the job failed, 2 usage or invalid params, 3 no daemon, "
+        "130 interrupted (the job is cancelled).",
+    )
+    p.add_argument("--socket", help="the daemon's socket (see below)")
     p.add_argument("--version", action="version", version=f"orchestrctl {version()}")
     shtab.add_argument_to(p, ["--print-completion"], help="print a bash, zsh or tcsh completion")
-    sub = p.add_subparsers(dest="command", required=True)
-    ask = sub.add_parser("ask", help="ask a question; the answer goes to stdout")
-    ask.add_argument("prompt", help="the prompt, or - to read it from stdin")
-    ask.add_argument("--models", help="comma-separated model names")
-    ask.add_argument("--rounds", help="comma-separated rounds, e.g. initial,meta,synthesis")
-    ask.add_argument("--timeout", type=float, help="job timeout in seconds")
-    ask.add_argument("--strategy", choices=["synthesize", "vote", "rank"])
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    ask = sub.add_parser(
+        "ask",
+        help="ask a question: the answer on stdout, progress on stderr",
+        description="Ask a question. The answer goes to stdout; the job id, progress and a "
+        "footer (confidence, tokens, cost) go to stderr. Ctrl-C cancels the job.",
+    )
+    ask.add_argument(
+        "prompt", help="the prompt; - reads it from stdin; piped stdin is added as a document"
+    )
+    for option in ASK_OPTIONS:
+        if option.flag is not None:
+            add_option(ask, option)
     ask.add_argument("--json", action="store_true", help="print the raw job result")
     ask.set_defaults(run=cmd_ask)
-    status = sub.add_parser("status", help="daemon and model status")
+    status = sub.add_parser("status", help="the daemon's and every model's state")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=cmd_status)
-    for name, fn in (("job", cmd_job), ("cancel", cmd_cancel)):
-        command = sub.add_parser(name, help=f"{name} a job by id")
+    for name, fn, text in (
+        ("job", cmd_job, "a stored job: its result, prompt, metadata and creation time"),
+        ("cancel", cmd_cancel, "cancel a running job"),
+    ):
+        command = sub.add_parser(name, help=text)
         command.add_argument("job_id")
         command.set_defaults(run=fn)
-    for name in ("ping", "shutdown"):
-        sub.add_parser(name).set_defaults(run=cmd_simple(name))
+    runs = sub.add_parser("runs", help="past jobs, newest first (filters below)")
+    export = sub.add_parser("export", help="every stored job as JSON lines on stdout")
+    for command in (runs, export):
+        command.add_argument("--since", help="ISO 8601 time or Unix seconds")
+        command.add_argument("--until", help="ISO 8601 time or Unix seconds")
+        command.add_argument("--status", help="ok, error, timeout, cancelled, interrupted, …")
+        command.add_argument("--metadata", type=_json_value, metavar="JSON", help="match these")
+        command.add_argument("--grep", metavar="TEXT", help="a substring of the prompt")
+    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(run=cmd_runs)
+    export.set_defaults(run=cmd_export)
+    for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
+        sub.add_parser(name, help=text).set_defaults(run=cmd_simple(name))
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)  # exits 2 on a usage error
-    path = args.socket or os.environ.get("ORCHESTRORD_SOCKET") or default_socket_path()
-    out, err = Console(), Console(stderr=True)
+    path = socket_path(args.socket)
+    out, err = Console(), Console(stderr=True)  # rich honours NO_COLOR
     try:
         client = Client(path)
     except Unreachable as exc:
@@ -248,12 +482,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = args.run(client, args, out, err)
         return code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
     except Unreachable as exc:
         print(f"orchestrctl: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except RpcError as exc:
         print(f"orchestrctl: {exc.error.get('message')}", file=sys.stderr)
-        return EXIT_FAILED
+        return exc.exit_code
     finally:
         client.close()
 

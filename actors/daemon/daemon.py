@@ -20,6 +20,7 @@ import signal
 import socket
 import stat
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from messages.errors import ConfigError
 
 MAX_SOCKET_PATH = 107
 CLOSE_MIN_S = 1.0  # after the drain, the last answers still get this long to go out
+PRUNE_EVERY_S = 6 * 3600  # how often retention runs while the daemon is up
 
 
 class SocketInUse(Exception):
@@ -45,9 +47,21 @@ class SocketInUse(Exception):
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="orchestrord", description=__doc__.splitlines()[0])
-    parser.add_argument("--config", help="TOML file (else $ORCHESTRORD_CONFIG, else defaults)")
-    parser.add_argument("--socket", help="Unix socket path (else $ORCHESTRORD_SOCKET)")
+    parser = argparse.ArgumentParser(
+        prog="orchestrord",
+        description="Serve orchestrord on a Unix socket: several LLMs answer each prompt, "
+        "critique each other anonymously, and one writes the final answer. Runs in the "
+        "foreground and logs to stderr; ask it with orchestrctl.",
+        epilog="Configuration: --config, else $ORCHESTRORD_CONFIG, else "
+        "~/.config/orchestrord/config.toml, else every provider whose key is set "
+        "(OPENAI_API_KEY, GEMINI_API_KEY, LLAMA_BASE_URL), else the embedded local model. "
+        "A .env file here is read without overriding the environment. SIGTERM drains "
+        "running jobs, a second signal exits at once.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="the TOML configuration (see below)")
+    parser.add_argument(
+        "--socket", metavar="PATH", help="serve here (else $ORCHESTRORD_SOCKET, else the config's)"
+    )
     parser.add_argument(
         "--log-level",
         default=os.environ.get("ORCHESTRORD_LOG_LEVEL", "INFO"),
@@ -55,6 +69,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=str.upper,
     )
     parser.add_argument("--log-json", action="store_true", help="one JSON object per log line")
+    # (--log-level's default comes from $ORCHESTRORD_LOG_LEVEL, else INFO)
     parser.add_argument(
         "--check-config",
         action="store_true",
@@ -156,14 +171,28 @@ class Daemon:
         logger.info("received {}", signal.Signals(signum).name)
         self.request_stop()
 
+    async def _retain(self, store: RunStore) -> None:
+        """Forget jobs older than ``[daemon] retain_days`` now and every few hours."""
+        days = self.config.daemon.retain_days
+        while days > 0:
+            try:
+                gone = await asyncio.wrap_future(store.prune(time.time() - days * 86400))
+            except Exception:  # the store says why in its own log line; try again later
+                gone = 0
+            if gone:
+                logger.info("run store: forgot {} job(s) older than {:g} days", gone, days)
+            await asyncio.sleep(PRUNE_EVERY_S)  # the daemon's own loop: no actor waits
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         prepare_socket_path(self.socket_path)
         state = Path(self.config.daemon.state_dir).expanduser()
         store = RunStore(state / "runs.sqlite3")
-        orch = actors.start(self.config)
+        orch = actors.start(self.config, store=store)  # the server records the jobs
         try:  # whatever happens from here on, the actors (non-daemon threads) are stopped
-            orch.metrics.load(await asyncio.wrap_future(store.history()))  # auto synthesizer
+            history = store.history(self.config.model_names)  # the auto synthesizer's memory
+            orch.metrics.load(await asyncio.wrap_future(history))
+            retention = asyncio.create_task(self._retain(store))
             server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
             old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race
             try:
@@ -188,6 +217,7 @@ class Daemon:
                 logger.warning("{} job(s) still running after the drain: answering them", left)
             await loop.run_in_executor(None, orch.stop)  # running jobs end with partial results
             await server.close(max(CLOSE_MIN_S, stop_by - loop.time()))
+            retention.cancel()
         finally:
             await loop.run_in_executor(None, orch.stop)  # idempotent
             with contextlib.suppress(FileNotFoundError):

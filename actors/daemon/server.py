@@ -40,6 +40,7 @@ from messages.codec import (
 from messages.commands import Ask, new_id
 from messages.errors import (
     ERRORS_BY_CODE,
+    InvalidParams,
     MethodNotFound,
     OrchestratorError,
     OverloadedError,
@@ -54,6 +55,7 @@ from messages.results import ErrorInfo, JobResult
 READ_CHUNK = 65536
 MAX_WRITE_BUFFER = 64 * 1024 * 1024  # a client that stops reading is dropped past this
 OVERLOADED_RETRY_AFTER_S = 1.0
+RUNS_PARAMS = {"limit", "offset", "status", "since", "until", "metadata", "text", "full"}
 
 
 class JobFailed(Exception):
@@ -198,6 +200,7 @@ class SocketServer:
             "ask": self.ask,
             "status": self.status,
             "job": self.job,
+            "runs": self.runs,
             "cancel": self.cancel,
             "ping": self.ping,
             "shutdown": self.shutdown,
@@ -301,10 +304,16 @@ class SocketServer:
 
     async def job(self, request: Request, conn: Connection) -> Any:
         job_id = job_id_param(request.params)
-        result = await asyncio.wrap_future(self.store.get(job_id))
-        if result is None:
+        record = await asyncio.wrap_future(self.store.record(job_id))
+        if record is None:
             raise UnknownJob(f"no job {job_id!r}")
-        return result.to_dict()
+        return record
+
+    async def runs(self, request: Request, conn: Connection) -> Any:
+        unknown = set(request.params) - RUNS_PARAMS
+        if unknown:
+            raise InvalidParams(f"unknown param(s) {sorted(unknown)}; known: {sorted(RUNS_PARAMS)}")
+        return {"runs": await asyncio.wrap_future(self.store.runs(request.params))}
 
     async def cancel(self, request: Request, conn: Connection) -> Any:
         job_id = job_id_param(request.params)

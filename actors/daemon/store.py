@@ -16,49 +16,16 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from actors.daemon import runs, schema
 from messages.errors import JobInterrupted
 from messages.results import ErrorInfo, JobResult
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    job_id      TEXT PRIMARY KEY,
-    status      TEXT NOT NULL,
-    prompt      TEXT NOT NULL,
-    options     TEXT NOT NULL,
-    metadata    TEXT NOT NULL,
-    accepted_at REAL NOT NULL,
-    finished_at REAL,
-    result      TEXT
-);
-CREATE TABLE IF NOT EXISTS replies (
-    job_id        TEXT NOT NULL,
-    round_index   INTEGER NOT NULL,
-    round         TEXT NOT NULL,
-    model         TEXT NOT NULL,
-    status        TEXT NOT NULL,
-    prompt        TEXT,
-    text          TEXT,
-    latency_ms    REAL,
-    input_tokens  INTEGER,
-    output_tokens INTEGER,
-    cost_usd      REAL,
-    error_code    TEXT,
-    error_message TEXT,
-    finished_at   REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS replies_by_model ON replies (model, finished_at);
-CREATE TABLE IF NOT EXISTS cache (
-    key    TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL
-);
-"""
 
 BATCH = 512
 Op = Callable[[sqlite3.Connection], Any]
@@ -72,7 +39,7 @@ class RunStore:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash
-        self._db.executescript(SCHEMA)
+        self.version = schema.migrate(self._db)
         self.interrupted = self._mark_interrupted()
         self._thread = threading.Thread(target=self._run, name="run-store", daemon=True)
         self._thread.start()
@@ -162,11 +129,18 @@ class RunStore:
     def accept(
         self, job_id: str, prompt: str, options: Mapping[str, Any], metadata: Mapping[str, Any]
     ) -> Future[Any]:
-        row = (job_id, prompt, json.dumps(dict(options)), json.dumps(dict(metadata)), time.time())
+        row = (
+            job_id,
+            prompt,
+            json.dumps(dict(options), default=list),
+            json.dumps(dict(metadata)),
+            time.time(),
+            options.get("strategy"),
+        )
         return self.submit(
             lambda db: db.execute(
-                "INSERT INTO jobs (job_id, status, prompt, options, metadata, accepted_at) "
-                "VALUES (?, 'running', ?, ?, ?, ?)",
+                "INSERT INTO jobs (job_id, status, prompt, options, metadata, accepted_at, "
+                "strategy) VALUES (?, 'running', ?, ?, ?, ?, ?)",
                 row,
             )
         )
@@ -196,10 +170,23 @@ class RunStore:
             if not result.cached  # a cached result made no calls: the history stays true
         ]
 
+        participants = [r.model for r in result.rounds[0].replies] if result.rounds else []
+        models = json.dumps(participants) if participants else None
+
         def op(db: sqlite3.Connection) -> None:
             db.execute(
-                "UPDATE jobs SET status = ?, finished_at = ?, result = ? WHERE job_id = ?",
-                (result.status, now, data, result.job_id),
+                "UPDATE jobs SET status = ?, finished_at = ?, result = ?, strategy = ?, "
+                "models = ?, elapsed_ms = ?, cost_usd = ? WHERE job_id = ?",
+                (
+                    result.status,
+                    now,
+                    data,
+                    result.strategy,
+                    models,
+                    result.elapsed_ms,
+                    result.cost_usd,
+                    result.job_id,
+                ),
             )
             db.executemany(
                 "INSERT INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", replies
@@ -245,20 +232,63 @@ class RunStore:
 
         return self.submit(op)
 
-    def history(self, per_model: int = 50) -> Future[list[tuple[str, bool, float]]]:
-        """The most recent reply outcomes per model (oldest first): (model, ok, latency_s),
-        so the auto synthesizer's metrics survive restarts."""
+    def history(
+        self, models: Sequence[str], per_model: int = 50
+    ) -> Future[list[tuple[str, bool, float]]]:
+        """The most recent reply outcomes of each model (oldest first): (model, ok,
+        latency_s), so the auto synthesizer's metrics survive restarts. One indexed
+        lookup per model: start-up stays fast with millions of stored replies."""
 
         def op(db: sqlite3.Connection) -> list[tuple[str, bool, float]]:
-            rows = db.execute(
-                "SELECT model, status, latency_ms FROM ("
-                " SELECT model, status, latency_ms, finished_at, ROW_NUMBER() OVER ("
-                "  PARTITION BY model ORDER BY finished_at DESC, rowid DESC) AS n"
-                " FROM replies WHERE status IN ('ok', 'error', 'timeout')"
-                ") WHERE n <= ? ORDER BY finished_at, model",
-                (per_model,),
-            ).fetchall()
-            return [(m, s == "ok", (lat or 0.0) / 1000) for m, s, lat in rows]
+            out: list[tuple[str, bool, float]] = []
+            for model in models:
+                rows = db.execute(
+                    "SELECT status, latency_ms FROM replies WHERE model = ? AND status IN "
+                    "('ok', 'error', 'timeout') ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+                    (model, per_model),
+                ).fetchall()
+                out += [(model, s == "ok", (lat or 0.0) / 1000) for s, lat in reversed(rows)]
+            return out
+
+        return self.submit(op)
+
+    def runs(self, params: Mapping[str, Any]) -> Future[list[dict[str, Any]]]:
+        """Past jobs matching ``params`` (see ``actors.daemon.runs``), newest first;
+        ``full`` gives whole records (``export``) instead of listings."""
+        clause, args = runs.where(params)
+        limit, offset = runs.page(params)
+        shape = runs.record if params.get("full") else runs.listing
+        sql = (
+            f"SELECT {runs.COLUMNS} FROM jobs{clause} "
+            "ORDER BY accepted_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        )
+        return self.submit(
+            lambda db: [shape(row) for row in db.execute(sql, [*args, limit, offset])]
+        )
+
+    def record(self, job_id: str) -> Future[dict[str, Any] | None]:
+        """The stored job as ``job`` returns it: result, prompt, metadata, created."""
+
+        def op(db: sqlite3.Connection) -> dict[str, Any] | None:
+            row = db.execute(
+                f"SELECT {runs.COLUMNS} FROM jobs WHERE job_id = ?", (job_id,)
+            ).fetchone()
+            return None if row is None else runs.record(row)
+
+        return self.submit(op)
+
+    def prune(self, before: float) -> Future[int]:
+        """Forget the jobs accepted before ``before`` (Unix seconds), their replies and
+        cache entries (``[daemon] retain_days``); how many jobs went."""
+
+        def op(db: sqlite3.Connection) -> int:
+            old = "SELECT job_id FROM jobs WHERE accepted_at < ? AND status != 'running'"
+            db.execute(f"DELETE FROM replies WHERE job_id IN ({old})", (before,))
+            db.execute(f"DELETE FROM cache WHERE job_id IN ({old})", (before,))
+            cursor = db.execute(
+                "DELETE FROM jobs WHERE accepted_at < ? AND status != 'running'", (before,)
+            )
+            return int(cursor.rowcount)
 
         return self.submit(op)
 

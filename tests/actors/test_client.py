@@ -24,6 +24,7 @@ def ctl(socket_path: str, *args: str, stdin: str | None = None) -> subprocess.Co
         capture_output=True,
         text=True,
         input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         timeout=WAIT,
         env={**os.environ, "NO_COLOR": "1"},
     )
@@ -129,3 +130,162 @@ def test_python_m_actors_daemon_still_runs_the_daemon() -> None:
         timeout=30,
     )
     assert run.returncode == 0 and run.stdout.startswith("orchestrord ")
+
+
+# --- every ask option, and the job's life on the terminal -------------------------------
+
+
+def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -> None:
+    from messages.options import ASK_OPTIONS
+
+    schema = tmp_path / "schema.json"
+    schema.write_text('{"type": "object"}')
+    values = {
+        "--system": "be terse",
+        "--max-tokens": "7",
+        "--temperature": "0.3",
+        "--models": "a,b",
+        "--rounds": "initial",
+        "--strategy": "vote",
+        "--synthesizer": "a",
+        "--timeout": "30",
+        "--metadata": '{"user": "ann"}',
+        "--schema": f"@{schema}",
+        "--early-exit": None,
+        "--max-cost": "5",
+        "--answer-pattern": "(\\{.*\\})",
+        "--deterministic": None,
+    }
+    flags = {o.flag for o in ASK_OPTIONS if o.flag}
+    assert flags == set(values)  # a new option gets a flag, and this test a value
+    d = daemon({"models": [{"name": n, "provider": "fake", "reply": '{"x": 1}'} for n in "ab"]})
+    argv = [
+        x for flag, value in values.items() for x in ([flag] if value is None else [flag, value])
+    ]
+    run = ctl(d.socket_path, "ask", "q", "--json", *argv)
+    assert run.returncode == 0, run.stderr + run.stdout
+    record = json.loads(ctl(d.socket_path, "job", json.loads(run.stdout)["job_id"]).stdout)
+    options = record["options"]
+    assert options["system"] == "be terse" and options["max_tokens"] == 7
+    assert options["temperature"] == 0.3 and options["models"] == ["a", "b"]
+    assert options["schema"] == {"type": "object"} and options["max_cost_usd"] == 5.0
+    assert options["early_exit"] is True and options["answer_pattern"] == "(\\{.*\\})"
+    assert record["metadata"] == {"user": "ann"} and record["prompt"] == "q"
+
+
+def test_ask_shows_the_job_id_first_and_a_footer_and_no_markup(daemon) -> None:
+    d = daemon(
+        {
+            "models": [
+                {"name": "a", "provider": "fake", "reply": "A"},
+                {"name": "bad", "provider": "fake", "fail_rate": 1.0, "max_attempts": 1},
+            ]
+        }
+    )
+    run = ctl(d.socket_path, "ask", "q", "--rounds", "initial")
+    assert run.returncode == 0
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith("job ")
+    assert "✗ bad" in run.stderr and "[red]" not in run.stderr  # the literal markup bug
+    assert "tokens (" in lines[-1] and "$0.000000" in lines[-1]
+    assert "\x1b[" not in run.stderr  # NO_COLOR is honoured
+
+
+def test_invalid_params_exit_2(daemon) -> None:
+    d = daemon(FAST)
+    run = ctl(d.socket_path, "ask", "q", "--models", "nobody")
+    assert run.returncode == 2 and "unknown model" in run.stderr
+    assert ctl(d.socket_path, "ask", "q", "--schema", "{not json").returncode == 2
+
+
+def test_piped_stdin_is_sent_with_the_prompt_as_a_document(daemon) -> None:
+    d = daemon(FAST)
+    run = ctl(
+        d.socket_path,
+        "ask",
+        "summarize",
+        "--json",
+        "--rounds",
+        "initial",
+        stdin="the document body",
+    )
+    job = json.loads(ctl(d.socket_path, "job", json.loads(run.stdout)["job_id"]).stdout)
+    assert job["prompt"] == "summarize\n\nthe document body"
+
+
+def test_ctrl_c_cancels_the_job_and_exits_130(daemon) -> None:
+    import signal
+
+    d = daemon({"models": [{"name": "slow", "provider": "fake", "latency_ms": 600_000}]})
+    proc = subprocess.Popen(
+        [str(ROOT / "bin" / "orchestrctl"), "--socket", d.socket_path, "ask", "q"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    assert proc.stderr is not None
+    first = proc.stderr.readline()  # "job …": the job has started
+    assert first.startswith("job ")
+    job_id = first.split()[1]
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=WAIT) == 130
+    assert "cancelled" in proc.stderr.read()
+    status = json.loads(ctl(d.socket_path, "job", job_id).stdout)["status"]
+    assert status == "cancelled"  # it does not run on (and get paid for)
+
+
+def test_runs_and_export_list_past_jobs_with_filters(daemon) -> None:
+    d = daemon(FAST)
+    for prompt, user in (("capital of France", "ann"), ("2+2", "bob"), ("capital of Peru", "ann")):
+        ctl(
+            d.socket_path,
+            "ask",
+            prompt,
+            "--rounds",
+            "initial",
+            "--metadata",
+            json.dumps({"user": user}),
+        )
+    runs = json.loads(ctl(d.socket_path, "runs", "--json", "--metadata", '{"user": "ann"}').stdout)
+    assert [r["prompt_preview"] for r in runs] == ["capital of Peru", "capital of France"]
+    grep = json.loads(ctl(d.socket_path, "runs", "--json", "--grep", "2+2").stdout)
+    assert [r["metadata"] for r in grep] == [{"user": "bob"}]
+    table = ctl(d.socket_path, "runs", "--limit", "1")
+    assert table.returncode == 0 and "Peru" in table.stdout and "France" not in table.stdout
+    export = ctl(d.socket_path, "export")
+    records = [json.loads(line) for line in export.stdout.splitlines()]
+    assert len(records) == 3 and all("rounds" in r and "prompt" in r for r in records)
+    assert ctl(d.socket_path, "runs", "--since", "yesterday").returncode == 2
+
+
+def test_the_client_finds_the_socket_like_the_daemon(tmp_path) -> None:
+    from actors.daemon.client import socket_path
+
+    config = tmp_path / "c.toml"
+    config.write_text('[daemon]\nsocket = "/run/x/o.sock"\n')
+    assert socket_path(None, {"ORCHESTRORD_CONFIG": str(config)}) == "/run/x/o.sock"
+    assert (
+        socket_path(None, {"ORCHESTRORD_SOCKET": "/s", "ORCHESTRORD_CONFIG": str(config)}) == "/s"
+    )
+    assert socket_path("/flag", {"ORCHESTRORD_SOCKET": "/s"}) == "/flag"
+    assert socket_path(None, {"XDG_RUNTIME_DIR": "/run/u", "HOME": str(tmp_path)}) == (
+        "/run/u/orchestrord/orchestrord.sock"
+    )
+
+
+def test_help_texts_explain() -> None:
+    for command in ("orchestrctl", "orchestrord"):
+        run = subprocess.run(
+            [str(ROOT / "bin" / command), "--help"], capture_output=True, text=True, timeout=WAIT
+        )
+        assert run.returncode == 0
+        assert "``" not in run.stdout  # no raw docstring
+    ask = subprocess.run(
+        [str(ROOT / "bin" / "orchestrctl"), "ask", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+    )
+    assert "--max-cost USD" in ask.stdout and "Ctrl-C cancels" in ask.stdout

@@ -52,7 +52,10 @@ def test_ask_status_job_ping(daemon) -> None:
     assert answer["status"] == "ok" and answer["answer"] in ("A in synthesis", "B in synthesis")
     assert [r["name"] for r in answer["rounds"]] == ["initial", "meta", "synthesis"]
     stored = rpc(d, "job", {"job_id": answer["job_id"]})["result"]
-    assert stored == answer
+    added = {k: stored.pop(k) for k in ("prompt", "metadata", "options", "created")}
+    assert stored == answer  # the job result, plus what was asked and when
+    assert added["prompt"] == "hi" and added["metadata"] == {"user": "t"}
+    assert added["created"].endswith("+00:00")
     status = rpc(d, "status")["result"]
     assert status["jobs_total"] == 1 and {m["name"] for m in status["models"]} == {"a", "b"}
     assert rpc(d, "ping")["result"] == "pong"

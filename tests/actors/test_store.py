@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_a_cached_result_adds_no_reply_history(tmp_path: Path) -> None:
     store.finish(finished("j1")).result(WAIT)
     store.accept("j2", "p", {}, {}).result(WAIT)
     store.finish(finished("j1").with_changes(job_id="j2", cached=True)).result(WAIT)
-    assert len(store.history().result(WAIT)) == 2  # j1's two replies only
+    assert len(store.history(["a", "b"]).result(WAIT)) == 2  # j1's two replies only
     assert store.get("j2").result(WAIT).cached
     store.close()
 
@@ -135,3 +136,136 @@ def test_a_waiter_that_gave_up_does_not_kill_the_writer(tmp_path: Path) -> None:
     held.result(WAIT)
     assert store.accept("j2", "p", {}, {}).result(WAIT) is not None
     store.close()
+
+
+# --- run history ---------------------------------------------------------------------------
+
+
+def seeded(tmp_path: Path) -> RunStore:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    jobs = [
+        ("j1", "What is the capital of Australia?", {"user": "ann", "n": 1}, "ok", 1000.0),
+        ("j2", "Summarise this report", {"user": "bob", "tags": ["x"]}, "error", 2000.0),
+        ("j3", "What is 2+2?", {"user": "ann", "urgent": True}, "ok", 3000.0),
+    ]
+    for job_id, prompt, metadata, status, when in jobs:
+        store.accept(job_id, prompt, {"strategy": "vote"}, metadata).result(WAIT)
+        store.submit(
+            lambda db, j=job_id, w=when: db.execute(
+                "UPDATE jobs SET accepted_at = ? WHERE job_id = ?", (w, j)
+            )
+        ).result(WAIT)
+        store.finish(finished(job_id).with_changes(status=status)).result(WAIT)
+    return store
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({}, ["j3", "j2", "j1"]),  # newest first
+        ({"limit": 2}, ["j3", "j2"]),
+        ({"limit": 2, "offset": 2}, ["j1"]),
+        ({"status": "ok"}, ["j3", "j1"]),
+        ({"since": 1500}, ["j3", "j2"]),
+        ({"until": "1970-01-01T00:33:20Z"}, ["j1"]),  # 2000 s: until is exclusive
+        ({"since": "1970-01-01T00:16:40+00:00", "until": 2500}, ["j2", "j1"]),
+        ({"metadata": {"user": "ann"}}, ["j3", "j1"]),
+        ({"metadata": {"user": "ann", "urgent": True}}, ["j3"]),
+        ({"metadata": {"tags": ["x"]}}, ["j2"]),
+        ({"metadata": {"n": 1}}, ["j1"]),
+        ({"text": "What is"}, ["j3", "j1"]),
+    ],
+)
+def test_runs_filter_and_page(tmp_path: Path, params: dict, expected: list[str]) -> None:
+    store = seeded(tmp_path)
+    try:
+        assert [r["job_id"] for r in store.runs(params).result(WAIT)] == expected
+    finally:
+        store.close()
+
+
+def test_a_listing_and_a_record_say_what_ran(tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    try:
+        [run] = store.runs({"limit": 1}).result(WAIT)
+        assert run == {
+            "job_id": "j3",
+            "created": "1970-01-01T00:50:00.000+00:00",
+            "status": "ok",
+            "strategy": "synthesize",
+            "models": ["a", "b"],
+            "elapsed_ms": 0.0,
+            "cost_usd": 0.0,
+            "prompt_preview": "What is 2+2?",
+            "metadata": {"user": "ann", "urgent": True},
+        }
+        record = store.record("j1").result(WAIT)
+        assert record["prompt"] == "What is the capital of Australia?"
+        assert record["metadata"] == {"user": "ann", "n": 1}
+        assert record["created"].startswith("1970-01-01T00:16:40")
+        assert record["answer"] == "hi" and record["rounds"][0]["replies"][0]["model"] == "a"
+        assert store.record("nope").result(WAIT) is None
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"status": "weird"}, {"since": "yesterday"}, {"limit": 0}, {"metadata": [1]}, {"text": ""}],
+)
+def test_bad_runs_filters_are_invalid_params(tmp_path: Path, params: dict) -> None:
+    from messages.errors import InvalidParams
+
+    store = RunStore(tmp_path / "runs.sqlite3")
+    try:
+        with pytest.raises(InvalidParams):
+            store.runs(params)
+    finally:
+        store.close()
+
+
+def test_retention_forgets_old_jobs_with_their_replies_and_cache(tmp_path: Path) -> None:
+    store = seeded(tmp_path)
+    try:
+        store.cache_result("k", "j1").result(WAIT)
+        assert store.prune(2500).result(WAIT) == 2
+        assert [r["job_id"] for r in store.runs({}).result(WAIT)] == ["j3"]
+        count = store.submit(
+            lambda db: db.execute(
+                "SELECT (SELECT count(*) FROM replies WHERE job_id != 'j3'),"
+                " (SELECT count(*) FROM cache)"
+            ).fetchone()
+        ).result(WAIT)
+        assert count == (0, 0)
+    finally:
+        store.close()
+
+
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    from actors.daemon import schema
+
+    path = tmp_path / "runs.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(schema.BASE)
+    result = finished("old").with_changes(strategy="rank", elapsed_ms=12.5, cost_usd=0.25)
+    db.execute(
+        "INSERT INTO jobs VALUES ('old', 'ok', 'p', '{}', '{}', 1.0, 2.0, ?)",
+        (json.dumps(result.to_dict()),),
+    )
+    db.commit()
+    db.close()
+    store = RunStore(path)
+    try:
+        assert store.version == schema.VERSION == 2
+        [run] = store.runs({}).result(WAIT)
+        assert (run["strategy"], run["models"], run["elapsed_ms"], run["cost_usd"]) == (
+            "rank",
+            ["a", "b"],
+            12.5,
+            0.25,
+        )
+    finally:
+        store.close()
+    again = RunStore(path)
+    assert again.version == 2  # opening again changes nothing
+    again.close()

@@ -274,7 +274,7 @@ def test_recorded_history_seeds_the_auto_pick(start_orch, tmp_path) -> None:
             job_id="old", status="ok", rounds=(RoundResult(name="initial", replies=tuple(replies)),)
         )
     ).result(10)
-    history = store.history().result(10)
+    history = store.history(NAMES).result(10)
     store.close()
     orch = start_orch({"models": fake_models(NAMES)})
     orch.metrics.load(history)
