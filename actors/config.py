@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.prices import lookup as lookup_price
 from actors.prompts import DEFAULT_TEMPLATES
 from messages.errors import ConfigError
 
@@ -88,8 +89,8 @@ class ModelConfig:
     temperature: float = 0.7
     seed: int | None = None
     max_attempts: int = 3
-    price_in_per_mtok: float = 0.0
-    price_out_per_mtok: float = 0.0
+    price_in_per_mtok: float | None = None  # None: from genai-prices, else unknown
+    price_out_per_mtok: float | None = None
     options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
@@ -98,10 +99,15 @@ class ModelConfig:
             return self.burst
         return max(1.0, (self.rpm or 60.0) / 60.0)
 
+    @property
+    def priced(self) -> bool:
+        """Whether its price is known (configured, from genai-prices, or free)."""
+        return self.price_in_per_mtok is not None and self.price_out_per_mtok is not None
+
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        return (
-            input_tokens * self.price_in_per_mtok + output_tokens * self.price_out_per_mtok
-        ) / 1_000_000
+        """USD for a call; an unknown price counts as 0 (budgets refuse such models)."""
+        price_in, price_out = self.price_in_per_mtok or 0.0, self.price_out_per_mtok or 0.0
+        return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -249,6 +255,18 @@ def _model(index: int, data: Any) -> ModelConfig:
     model = dataclasses.replace(model, options=types.MappingProxyType(checked))
     if not model.model:
         model = dataclasses.replace(model, model=cls.default_model)
+    if model.price_in_per_mtok is None and model.price_out_per_mtok is None:
+        found = lookup_price(model.provider, model.model, model.base_url)
+        if found is not None:
+            model = dataclasses.replace(
+                model, price_in_per_mtok=found[0], price_out_per_mtok=found[1]
+            )
+    elif model.price_in_per_mtok is None or model.price_out_per_mtok is None:
+        model = dataclasses.replace(  # one of the two given: the other is 0, not unknown
+            model,
+            price_in_per_mtok=model.price_in_per_mtok or 0.0,
+            price_out_per_mtok=model.price_out_per_mtok or 0.0,
+        )
     for key in ("rpm", "burst", "tpm", "timeout_s"):
         _positive(f"{prefix}.{key}", getattr(model, key))
     for key in ("price_in_per_mtok", "price_out_per_mtok", "temperature", "limit_margin_s"):

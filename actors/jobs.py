@@ -226,6 +226,14 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         raise InvalidParams(
             f"unknown synthesizer {synthesizer!r}; known: {list(config.model_names)} or auto"
         )  # a role: it need not be one of the job's participants
+    if ask.max_cost_usd is not None:
+        callers = {*models, *([synthesizer] if synthesizer != "auto" else [])}
+        unpriced = [m.name for m in config.models if m.name in callers and not m.priced]
+        if unpriced:
+            raise InvalidParams(
+                f"max_cost_usd cannot be kept: no price is known for {unpriced}; set "
+                "price_in_per_mtok and price_out_per_mtok for them"
+            )
     timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
     if not positive_number(timeout):
         raise InvalidParams("timeout_s must be a positive number")

@@ -14,6 +14,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from messages.results import Usage
+
 CIRCUIT_FAILURES = 3
 HEDGE_MIN_SAMPLES = 5
 
@@ -26,6 +28,11 @@ class ModelStats:
     success_rate: float = 1.0  # over the recent window; 1.0 with no history yet
     mean_latency_ms: float = math.inf  # over recent successes; inf with none yet
     consecutive_failures: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    retries: int = 0  # extra attempts (after retryable failures) this run
+    p50_latency_ms: float | None = None  # over recent successes
 
     @property
     def circuit_open(self) -> bool:
@@ -34,9 +41,23 @@ class ModelStats:
 
 
 class _Window:
-    __slots__ = ("calls_failed", "calls_ok", "consecutive_failures", "inflight", "recent")
+    __slots__ = (
+        "calls_failed",
+        "calls_ok",
+        "consecutive_failures",
+        "cost_usd",
+        "inflight",
+        "input_tokens",
+        "output_tokens",
+        "recent",
+        "retries",
+    )
 
     def __init__(self, size: int) -> None:
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+        self.retries = 0
         self.calls_ok = 0
         self.calls_failed = 0
         self.consecutive_failures = 0
@@ -56,9 +77,23 @@ class Metrics:
             win = self._models[model] = _Window(self._size)
         return win
 
-    def record(self, model: str, *, ok: bool, latency_s: float) -> None:
+    def record(
+        self,
+        model: str,
+        *,
+        ok: bool,
+        latency_s: float,
+        usage: Usage | None = None,
+        cost_usd: float = 0.0,
+        attempts: int = 1,
+    ) -> None:
         with self._lock:
             win = self._get(model)
+            win.retries += max(0, attempts - 1)
+            win.cost_usd += cost_usd
+            if usage is not None:
+                win.input_tokens += usage.input_tokens
+                win.output_tokens += usage.output_tokens
             if ok:
                 win.calls_ok += 1
                 win.consecutive_failures = 0
@@ -87,9 +122,12 @@ class Metrics:
             recent = list(win.recent)
             calls_ok, calls_failed, inflight = win.calls_ok, win.calls_failed, win.inflight
             failing = win.consecutive_failures
+            tokens = (win.input_tokens, win.output_tokens)
+            cost, retries = round(win.cost_usd, 10), win.retries
         rate = sum(ok for ok, _ in recent) / len(recent) if recent else 1.0
         latencies = [lat for ok, lat in recent if ok]
         mean = 1000 * sum(latencies) / len(latencies) if latencies else math.inf
+        p50 = 1000 * sorted(latencies)[len(latencies) // 2] if latencies else None
         return ModelStats(
             calls_ok=calls_ok,
             calls_failed=calls_failed,
@@ -97,6 +135,11 @@ class Metrics:
             success_rate=rate,
             mean_latency_ms=mean,
             consecutive_failures=failing,
+            p50_latency_ms=None if p50 is None else round(p50, 1),
+            input_tokens=tokens[0],
+            output_tokens=tokens[1],
+            cost_usd=cost,
+            retries=retries,
         )
 
     def p95_latency_s(self, model: str, min_samples: int = HEDGE_MIN_SAMPLES) -> float | None:

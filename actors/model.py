@@ -369,7 +369,16 @@ class ModelActor(pykka.ThreadingActor):
         if msg.error is None:  # already answered from the I/O loop
             usage = msg.response.usage
             self.limiter.reconcile(call.cost, usage.total if usage else -1, now)
-            self.metrics.record(self.config.name, ok=True, latency_s=now - call.received)
+            self.metrics.record(
+                self.config.name,
+                ok=True,
+                latency_s=now - call.received,
+                usage=usage,
+                cost_usd=self.config.cost_usd(usage.input_tokens, usage.output_tokens)
+                if usage
+                else 0.0,
+                attempts=call.retry.attempt,
+            )
             self._note_health(None)
         elif isinstance(msg.error, ProviderError):
             self._on_error(call, msg.error, now)
@@ -437,7 +446,9 @@ class ModelActor(pykka.ThreadingActor):
         """Answer a call that ended without an answer (successes are answered from the
         I/O loop, in ``_attempt``)."""
         latency_s = self.clock() - call.received
-        self.metrics.record(self.config.name, ok=False, latency_s=latency_s)
+        self.metrics.record(
+            self.config.name, ok=False, latency_s=latency_s, attempts=call.retry.attempt
+        )
         _reply(self.config, call.msg, call.retry.attempt, latency_s, error)
 
     # --- cancelling and abandoning -----------------------------------------------------

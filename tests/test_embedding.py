@@ -105,6 +105,7 @@ def test_status_reports_every_model() -> None:
     assert set(status) == {"version", "uptime_s", "inflight_jobs", "jobs_total", "models"}
     assert status["jobs_total"] == 1 and status["inflight_jobs"] == 0
     [model] = status["models"]
+    assert model["input_tokens"] > 0 and model["output_tokens"] > 0
     assert model == {
         "name": "a",
         "provider": "fake",
@@ -113,6 +114,11 @@ def test_status_reports_every_model() -> None:
         "inflight": 0,
         "calls_ok": 3,
         "calls_failed": 0,
+        "retries": 0,
+        "input_tokens": model["input_tokens"],
+        "output_tokens": model["output_tokens"],
+        "cost_usd": 0.0,
+        "p50_latency_ms": model["p50_latency_ms"],
         "reason": None,
         "down_since": None,
         "next_probe": None,
@@ -166,3 +172,40 @@ def test_an_embedding_without_a_state_dir_keeps_no_store() -> None:
         assert orch.store is None
         with pytest.raises(OrchestratorError, match="state_dir"):
             orch.runs()
+
+
+def test_status_counts_tokens_cost_latency_and_retries_per_model() -> None:
+    from messages.errors import ProviderUnavailable
+
+    flaky = {"n": 0}
+
+    def reply(request):
+        flaky["n"] += 1
+        if flaky["n"] == 1:
+            raise ProviderUnavailable("once", status=503)
+        return "fine"
+
+    config = {
+        "models": [
+            {
+                "name": "a",
+                "provider": "fake",
+                "reply": reply,
+                "price_in_per_mtok": 1_000_000.0,
+                "price_out_per_mtok": 2_000_000.0,
+            },
+        ],
+        "pipeline": {"rounds": ["initial"]},
+        "supervision": {"backoff_min_s": 0.001, "backoff_max_s": 0.002},
+    }
+    with actors.start(config, environ={}) as orch:
+        result = orch.ask("q")
+        [model] = orch.status()["models"]
+    usage = result.usage
+    assert model["retries"] == 1 and model["calls_ok"] == 1
+    assert (model["input_tokens"], model["output_tokens"]) == (
+        usage.input_tokens,
+        usage.output_tokens,
+    )
+    assert model["cost_usd"] == usage.input_tokens * 1.0 + usage.output_tokens * 2.0
+    assert model["p50_latency_ms"] is not None

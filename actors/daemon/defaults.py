@@ -95,7 +95,12 @@ def describe(config: Config) -> str:
         limits = f"rpm={m.rpm or '-'} tpm={m.tpm or '-'} concurrency={m.max_concurrency}"
         where = f" at {m.base_url}" if m.base_url else ""
         key = f" key=${m.api_key_env}" if m.api_key_env else ""
-        lines.append(f"  {m.name:<12} {m.provider:<7} {m.model}{where} ({limits}){key}")
+        price = (
+            f"${m.price_in_per_mtok:g}/${m.price_out_per_mtok:g} per Mtok"
+            if m.priced
+            else "price unknown"
+        )
+        lines.append(f"  {m.name:<12} {m.provider:<7} {m.model}{where} ({limits}; {price}){key}")
     p = config.pipeline
     lines += [
         f"pipeline: rounds={' -> '.join(p.rounds)} strategy={p.strategy} "

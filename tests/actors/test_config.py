@@ -134,3 +134,48 @@ def test_overrides_replace_only_the_given_daemon_keys() -> None:
     assert changed.daemon.socket == "/tmp/x.sock"
     assert changed.daemon.state_dir == config.daemon.state_dir
     assert with_overrides(config, socket=None) is config
+
+
+# --- prices ---------------------------------------------------------------------------------
+
+
+def test_an_unset_price_comes_from_genai_prices() -> None:
+    """Every zero-config hosted model used to cost 0, so max_cost_usd was a silent no-op."""
+    config = config_from_dict(
+        {
+            "models": [
+                {"name": "gpt", "provider": "openai", "model": "gpt-4o-mini"},
+                {"name": "gem", "provider": "gemini", "model": "gemini-2.5-flash"},
+                {
+                    "name": "mine",
+                    "provider": "openai",
+                    "price_in_per_mtok": 1.0,
+                    "price_out_per_mtok": 2.0,
+                },
+                {"name": "local", "provider": "fake"},
+                {"name": "llama", "provider": "llama", "model": "my-finetune"},
+            ]
+        }
+    )
+    gpt, gem, mine, local, llama = config.models
+    assert (gpt.price_in_per_mtok, gpt.price_out_per_mtok) == (0.15, 0.6)
+    assert gem.priced and gem.price_out_per_mtok > gem.price_in_per_mtok > 0
+    assert (mine.price_in_per_mtok, mine.price_out_per_mtok) == (1.0, 2.0)  # config wins
+    assert local.priced and local.cost_usd(1000, 1000) == 0.0
+    assert not llama.priced and llama.cost_usd(1000, 1000) == 0.0  # unknown, counted as 0
+
+
+def test_a_budget_over_a_model_with_an_unknown_price_is_refused(start_orch) -> None:
+    from messages.errors import InvalidParams
+
+    orch = start_orch(
+        {
+            "models": [
+                {"name": "a", "provider": "fake"},
+                {"name": "llama", "provider": "llama", "model": "unpriced-model"},
+            ]
+        }
+    )
+    with pytest.raises(InvalidParams, match=r"no price is known for \['llama'\]"):
+        orch.ask("q", max_cost_usd=0.01)
+    assert orch.ask("q", models=["a"], max_cost_usd=0.01).status == "ok"  # priced: fine
