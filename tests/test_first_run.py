@@ -239,3 +239,26 @@ def test_the_readmes_embedding_example_runs(tmp_path: Path, monkeypatch, capsys)
     exec(compile(block, "README.md", "exec"), {})  # the README's own code
     out = capsys.readouterr().out
     assert "Canberra" in out and "'status': 'ok'" in out and "'models'" in out
+
+
+def test_the_protocol_reference_lists_every_ask_option_as_declared() -> None:
+    from messages.options import ASK_OPTIONS
+
+    doc = (ROOT / "docs/protocol.md").read_text()
+    for option in ASK_OPTIONS:
+        row = next(
+            (line for line in doc.splitlines() if line.startswith(f"| `{option.name}` |")), None
+        )
+        assert row is not None, f"docs/protocol.md has no row for {option.name}"
+        assert option.help in row, f"{option.name}: the row's text differs from the table's"
+        if option.flag:
+            assert option.flag in row
+
+
+def test_the_readme_links_only_inside_the_repository() -> None:
+    links = re.findall(r"\]\(([^)]+)\)", README)
+    outside = [link for link in links if "://" in link or link.startswith("..")]
+    assert outside == [], outside
+    for link in links:
+        assert (ROOT / link.split("#")[0]).exists(), link
+    assert "../shared" not in README
