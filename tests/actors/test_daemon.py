@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -712,10 +713,14 @@ def test_check_config_names_a_missing_local_model_file(tmp_path: Path) -> None:
     )
 
 
-def test_a_model_without_its_key_is_down_with_a_reason_and_never_restarted(daemon) -> None:
-    """It used to pass --check-config, then crash-loop: 18 tracebacks in 10 s."""
+@pytest.mark.parametrize("log_args", [[], ["--log-json"]], ids=["text", "json"])
+def test_a_model_without_its_key_is_down_with_a_reason_and_never_restarted(
+    daemon, log_args: list[str]
+) -> None:
+    """It used to pass --check-config, then crash-loop: 18 tracebacks in 10 s, with a key
+    printed 8 times (4 with --log-json) by loguru's diagnose."""
     secret = "g-secret-value-1234567"
-    d = daemon(NO_KEY, args=["--log-json"], env={"OPENAI_API_KEY": "", "GEMINI_API_KEY": secret})
+    d = daemon(NO_KEY, args=log_args, env={"OPENAI_API_KEY": "", "GEMINI_API_KEY": secret})
     status = {m["name"]: m for m in rpc(d, "status")["result"]["models"]}
     assert status["gpt"]["state"] == "down" and status["gpt"]["restarts"] == 0
     assert "no API key: set $OPENAI_API_KEY" in status["gpt"]["reason"]
@@ -731,3 +736,35 @@ def test_a_model_without_its_key_is_down_with_a_reason_and_never_restarted(daemo
     assert sum("model gpt is down" in line for line in log.splitlines()) == 1
     assert "Traceback" not in log
     assert secret not in log
+
+
+def test_a_refused_request_is_stored_with_the_strategy_it_asked_for(daemon) -> None:
+    d = daemon(FAST)
+    refused = rpc(d, "ask", {"prompt": "q", "strategy": "vote", "models": ["nobody"]})
+    assert refused["error"]["code"] == -32602
+    [run] = rpc(d, "runs", {})["result"]["runs"]
+    assert run["status"] == "error" and run["strategy"] == "vote"
+
+
+def test_the_daemon_forgets_jobs_older_than_retain_days_at_start(tmp_path) -> None:
+    from actors.daemon.store import RunStore
+
+    workdir = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
+    try:
+        store = RunStore(workdir / "state" / "runs.sqlite3")
+        for job_id, when in (("ancient", 1000.0), ("recent", time.time() - 3600)):
+            store.accept(job_id, "p", {}, {}).result(WAIT)
+            store.submit(
+                lambda db, j=job_id, w=when: db.execute(
+                    "UPDATE jobs SET accepted_at = ?, status = 'ok' WHERE job_id = ?", (w, j)
+                )
+            ).result(WAIT)
+        store.close()
+        d = DaemonProcess({**FAST, "daemon": {"retain_days": 30}}, workdir=workdir).start()
+        try:
+            assert [r["job_id"] for r in rpc(d, "runs", {})["result"]["runs"]] == ["recent"]
+            assert rpc(d, "job", {"job_id": "ancient"})["error"]["code"] == -32007
+        finally:
+            d.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
