@@ -89,6 +89,7 @@ class ModelConfig:
     temperature: float = 0.7
     seed: int | None = None
     max_attempts: int = 3
+    limit_key: str = ""  # models sharing a provider key share a limit_key (default: name)
     price_in_per_mtok: float | None = None  # None: from genai-prices, else unknown
     price_out_per_mtok: float | None = None
     options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
@@ -154,6 +155,21 @@ class SupervisionConfig:
     circuit_failures: int = 5
 
 
+LIMIT_BACKENDS = ("local", "redis")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LimitsConfig:
+    """Where the rate limits live: in-process buckets, or Redis, shared by every process
+    that uses the same ``url``, ``key_prefix`` and model ``limit_key``."""
+
+    backend: str = "local"
+    url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
+    key_prefix: str = "orchestrord"
+    on_unavailable: str = "local"  # or "fail"
+    expected_instances: int = 1  # the local fallback runs each model at rate / this
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     models: tuple[ModelConfig, ...]
@@ -161,6 +177,7 @@ class Config:
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
     source: str = "defaults"
     records_runs: bool = False  # [daemon] state_dir was set: an embedding records its jobs
 
@@ -275,6 +292,8 @@ def _model(index: int, data: Any) -> ModelConfig:
         _positive(f"{prefix}.{key}", getattr(model, key))
     if not model.name.strip():
         raise ConfigError(f"{prefix}.name", "must not be empty")
+    if not model.limit_key:
+        model = dataclasses.replace(model, limit_key=model.name)
     return model
 
 
@@ -347,7 +366,21 @@ def _supervision(data: Any) -> SupervisionConfig:
     return sup
 
 
-SECTIONS = ("daemon", "models", "pipeline", "templates", "supervision")
+SECTIONS = ("daemon", "models", "pipeline", "templates", "supervision", "limits")
+
+
+def _limits(data: Any) -> LimitsConfig:
+    limits = _build(LimitsConfig, data, "limits")
+    if limits.backend not in LIMIT_BACKENDS:
+        raise ConfigError("limits.backend", f"must be one of {list(LIMIT_BACKENDS)}")
+    if limits.on_unavailable not in ("local", "fail"):
+        raise ConfigError("limits.on_unavailable", 'must be "local" or "fail"')
+    if not limits.url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError("limits.url", "must be redis://HOST:PORT/DB, rediss://… or unix://PATH")
+    if not limits.key_prefix:
+        raise ConfigError("limits.key_prefix", "must not be empty")
+    _positive("limits.expected_instances", limits.expected_instances)
+    return limits
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config:
@@ -374,6 +407,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         pipeline=_pipeline(data.get("pipeline", {}), set(names)),
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
+        limits=_limits(data.get("limits", {})),
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),
     )

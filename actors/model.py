@@ -26,26 +26,29 @@ from typing import Any
 import pykka
 from loguru import logger
 
-from actors.config import ModelConfig
-from actors.limiter import Limiter
+from actors.admission import Admission
+from actors.config import LimitsConfig, ModelConfig
 from actors.metrics import Metrics
 from actors.providers import Provider, ProviderRequest, call_provider, estimate_tokens
 from actors.providers import make_provider as default_provider_factory
 from actors.providers.base import bounded_pause
 from actors.retry import RetryPolicy, RetryState
 from actors.runtime import IOLoop, Timer, safe_tell
+from actors.sharedlimits import RedisLimits
 from messages.commands import CancelJob, Complete, GetStatus
 from messages.errors import (
     ActorCrashed,
     OrchestratorError,
     ProviderError,
     ProviderTimeout,
+    ProviderUnavailable,
     RateLimited,
 )
 from messages.events import (
     ActorFailed,
     ActorStarted,
     CallFinished,
+    LimitAnswered,
     ModelHealthy,
     ModelUnhealthy,
     ProviderReturned,
@@ -123,6 +126,8 @@ class ModelActor(pykka.ThreadingActor):
         generation: int = 0,
         backoff: tuple[float, float] = (0.5, 30.0),
         circuit_failures: int = 0,
+        shared_limits: RedisLimits | None = None,
+        limits: LimitsConfig | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         provider_factory: ProviderFactory = default_provider_factory,
@@ -140,13 +145,8 @@ class ModelActor(pykka.ThreadingActor):
             max_attempts=config.max_attempts, backoff_min_s=backoff[0], backoff_max_s=backoff[1]
         )
         self.provider: Provider | None = None
-        self.limiter = Limiter(
-            rpm=config.rpm,
-            burst=config.request_burst,
-            tpm=config.tpm,
-            now=clock(),
-            margin_s=config.limit_margin_s,
-        )
+        self.admission = Admission(config, io, clock(), shared_limits, limits)
+        self.limiter = self.admission.local
         self._queue: deque[_Call] = deque()
         self._inflight: dict[str, _Call] = {}
         self._retrying: dict[str, _Call] = {}
@@ -214,6 +214,8 @@ class ModelActor(pykka.ThreadingActor):
             self._on_returned(message)
         elif isinstance(message, TimerFired):
             self._on_timer(message)
+        elif isinstance(message, LimitAnswered):
+            self._on_limit(message)
         elif isinstance(message, CancelJob):
             self._cancel(message.job_id)
         elif isinstance(message, GetStatus):
@@ -256,6 +258,14 @@ class ModelActor(pykka.ThreadingActor):
                 self._queue.popleft()
                 self._fail(call, ProviderTimeout("the job's deadline passed while queued"))
                 continue
+            if self.admission.refusing:
+                self._queue.popleft()
+                self._fail(call, ProviderUnavailable("the shared rate limits are unreachable"))
+                continue
+            if self.admission.shared_now:  # Redis answers with a LimitAnswered message
+                if self.admission.asking is None:
+                    self.admission.ask(call.msg.call_id, call.cost, self.actor_ref)
+                return
             wait = self.limiter.wait_s(call.cost, now)
             if wait > 0 and now + wait >= call.msg.deadline:
                 # Waiting cannot help: the limit (or a provider's pause) lets this call
@@ -269,6 +279,26 @@ class ModelActor(pykka.ThreadingActor):
             self._queue.popleft()
             self.limiter.take(call.cost, now)
             self._start(call, now)
+
+    def _on_limit(self, msg: LimitAnswered) -> None:
+        """The shared limits answered for the call at the head of the queue."""
+        if self.admission.asking != msg.call_id:
+            return
+        self.admission.asking = None
+        now = self.clock()
+        head = self._queue[0] if self._queue else None
+        if head is None or head.msg.call_id != msg.call_id or msg.wait is None:
+            pass  # cancelled meanwhile, or Redis unreachable: _pump falls back or refuses
+        elif msg.wait == 0:
+            self._queue.popleft()
+            self._start(head, now)
+        elif now + msg.wait >= head.msg.deadline:
+            self._queue.popleft()
+            self._fail(head, RateLimited(self._waiting_reason(msg.wait)))
+        else:
+            self._arm_pump(now, msg.wait)
+            return
+        self._pump()
 
     def _waiting_reason(self, wait: float) -> str:
         paused = self.limiter.paused_until > self.clock()
@@ -363,12 +393,12 @@ class ModelActor(pykka.ThreadingActor):
         if self._cold:
             self._cold = False
             self._window = self.config.max_concurrency
-            self.limiter.reanchor(call.cost, now)
+            self.admission.reanchor(call.cost, now)
         elif not isinstance(msg.error, RateLimited):
             self._window = min(self.config.max_concurrency, self._window * 2)
         if msg.error is None:  # already answered from the I/O loop
             usage = msg.response.usage
-            self.limiter.reconcile(call.cost, usage.total if usage else -1, now)
+            self.admission.reconcile(call.cost, usage.total if usage else -1, now)
             self.metrics.record(
                 self.config.name,
                 ok=True,
@@ -392,12 +422,12 @@ class ModelActor(pykka.ThreadingActor):
 
     def _on_error(self, call: _Call, error: ProviderError, now: float) -> None:
         if not isinstance(error, ProviderTimeout):
-            self.limiter.reconcile(call.cost, 0, now)  # the provider did not spend the tokens
+            self.admission.reconcile(call.cost, 0, now)  # the provider spent no tokens
         pause = bounded_pause(error.retry_after)
         if isinstance(error, RateLimited):
             self._window = 1  # slow start again once the pause is over
             if pause:
-                self.limiter.pause_until(now + pause)
+                self.admission.pause(pause, now)
         delay = call.retry.next_delay(error)
         if delay is not None:
             delay = max(delay, pause or 0.0)

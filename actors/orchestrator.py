@@ -28,6 +28,7 @@ from actors.model import ProviderFactory
 from actors.providers import make_provider
 from actors.providers.localserver import SharedResources
 from actors.runtime import IOLoop, safe_tell
+from actors.sharedlimits import RedisLimits
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
 from messages.commands import Ask, CancelJob, GetStatus, Subscribe, SuperviseCore
@@ -77,12 +78,16 @@ class Orchestrator:
         self.io = IOLoop()
         self.started_at = time.monotonic()
         self._stopped = False
+        self.shared_limits = (
+            RedisLimits(config.limits) if config.limits.backend == "redis" else None
+        )
         self.supervisor = SupervisorActor.start(
             config=config,
             io=self.io,
             metrics=self.metrics,
             environ=self.environ,
             provider_factory=provider_factory,
+            shared_limits=self.shared_limits,
         )
         # The supervisor answers after its on_start: every model has a ref by then.
         roster = self.supervisor.ask(GetStatus(), timeout=_CALL_TIMEOUT_S)
@@ -319,6 +324,9 @@ class Orchestrator:
             "inflight_jobs": jobs["inflight_jobs"],
             "jobs_total": jobs["jobs_total"],
             "models": models,
+            "limits": {"backend": "local"}
+            if self.shared_limits is None
+            else self.shared_limits.status(),
         }
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -340,6 +348,8 @@ class Orchestrator:
                 logger.warning("{} did not stop cleanly", ref)
         try:
             self.io.submit(self.shared.aclose()).result(timeout=timeout)
+            if self.shared_limits is not None:
+                self.io.submit(self.shared_limits.aclose()).result(timeout=timeout)
         except Exception:  # a stuck child process must not keep the host from stopping
             logger.exception("stopping shared provider resources failed")
         self.io.stop()

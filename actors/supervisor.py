@@ -78,9 +78,11 @@ class SupervisorActor(pykka.ThreadingActor):
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
         provider_factory: ProviderFactory = make_provider,
+        shared_limits: Any = None,
     ) -> None:
         super().__init__()
         self.config = config
+        self.shared_limits = shared_limits  # actors.sharedlimits.RedisLimits, or None
         self.policy = config.supervision
         self.io = io
         self.metrics = metrics
@@ -175,6 +177,8 @@ class SupervisorActor(pykka.ThreadingActor):
             generation=generation,
             backoff=(self.policy.backoff_min_s, self.policy.backoff_max_s),
             circuit_failures=self.policy.circuit_failures,
+            shared_limits=self.shared_limits,
+            limits=self.config.limits,
             environ=self.environ,
             provider_factory=self.provider_factory,
         )

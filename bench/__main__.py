@@ -17,7 +17,15 @@ from pathlib import Path
 from bench import scenarios
 from bench.report import Results, render
 
-SCENARIOS = ("overhead", "throughput", "ratelimits", "scaling", "memory", "stragglers")
+SCENARIOS = (
+    "overhead",
+    "throughput",
+    "ratelimits",
+    "scaling",
+    "memory",
+    "stragglers",
+    "sharedlimits",
+)
 NOTES = [
     "- **How the peer is built** (`bench/peer.py`): one `AsyncOpenAI` client per model, "
     "`asyncio.gather` per round, tenacity `wait_random_exponential(multiplier=0.5, max=20)` "
@@ -94,6 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             results.scaling = scenarios.scaling(jobs=64 if args.quick else 200)
         elif name == "memory":
             results.memory = scenarios.memory(inflight=200 if args.quick else 1000)
+        elif name == "sharedlimits":
+            results.shared_limits = scenarios.shared_limits(jobs_per_daemon=8 if args.quick else 30)
         elif name == "stragglers":
             results.stragglers = scenarios.stragglers(
                 jobs=4 if args.quick else 16, repetitions=1 if args.quick else 2

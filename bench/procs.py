@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ WAIT = 20.0
 def render_toml(config: dict[str, Any]) -> str:
     """A config dict as TOML (JSON scalars and arrays are valid TOML values)."""
     lines = []
-    for section in ("daemon", "pipeline", "supervision", "templates"):
+    for section in ("daemon", "pipeline", "supervision", "templates", "limits"):
         if section in config:
             lines.append(f"[{section}]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in config[section].items()]
@@ -186,6 +187,49 @@ class BenchServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=WAIT)
+
+
+class RedisProcess:
+    """A real ``redis-server`` on a free loopback port, no persistence; ``stop()`` and
+    ``start()`` again on the same port (a Redis that goes away and comes back)."""
+
+    def __init__(self) -> None:
+        path = shutil.which("redis-server")
+        if path is None:
+            raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+        self.path = path
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        self.dir = tempfile.mkdtemp(prefix="redis-")
+        self.proc: subprocess.Popen[str] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisProcess:
+        argv = [self.path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", self.dir]
+        self.proc = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # its own "ready" line, not a sleep
+            if "Ready to accept connections" in line:
+                # Keep reading its log, so that a full pipe can never block it.
+                threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+                return self
+        raise RuntimeError(f"redis-server did not start (exit {self.proc.wait(WAIT)})")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(WAIT)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 class SocketClient:

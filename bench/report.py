@@ -20,6 +20,7 @@ from bench.scenarios import (
     OverheadResult,
     RateLimitRun,
     ScalingPoint,
+    SharedLimitsRun,
     StragglerRun,
     ThroughputResult,
 )
@@ -40,6 +41,7 @@ class Results:
     scaling: list[ScalingPoint] = field(default_factory=list)
     memory: MemoryResult | None = None
     stragglers: list[StragglerRun] = field(default_factory=list)
+    shared_limits: list[SharedLimitsRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -347,6 +349,40 @@ def straggler_section(runs: list[StragglerRun]) -> list[str]:
     return lines
 
 
+def shared_limits_section(runs: list[SharedLimitsRun]) -> list[str]:
+    if not runs:
+        return []
+    lines = [
+        "## 7. Shared limits",
+        "",
+        f"Two daemons on one provider key, both configured with the key's limit; "
+        f"{runs[0].jobs} jobs at once across them. `local`: each daemon keeps its own "
+        "buckets (each believes it has the whole limit); `redis`: both draw from one "
+        "bucket in Redis. Ideal = the least wall time the server's limit allows for the "
+        "calls served.",
+        "",
+        "| buckets | wall s | ideal s | wall/ideal | goodput jobs/min | 429s | ok |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for run in runs:
+        ratio = run.wall_s / run.ideal_s if run.ideal_s else float("nan")
+        lines.append(
+            f"| {run.backend} | {run.wall_s:.2f} | {run.ideal_s:.2f} | {ratio:.3f} | "
+            f"{run.goodput_per_min:.0f} | {run.http_429} | {run.ok_jobs}/{run.jobs} |"
+        )
+    redis = [r for r in runs if r.backend == "redis"]
+    if redis:
+        r = redis[-1]
+        lines += [
+            "",
+            f"- Redis buckets: {r.http_429} 429s (target 0) {verdict(r.http_429 == 0)}, "
+            f"wall {r.wall_s / r.ideal_s:.3f} × ideal (target ≤ 1.15) "
+            f"{verdict(r.wall_s <= 1.15 * r.ideal_s)}",
+            "",
+        ]
+    return lines
+
+
 def render(results: Results, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -369,6 +405,7 @@ def render(results: Results, out: Path) -> Path:
     lines += scaling_section(results.scaling)
     lines += memory_section(results.memory)
     lines += straggler_section(results.stragglers)
+    lines += shared_limits_section(results.shared_limits)
     if results.notes:
         lines += ["## Notes", "", *results.notes, ""]
     path = out / "REPORT.md"

@@ -19,7 +19,7 @@ import psutil
 
 import actors
 from bench.peer import PeerOrchestrator
-from bench.procs import BenchServerProcess, DaemonProcess, SocketClient
+from bench.procs import BenchServerProcess, DaemonProcess, RedisProcess, SocketClient
 from messages.commands import Ask
 
 MODELS = ["m1", "m2", "m3"]
@@ -560,3 +560,84 @@ def stragglers(
     finally:
         server.stop()
     return runs
+
+
+# --- 7. shared limits ----------------------------------------------------------------------
+
+
+@dataclass
+class SharedLimitsRun:
+    backend: str
+    jobs: int
+    ok_jobs: int
+    wall_s: float
+    ideal_s: float
+    http_429: int
+
+    @property
+    def goodput_per_min(self) -> float:
+        return 60 * self.ok_jobs / self.wall_s
+
+
+def shared_limits(
+    rpm: float = 600, burst: float = 2, jobs_per_daemon: int = 20, latency_ms: float = 20
+) -> list[SharedLimitsRun]:
+    """Two daemons on one provider key, each configured with the key's limit: with local
+    buckets (each believes it has the whole limit) and with Redis buckets (one limit)."""
+    server = BenchServerProcess(latency_ms=latency_ms, rpm=rpm, burst=burst)
+    redis = RedisProcess().start()
+    runs: list[SharedLimitsRun] = []
+    try:
+        for backend in ("local", "redis"):
+            server.reset()
+            limits = {"backend": backend, "url": redis.url}
+            model = {
+                "name": "gpt",
+                "provider": "openai",
+                "model": "m1",
+                "base_url": server.base_url,
+                "rpm": rpm,
+                "burst": burst,
+                "limit_key": "one-key",
+                "max_concurrency": 256,
+            }
+            config = {
+                "models": [model],
+                "pipeline": {"rounds": ["initial"], "job_timeout_s": 600},
+                "limits": limits,
+            }
+            daemons = [DaemonProcess(config).start() for _ in range(2)]
+            try:
+                t0 = time.perf_counter()
+                batch = asyncio.run(_two_daemon_batch(daemons, jobs_per_daemon))
+                wall = time.perf_counter() - t0
+            finally:
+                for daemon in daemons:
+                    daemon.stop()
+            calls = server.stats()
+            runs.append(
+                SharedLimitsRun(
+                    backend=backend,
+                    jobs=2 * jobs_per_daemon,
+                    ok_jobs=sum(ok for ok, _ in batch),
+                    wall_s=wall,
+                    ideal_s=ideal_wall_s(calls, rpm, burst),
+                    http_429=sum(1 for c in calls if c[2] == 429),
+                )
+            )
+    finally:
+        redis.cleanup()
+        server.stop()
+    return runs
+
+
+async def _two_daemon_batch(daemons: list[DaemonProcess], each: int) -> list[tuple[bool, float]]:
+    clients = [await SocketClient.connect(d.socket_path) for d in daemons]
+    try:
+        batches = await asyncio.gather(
+            *(socket_batch([c], prompts_for(each, f"d{i}")) for i, c in enumerate(clients))
+        )
+    finally:
+        for client in clients:
+            await client.close()
+    return [item for batch in batches for item in batch]

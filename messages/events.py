@@ -50,6 +50,15 @@ class SynthesisFinished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class LimitAnswered:
+    """The shared limits answered a model actor's question about ``call_id``: 0.0 (taken:
+    it may start), the seconds to wait, or None (unreachable: fall back)."""
+
+    call_id: str
+    wait: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TimerFired:
     """A timer an actor armed has come due. ``kind`` and ``key`` say which."""
 

@@ -55,3 +55,13 @@ def daemon() -> Iterator[Callable[..., DaemonProcess]]:
     yield _start
     for proc in started:
         proc.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[Any]:
+    """A running redis-server on a free loopback port (``.url``, ``.stop()``, ``.start()``)."""
+    from redis_helpers import redis_process
+
+    server = redis_process().start()
+    yield server
+    server.cleanup()
