@@ -208,13 +208,6 @@ class RunStore:
 
         return self.submit(op)
 
-    def metadata(self, job_id: str) -> Future[dict[str, Any] | None]:
-        def op(db: sqlite3.Connection) -> dict[str, Any] | None:
-            row = db.execute("SELECT metadata FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            return None if row is None else json.loads(row[0])
-
-        return self.submit(op)
-
     def cache_result(self, key: str, job_id: str) -> Future[Any]:
         """Remember ``job_id`` as the result of a deterministic job with ``key``."""
         return self.submit(

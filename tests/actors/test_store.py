@@ -39,7 +39,7 @@ def test_a_job_is_stored_when_accepted_and_when_finished(tmp_path: Path) -> None
     assert store.get("j1").result(WAIT).status == "running"
     store.finish(finished("j1")).result(WAIT)
     assert store.get("j1").result(WAIT).to_dict() == finished("j1").to_dict()
-    assert store.metadata("j1").result(WAIT) == {"user": "u"}
+    assert store.record("j1").result(WAIT)["metadata"] == {"user": "u"}
     assert store.get("nope").result(WAIT) is None
     store.close()
     db = sqlite3.connect(tmp_path / "runs.sqlite3")
