@@ -30,6 +30,11 @@ from loguru import logger
 from actors.config import LimitsConfig, ModelConfig
 
 RETRY_S = 1.0  # while Redis is unreachable, try it again at most this often
+# The reserve against arrival jitter (see actors.limiter) is at least this with shared
+# buckets: between Redis's answer and the provider there is one more hop (a message to the
+# actor) in one more process, and several processes share the machine. It shifts the
+# first call once; it costs no rate.
+SHARED_MARGIN_S = 0.1
 SOCKET_TIMEOUT_S = 0.5  # a Redis that does not answer is unreachable, not a wait
 
 # Shared by the scripts: a bucket is a hash {l = level, t = time of that level}.
@@ -198,7 +203,13 @@ class RedisLimits:
             "take",
             TAKE,
             self._keys(model, "req", "tok", "pause"),
-            [model.rpm or 0, burst, model.tpm or 0, cost, model.limit_margin_s],
+            [
+                model.rpm or 0,
+                burst,
+                model.tpm or 0,
+                cost,
+                max(model.limit_margin_s, SHARED_MARGIN_S),
+            ],
         )
         wait = float(answer)
         return wait if math.isfinite(wait) else RETRY_S
