@@ -90,6 +90,7 @@ class ModelConfig:
     seed: int | None = None
     max_attempts: int = 3
     limit_key: str = ""  # models sharing a provider key share a limit_key (default: name)
+    system: str | None = None  # a role: this model's system prompt in every stage
     price_in_per_mtok: float | None = None  # None: from genai-prices, else unknown
     price_out_per_mtok: float | None = None
     options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))

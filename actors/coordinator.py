@@ -206,7 +206,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 round_name=round_name,
                 round_index=job.round_index,
                 prompt=prompt,
-                system=job.system,
+                system=job.system_for(self.config.model(entry.name).system),
                 deadline=job.deadline,
                 reply_to=self.actor_ref,
                 temperature=temperature,
@@ -269,6 +269,9 @@ class CoordinatorActor(pykka.ThreadingActor):
             deadline=job.deadline,
             reply_to=self.actor_ref,
             system=job.system,
+            systems=MappingProxyType(
+                {m: job.system_for(self.config.model(m).system) for m in candidates}
+            ),
             max_tokens=job.ask.max_tokens,
             sampling=MappingProxyType({m: job.sampling(m) for m in candidates}),
             deterministic=job.seed is not None,
@@ -444,6 +447,27 @@ class CoordinatorActor(pykka.ThreadingActor):
                 timer.cancel()
         if job.pending or (job.rounds[job.round_index] == "synthesis" and status != "ok"):
             self._cancel_calls(job)
+        try:
+            result = self._result(job, status, error, answer, early_exit)
+        except Exception as exc:  # a bug here must not cost the caller its answer
+            logger.exception("job {}: building its result failed", job.job_id)
+            failure = ErrorInfo.of(OrchestratorError(f"internal error: {exc!r}"))
+            result = JobResult(
+                job_id=job.job_id, status="error", strategy=job.strategy, error=failure
+            )
+        if result.status != "ok":
+            logger.info("job {} ended {}: {}", job.job_id, result.status, result.error)
+        self._deliver(job, result)
+
+    def _result(
+        self,
+        job: Job,
+        status: str,
+        error: OrchestratorError | None,
+        answer: str | None,
+        early_exit: bool,
+    ) -> JobResult:
+        """The job's result: its outcome by strategy, checks, agreement, partial rounds."""
         extra: dict[str, Any] = {}
         synthesizer = None
         if status == "ok":
@@ -466,6 +490,9 @@ class CoordinatorActor(pykka.ThreadingActor):
                     extra["schema_errors"] = tuple(errors)
         if job.hedge is not None:
             extra["hedge"] = job.hedge
+        extra["agreement"] = strategies.agreement_map(
+            job.answers(), answer if status == "ok" else None, job.pattern
+        )
         result = job.result(
             status=status,
             answer=answer,
@@ -474,8 +501,10 @@ class CoordinatorActor(pykka.ThreadingActor):
             error=None if error is None else ErrorInfo.of(error),
             **extra,
         )
-        if status != "ok":
-            logger.info("job {} ended {}: {}", job.job_id, status, error)
+        return result
+
+    def _deliver(self, job: Job, result: JobResult) -> None:
+        job.delivered = True
         job.future.set(result)
         deliver(job.ask.reply_to, result)
 

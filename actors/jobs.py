@@ -38,6 +38,7 @@ class Job:
     completed: list[RoundResult] = field(default_factory=list)
     synthesized_by: str | None = None
     hedge: dict[str, Any] | None = None
+    delivered: bool = False  # its result has been handed to its caller
     deadline_timer: Timer | None = None
     straggler_timer: Timer | None = None  # armed once the round's quorum is in
     round_calls: int = 0  # calls sent in the current round
@@ -67,6 +68,13 @@ class Job:
     @property
     def round_name(self) -> str:
         return self.rounds[self.round_index]
+
+    def system_for(self, role: str | None) -> str:
+        """A model's system prompt: its role (``[[models]] system``) instead of the default,
+        followed by the request's ``system`` when the request gives one."""
+        if role and self.ask.system:
+            return f"{role}\n\n{self.ask.system}"
+        return role or self.system
 
     def sampling(self, model: str) -> tuple[float | None, int | None]:
         """(temperature, seed) for ``model``'s calls (None: the model's own). A

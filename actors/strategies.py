@@ -256,6 +256,56 @@ def agreement(answers: Sequence[str]) -> float | None:
     return round(sum(scores) / len(scores), 4)
 
 
+# --- the agreement map ------------------------------------------------------------------
+
+SAME_ANSWER_CONTAINMENT = 0.8  # share of the shorter answer's words found in the longer
+
+
+def same_answer(a: str, b: str, pattern: str | None) -> bool:
+    """Whether two answers say the same thing: with ``pattern``, their extracted parts are
+    equal once normalised; without, the normalised texts are equal, or nearly all the
+    words of the shorter one are in the longer ("Canberra" and "The capital is Canberra."
+    agree; "Sydney" and "Canberra" do not)."""
+    key_a, key_b = answer_key(a, pattern), answer_key(b, pattern)
+    if not key_a or not key_b:
+        return False
+    if key_a == key_b:
+        return True
+    if pattern:
+        return False
+    words_a, words_b = set(key_a.split()), set(key_b.split())
+    return len(words_a & words_b) / min(len(words_a), len(words_b)) >= SAME_ANSWER_CONTAINMENT
+
+
+def agreement_map(
+    answers: Mapping[str, str], final: str | None, pattern: str | None
+) -> dict[str, Any]:
+    """How far the models agree with the final answer and with each other: ``score`` (the
+    share of answers that say what the final answer says; null without a final answer or
+    answers), ``dissenters`` (models whose last answer differs from it) and ``clusters``
+    (groups of equivalent answers, largest first)."""
+    groups: list[tuple[str, list[str]]] = []
+    for model, text in answers.items():
+        for representative, models in groups:
+            if same_answer(text, representative, pattern):
+                models.append(model)
+                break
+        else:
+            groups.append((text, [model]))
+    clusters = [
+        {"answer": (extract(rep, pattern) or rep).strip()[:200], "models": sorted(models)}
+        for rep, models in sorted(groups, key=lambda g: -len(g[1]))
+    ]
+    if not final or not answers:
+        return {"score": None, "dissenters": [], "clusters": clusters}
+    agreeing = [m for m, text in answers.items() if same_answer(text, final, pattern)]
+    return {
+        "score": round(len(agreeing) / len(answers), 4),
+        "dissenters": sorted(m for m in answers if m not in agreeing),
+        "clusters": clusters,
+    }
+
+
 # --- schema -----------------------------------------------------------------------------
 
 

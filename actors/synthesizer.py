@@ -35,7 +35,6 @@ from messages.events import (
 )
 from messages.results import ErrorInfo, ModelReply
 
-
 HEDGE_FACTOR = 2.0  # a synthesis is late past twice its model's recent p95 …
 HEDGE_MIN_S = 1.0  # … and never before this
 
@@ -160,7 +159,8 @@ class SynthesizerActor(pykka.ThreadingActor):
                     round_name="synthesis",
                     round_index=-1,
                     prompt=job.msg.prompt,
-                    system=self.templates.system if job.msg.system is None else job.msg.system,
+                    system=job.msg.systems.get(name)
+                    or (self.templates.system if job.msg.system is None else job.msg.system),
                     deadline=job.msg.deadline,
                     reply_to=self.actor_ref,
                     temperature=temperature,

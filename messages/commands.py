@@ -113,6 +113,7 @@ class Synthesize:
     deadline: float
     reply_to: Any  # pykka.ActorRef told the SynthesisFinished
     system: str | None = None
+    systems: Mapping[str, str] = field(default_factory=lambda: _frozen_mapping(None))  # roles
     max_tokens: int | None = None
     # model -> (temperature, seed) for its call; a model not listed uses its own
     sampling: Mapping[str, tuple[float | None, int | None]] = field(

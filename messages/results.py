@@ -152,6 +152,7 @@ class JobResult:
     schema_errors: tuple[str, ...] | None = None
     early_exit: bool = False
     hedge: dict[str, Any] | None = None  # a hedged synthesis: who was asked, who won
+    agreement: dict[str, Any] | None = None  # score, dissenters, clusters of equal answers
 
     @property
     def ok(self) -> bool:
@@ -172,6 +173,7 @@ class JobResult:
             "cost_usd": self.cost_usd,
             "usage": self.usage.to_dict(),
             "rounds": [r.to_dict() for r in self.rounds],
+            "agreement": self.agreement or {"score": None, "dissenters": [], "clusters": []},
         }
         if self.error is not None:
             out["error"] = self.error.to_dict()
@@ -212,4 +214,5 @@ class JobResult:
             else tuple(data["schema_errors"]),
             early_exit=bool(data.get("early_exit", False)),
             hedge=data.get("hedge"),
+            agreement=data.get("agreement"),
         )

@@ -308,3 +308,19 @@ def _ask_until_accepted(orch, **options):
         except OverloadedError:
             assert time.monotonic() < deadline, "the core actor was never replaced"
             orch.supervisor.ask(GetStatus(), timeout=WAIT)  # let the restart timer land
+
+
+def test_a_bug_while_building_a_result_still_answers_the_job(start_orch, monkeypatch) -> None:
+    """The job is taken off the coordinator's table before its result is built: a bug there
+    used to leave its caller waiting for good (found when a benchmark hung)."""
+    from actors import strategies
+
+    def broken(*args, **kwargs):
+        raise KeyError("a bug in the agreement map")
+
+    monkeypatch.setattr(strategies, "agreement_map", broken)
+    orch = start_orch({"models": fake_models(["a"]), "pipeline": {"rounds": ["initial"]}})
+    result = orch.ask("q", timeout=WAIT)
+    assert result.status == "error" and "agreement map" in result.error.message
+    monkeypatch.undo()
+    assert orch.ask("q", timeout=WAIT).status == "ok"  # the coordinator lives on

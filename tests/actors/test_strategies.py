@@ -400,3 +400,50 @@ def test_every_cached_option_changes_the_cache_key(start_orch) -> None:
         if option.cached:
             changed = replace(base, **{option.name: samples[option.name]})
             assert orch.cache_key(changed) != orch.cache_key(base), option.name
+
+
+def test_every_result_carries_an_agreement_map(start_orch) -> None:
+    replies = {"a": "Canberra", "b": "Sydney", "c": "Canberra is the capital"}
+    orch = start_orch(
+        {
+            "models": fake_models(
+                ["a", "b", "c"], reply=Recorder(lambda r: replies[r.participant])
+            ),
+            "pipeline": {"rounds": ["initial", "synthesis"], "synthesizer": "a"},
+        }
+    )
+    result = orch.ask("Capital of Australia?", timeout=WAIT)  # a synthesises "Canberra"
+    agreement = result.to_dict()["agreement"]
+    assert agreement["dissenters"] == ["b"] and agreement["score"] == 0.6667
+    assert agreement["clusters"][0]["models"] == ["a", "c"]
+
+
+def test_a_models_role_is_its_system_prompt_in_every_stage(start_orch) -> None:
+    recorder = Recorder()
+    orch = start_orch(
+        {
+            "models": [
+                {
+                    "name": "critic",
+                    "provider": "fake",
+                    "reply": recorder,
+                    "system": "You are a sceptical reviewer.",
+                },
+                {"name": "plain", "provider": "fake", "reply": recorder},
+            ],
+            "pipeline": {"synthesizer": "critic"},
+        }
+    )
+    orch.ask("q", timeout=WAIT)
+    from actors.prompts import DEFAULT_TEMPLATES
+
+    by_model = {}
+    for request in recorder.requests:
+        by_model.setdefault(request.participant, set()).add(request.system)
+    assert by_model["critic"] == {"You are a sceptical reviewer."}  # synthesis included
+    assert by_model["plain"] == {DEFAULT_TEMPLATES["system"]}
+    recorder.requests.clear()
+    orch.ask("q", system="Answer in French.", timeout=WAIT)
+    systems = {r.participant: r.system for r in recorder.requests}
+    assert systems["critic"] == "You are a sceptical reviewer.\n\nAnswer in French."
+    assert systems["plain"] == "Answer in French."

@@ -160,3 +160,32 @@ def test_a_vote_where_the_pattern_matches_some_replies_ignores_the_rest() -> Non
     result = st.vote(answers, r"answer:\s*(\d)", {})
     assert result is not None and result.answer == "4"
     assert "pattern_matched" not in result.votes[0]
+
+
+# --- the agreement map ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "pattern", "same"),
+    [
+        ("Canberra", "The capital of Australia is Canberra.", None, True),
+        ("Sydney", "The capital of Australia is Canberra.", None, False),
+        ("The capital is Sydney.", "The capital is Canberra.", None, False),
+        ("answer: 42", "so... answer: 42.0", r"answer:\s*([\d.]+)", True),
+        ("answer: 42", "answer: 41", r"answer:\s*(\d+)", False),
+        ("", "anything", None, False),
+    ],
+)
+def test_same_answer(a: str, b: str, pattern: str | None, same: bool) -> None:
+    assert st.same_answer(a, b, pattern) is same
+
+
+def test_the_agreement_map_names_the_dissenter_and_the_clusters() -> None:
+    """One model said Sydney and two said Canberra: the synthesize strategy used to give
+    only a Jaccard number."""
+    answers = {"a": "Canberra.", "b": "It is Sydney.", "c": "The capital is Canberra"}
+    out = st.agreement_map(answers, "The capital of Australia is Canberra.", None)
+    assert out["score"] == 0.6667 and out["dissenters"] == ["b"]
+    assert [c["models"] for c in out["clusters"]] == [["a", "c"], ["b"]]
+    assert st.agreement_map(answers, None, None)["score"] is None
+    assert st.agreement_map({}, "x", None) == {"score": None, "dissenters": [], "clusters": []}

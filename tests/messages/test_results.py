@@ -21,6 +21,7 @@ CONTRACT_KEYS = {
     "cost_usd",
     "usage",
     "rounds",
+    "agreement",  # contract §4: "Each result also carries agreement"
 }
 REPLY_KEYS = {"model", "status", "text", "latency_ms", "usage", "error", "cost_usd"}
 
