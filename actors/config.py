@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from actors.prices import lookup as lookup_price
-from actors.prompts import DEFAULT_TEMPLATES
+from actors.prompts import DEFAULT_TEMPLATES, PLACEHOLDERS
 from messages.errors import ConfigError
 
 ROUND_NAMES = ("initial", "meta", "synthesis")
 STRATEGIES = ("synthesize", "vote", "rank")
-TEMPLATE_FIELDS = frozenset({"prompt", "answers", "round"})
 
 
 class Environ(Mapping[str, str]):
@@ -138,6 +137,8 @@ class TemplatesConfig:
     initial: str = DEFAULT_TEMPLATES["initial"]
     meta: str = DEFAULT_TEMPLATES["meta"]
     synthesis: str = DEFAULT_TEMPLATES["synthesis"]
+    ranking: str = DEFAULT_TEMPLATES["ranking"]
+    repair: str = DEFAULT_TEMPLATES["repair"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -338,17 +339,17 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
 
 def _templates(data: Any) -> TemplatesConfig:
     templates = _build(TemplatesConfig, data, "templates")
-    for name in ("initial", "meta", "synthesis"):
+    for name, allowed in PLACEHOLDERS.items():
         text = getattr(templates, name)
         try:
             fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
         except ValueError as exc:
             raise ConfigError(f"templates.{name}", f"bad template: {exc}") from None
-        unknown = fields - TEMPLATE_FIELDS
+        unknown = fields - allowed
         if unknown:
+            usable = " ".join(f"{{{f}}}" for f in sorted(allowed))
             raise ConfigError(
-                f"templates.{name}",
-                f"unknown placeholder(s) {sorted(unknown)}; use {{prompt}} {{answers}} {{round}}",
+                f"templates.{name}", f"unknown placeholder(s) {sorted(unknown)}; use {usable}"
             )
     return templates
 

@@ -282,9 +282,11 @@ class CoordinatorActor(pykka.ThreadingActor):
     def _start_ranking(self, job: Job) -> None:
         answers = list(job.answers().items())
         for model in self._live(job):
-            order = list(answers)
+            order = [(m, text) for m, text in answers if m != model]  # never its own answer
+            if len(order) < 2:
+                continue  # nothing to rank
             job.rng.shuffle(order)
-            prompt, labels = outcome.ranking_prompt(job, order)
+            prompt, labels = outcome.ranking_prompt(self.config.templates, job, order)
             job.rank_labels[model] = labels
             self._send(job, self.roster[model], "ranking", prompt)
         job.round_calls = len(job.pending)
@@ -381,7 +383,9 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.schema_attempts += 1
         job.tried.append(msg.synthesizer)
         if job.schema_attempts == 1:
-            prompt = prompts.schema_repair(job.synthesis_prompt, msg.reply.text, errors)
+            prompt = prompts.schema_repair(
+                self.config.templates, job.synthesis_prompt, msg.reply.text, errors
+            )
             self._synthesize(job, prompt, (msg.synthesizer,), msg.synthesizer)
         else:
             others = tuple(m for m in self._live(job) if m not in job.tried)
@@ -402,7 +406,8 @@ class CoordinatorActor(pykka.ThreadingActor):
         if ok == 0 and result.replies and all(r.status == "skipped" for r in result.replies):
             why = "; ".join(r.error.message for r in result.replies if r.error is not None)
             self._finish(job, "error", NoModelAvailable(f"no model of the job can answer: {why}"))
-        elif ok < self.config.pipeline.min_replies:
+        elif ok < self.config.pipeline.min_replies and result.name != "ranking":
+            # (no readable ranking falls back to the most agreed answer: see outcome)
             self._finish(
                 job,
                 "error",

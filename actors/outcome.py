@@ -81,10 +81,12 @@ def outcome(job: Job, metrics: Metrics) -> Outcome:
 # --- rank -------------------------------------------------------------------------------
 
 
-def ranking_prompt(job: Job, answers: list[tuple[str, str]]) -> tuple[str, dict[str, str]]:
+def ranking_prompt(
+    templates: Any, job: Job, answers: list[tuple[str, str]]
+) -> tuple[str, dict[str, str]]:
     """A ranking prompt with the answers in this caller's order, and label -> model."""
     block, labels = strategies.labelled([text for _, text in answers])
-    prompt = prompts.ranking_prompt(job.ask.prompt, block)
+    prompt = prompts.ranking_prompt(templates, job.ask.prompt, block)
     return prompt, {lab: model for lab, (model, _) in zip(labels, answers, strict=True)}
 
 
@@ -109,14 +111,26 @@ def score_rankings(job: Job, rnd: RoundResult) -> RoundResult:
         if order is not None:
             rankings[reply.model] = [labels[lab] for lab in order]
         replies.append(reply)
-    candidates = list(job.answers())
+    answers = job.answers()
+    candidates = list(answers)
+    if not rankings:  # nobody wrote a readable ranking: the most agreed answer, not a failure
+        clusters = strategies.agreement_map(answers, None, job.pattern)["clusters"]
+        order = [m for cluster in clusters for m in cluster["models"]]
+        job.ranking = {
+            "rankings": {},
+            "scores": {},
+            "order": order,
+            "confidence": None,
+            "fallback": "agreement",
+        }
+        return replace(rnd, replies=tuple(replies))
     points = strategies.borda(rankings, candidates)
     order = sorted(candidates, key=lambda m: points[m], reverse=True)
     job.ranking = {
         "rankings": rankings,
         "scores": points,
         "order": order,
-        "confidence": strategies.borda_confidence(points, len(rankings)) if rankings else None,
+        "confidence": strategies.borda_confidence(points),
     }
     return replace(rnd, replies=tuple(replies))
 

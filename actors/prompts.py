@@ -31,20 +31,25 @@ DEFAULT_TEMPLATES = {
     "Here are anonymous candidate answers:\n\n{answers}\n\n"
     "Write the single best final answer to the question, combining what is correct "
     "in the candidates and fixing what is wrong. Reply with the final answer only.",
+    "ranking": "Question:\n{prompt}\n\nHere are anonymous answers to it:\n\n{answers}\n\n"
+    "Rank the answers above from best to worst for correctness and completeness. "
+    "End your reply with one line of the form 'Ranking: B > A > C' using every label once.",
+    "repair": "{prompt}\n\nYour previous answer was:\n{answer}\n\n"
+    "It is not valid against the schema: {errors}. Reply with corrected JSON only.",
+}
+# The placeholders each template may use ([templates] in the config is checked against it).
+PLACEHOLDERS = {
+    "initial": frozenset({"prompt", "answers", "round"}),
+    "meta": frozenset({"prompt", "answers", "round"}),
+    "synthesis": frozenset({"prompt", "answers", "round"}),
+    "ranking": frozenset({"prompt", "answers", "round"}),
+    "repair": frozenset({"prompt", "answer", "errors"}),
 }
 
-RANKING_INSTRUCTIONS = (
-    "Rank the answers above from best to worst for correctness and completeness. "
-    "End your reply with one line of the form 'Ranking: B > A > C' using every label once."
-)
 
-
-def ranking_prompt(question: str, block: str) -> str:
+def ranking_prompt(templates: TemplatesConfig, question: str, block: str) -> str:
     """Ask a model to rank the labelled answers in ``block``."""
-    return (
-        f"Question:\n{question}\n\nHere are anonymous answers to it:\n\n{block}\n\n"
-        + RANKING_INSTRUCTIONS
-    )
+    return templates.ranking.format(prompt=question, answers=block, round="")
 
 
 def schema_instructions(schema: Mapping[str, Any]) -> str:
@@ -54,13 +59,11 @@ def schema_instructions(schema: Mapping[str, Any]) -> str:
     )
 
 
-def schema_repair(synthesis_prompt: str, answer: str, errors: Sequence[str]) -> str:
+def schema_repair(
+    templates: TemplatesConfig, synthesis_prompt: str, answer: str, errors: Sequence[str]
+) -> str:
     """Ask the synthesizer to fix an answer that failed the job's JSON Schema."""
-    return (
-        f"{synthesis_prompt}\n\nYour previous answer was:\n{answer}\n\n"
-        f"It is not valid against the schema: {'; '.join(errors)}. "
-        "Reply with corrected JSON only."
-    )
+    return templates.repair.format(prompt=synthesis_prompt, answer=answer, errors="; ".join(errors))
 
 
 IMPROVED_MARKER = "improved answer:"

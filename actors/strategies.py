@@ -7,9 +7,9 @@ Pure functions only (no actors, no I/O), so every rule here is unit-tested direc
   extracts the part to compare (its first group, or the whole match; the last match wins).
 - ``vote`` — plurality over normalised answers; ``confidence`` is the winner's share of
   the ok replies; ties go to the group whose models have the best recent success rate.
-- ``parse_ranking`` / ``borda`` — peer review: each model ranks the anonymous answers;
-  rankings are parsed leniently, combined by Borda count; ``confidence`` is the winner's
-  margin over the runner-up, normalised by the most points an answer could get.
+- ``parse_ranking`` / ``borda`` — peer review: each model ranks the anonymous answers of
+  the others (never its own); rankings are parsed leniently and combined by a Borda count
+  normalised to [0, 1] for the missing self-vote; ``confidence`` is the winner's margin.
 - ``agreement`` — confidence for ``synthesize``: the mean pairwise Jaccard similarity of
   the word sets of the last answering round's answers (1.0 = identical wording).
 """
@@ -207,32 +207,37 @@ def parse_ranking(text: str, labels: Sequence[str]) -> list[str] | None:
 
 
 def borda(rankings: Mapping[str, Sequence[str]], candidates: Sequence[str]) -> dict[str, float]:
-    """Borda points per candidate: with n candidates, first place gets n-1 points, the last
-    n-1 places down to 0; candidates a ranking leaves out share its remaining points."""
-    n = len(candidates)
-    points = dict.fromkeys(candidates, 0.0)
-    for order in rankings.values():
-        ranked = [c for c in order if c in points]
-        for place, candidate in enumerate(ranked):
-            points[candidate] += n - 1 - place
-        left = [c for c in candidates if c not in ranked]
-        if left:
-            remaining = sum(range(n - len(ranked)))  # the points of the places not given
-            for candidate in left:
-                points[candidate] += remaining / len(left)
-    return points
+    """Borda scores in [0, 1], fair to every candidate although nobody ranks their own
+    answer. ``rankings`` maps each ranker to its order. A ranking's places are worth 1
+    (first) down to 0 (last) over the candidates it could rank (all but its author's);
+    a candidate it leaves out shares the worth of the places left. A candidate's score is
+    its mean over the rankings that could rank it."""
+
+    def worth(ranker: str, order: Sequence[str], candidate: str) -> float:
+        eligible = [c for c in candidates if c != ranker]
+        places = len(eligible)
+        if places < 2:
+            return 1.0
+        ranked = [c for c in dict.fromkeys(order) if c in eligible]
+        if candidate in ranked:
+            return (places - 1 - ranked.index(candidate)) / (places - 1)
+        left = range(len(ranked), places)
+        return sum((places - 1 - p) / (places - 1) for p in left) / len(left)
+
+    scores = {}
+    for candidate in candidates:
+        marks = [worth(r, order, candidate) for r, order in rankings.items() if r != candidate]
+        scores[candidate] = round(sum(marks) / len(marks), 4) if marks else 0.0
+    return scores
 
 
-def borda_confidence(points: Mapping[str, float], rankers: int) -> float:
-    """The winner's margin over the runner-up, over the most points one answer can get."""
-    if not points or rankers == 0:
+def borda_confidence(scores: Mapping[str, float]) -> float:
+    """The winner's margin over the runner-up (scores are already in [0, 1])."""
+    if not scores:
         return 0.0
-    ordered = sorted(points.values(), reverse=True)
-    most = (len(points) - 1) * rankers
-    if most == 0:
-        return 1.0
+    ordered = sorted(scores.values(), reverse=True)
     runner_up = ordered[1] if len(ordered) > 1 else 0.0
-    return max(0.0, min(1.0, (ordered[0] - runner_up) / most))
+    return round(max(0.0, min(1.0, ordered[0] - runner_up)), 4)
 
 
 def labelled(answers: Sequence[str]) -> tuple[str, list[str]]:

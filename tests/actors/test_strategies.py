@@ -67,17 +67,18 @@ def test_vote_ties_are_broken_by_recent_success_and_reported(start_orch) -> None
 
 
 def ranker(style: dict[str, str]):
-    """Fakes: each model answers 'answer-<name>'; in the ranking round each ranks
-    alpha's answer first, then bravo's, then charlie's, in its own style."""
+    """Fakes: each model answers 'answer-<name>'; in the ranking round each ranks the
+    others' answers in name order (alpha, bravo, charlie), in its own style."""
 
     def answer(r):
         if r.round_name != "ranking":
             return f"answer-{r.participant}"
-        labels = {m: re.search(rf"Answer ([A-Z]):\nanswer-{m}", r.prompt).group(1) for m in NAMES}
-        a, b, c = labels["alpha"], labels["bravo"], labels["charlie"]
+        found = {m: re.search(rf"Answer ([A-Z]):\nanswer-{m}", r.prompt) for m in NAMES}
+        assert found[r.participant] is None  # a ranker never sees its own answer
+        first, second = [f.group(1) for m, f in found.items() if f is not None]
         return {
-            "strict": f"Ranking: {a} > {b} > {c}",
-            "sloppy": f"I liked Answer {a} most, then Answer {b}; Answer {c} was weakest.",
+            "strict": f"Ranking: {first} > {second}",
+            "sloppy": f"I liked Answer {first} most; Answer {second} was weaker.",
             "garbage": "I cannot rank these.",
         }[style[r.participant]]
 
@@ -93,10 +94,15 @@ def test_rank_combines_parsed_rankings_by_borda(start_orch) -> None:
     assert ranking_round.name == "ranking"
     replies = {r.model: r for r in ranking_round.replies}
     assert replies["charlie"].status == "error" and replies["charlie"].error.code == "bad_ranking"
-    assert set(result.ranking["rankings"]) == {"alpha", "bravo"}
+    assert result.ranking["rankings"] == {
+        "alpha": ["bravo", "charlie"],  # alpha ranks only the others
+        "bravo": ["alpha", "charlie"],
+    }
+    # alpha: bravo ranked it first (1.0); bravo: alpha ranked it first (1.0); charlie: last
+    # for both (0.0). Nobody's own vote counts, so no self-promotion decides the order.
+    assert result.ranking["scores"] == {"alpha": 1.0, "bravo": 1.0, "charlie": 0.0}
     assert result.ranking["order"] == ["alpha", "bravo", "charlie"]
-    assert result.ranking["scores"] == {"alpha": 4.0, "bravo": 2.0, "charlie": 0.0}
-    assert result.confidence == pytest.approx(2 / 4)
+    assert result.confidence == 0.0  # a tie at the top
     assert len(recorder.requests) == 6
 
 
@@ -447,3 +453,31 @@ def test_a_models_role_is_its_system_prompt_in_every_stage(start_orch) -> None:
     systems = {r.participant: r.system for r in recorder.requests}
     assert systems["critic"] == "You are a sceptical reviewer.\n\nAnswer in French."
     assert systems["plain"] == "Answer in French."
+
+
+def test_no_readable_ranking_falls_back_to_the_most_agreed_answer(start_orch) -> None:
+    """When no model wrote a readable ranking the job used to fail, though good answers
+    were there."""
+    answers = {"alpha": "Canberra", "bravo": "Sydney", "charlie": "It is Canberra"}
+
+    def answer(r):
+        return "I cannot rank these." if r.round_name == "ranking" else answers[r.participant]
+
+    orch, _ = orch_with(start_orch, answer)
+    result = orch.ask("Capital of Australia?", rounds=["initial"], strategy="rank")
+    assert result.status == "ok", result.error
+    assert result.ranking["fallback"] == "agreement"
+    assert result.ranking["order"][:2] == ["alpha", "charlie"]
+    assert result.answer == "Canberra"
+
+
+def test_the_ranking_prompt_is_a_template(start_orch) -> None:
+    recorder = Recorder(lambda r: "Ranking: A > B" if r.round_name == "ranking" else "x")
+    orch = start_orch(
+        {
+            "models": fake_models(NAMES, reply=recorder),
+            "templates": {"ranking": "Rank these for {prompt}:\n{answers}\nRanking: ?"},
+        }
+    )
+    orch.ask("q", rounds=["initial"], strategy="rank", timeout=WAIT)
+    assert all(r.prompt.startswith("Rank these for q:") for r in recorder.by_round("ranking"))

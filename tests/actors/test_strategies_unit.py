@@ -97,12 +97,19 @@ def test_parse_ranking_reads_well_formed_and_sloppy_rankings(text, expected) -> 
         assert result == expected
 
 
-def test_borda_counts_and_shares_the_points_of_unranked_candidates() -> None:
-    points = st.borda({"r1": ["a", "b", "c"], "r2": ["a", "c", "b"], "r3": ["b"]}, ["a", "b", "c"])
-    # r1: a2 b1 c0; r2: a2 c1 b0; r3: b2, then a and c share the 1 point left
-    assert points == {"a": 4.5, "b": 3.0, "c": 1.5}
-    assert st.borda_confidence(points, 3) == pytest.approx((4.5 - 3.0) / 6)
-    assert st.borda_confidence({}, 0) == 0.0
+def test_borda_is_normalised_for_the_missing_self_vote() -> None:
+    """Nobody ranks their own answer: each ranking's places are worth 1 down to 0 over the
+    candidates it could rank; a candidate's score is its mean over the others' rankings."""
+    scores = st.borda({"a": ["b", "c"], "b": ["a", "c"], "c": ["a", "b"]}, ["a", "b", "c"])
+    assert scores == {"a": 1.0, "b": 0.5, "c": 0.0}
+    assert st.borda_confidence(scores) == 0.5
+
+
+def test_borda_shares_the_places_a_ranking_leaves_out() -> None:
+    # d ranks only b among a, b, c: b is worth 1; a and c share the 0.5 and 0 left.
+    scores = st.borda({"d": ["b"]}, ["a", "b", "c", "d"])
+    assert scores == {"a": 0.25, "b": 1.0, "c": 0.25, "d": 0.0}  # d: nobody else ranked
+    assert st.borda_confidence({}) == 0.0
 
 
 def test_agreement_is_the_mean_pairwise_jaccard_of_word_sets() -> None:
