@@ -7,6 +7,7 @@ program's own actors.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import os
@@ -295,6 +296,7 @@ class Orchestrator:
         roster = cast(
             tuple[RosterEntry, ...], self.supervisor.ask(GetStatus(), timeout=_CALL_TIMEOUT_S)
         )
+        self._settle_books(roster)
         models = []
         for entry in roster:
             stats = self.metrics.stats(entry.name)
@@ -328,6 +330,19 @@ class Orchestrator:
             if self.shared_limits is None
             else self.shared_limits.status(),
         }
+
+    def _settle_books(self, roster: tuple[RosterEntry, ...]) -> None:
+        """One mailbox round trip to each live model actor: every call whose answer was
+        already delivered is in the metrics when they are read (answers reach their
+        askers a hop before the actor keeps its books)."""
+        pending = []
+        for entry in roster:
+            if entry.live:
+                with contextlib.suppress(pykka.ActorDeadError):
+                    pending.append(entry.ref.ask(GetStatus(), block=False))
+        for future in pending:
+            with contextlib.suppress(pykka.ActorDeadError, pykka.Timeout):
+                future.get(timeout=_CALL_TIMEOUT_S)
 
     # --- lifecycle ---------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ def test_secrets_are_scrubbed_from_loguru_and_stdlib_lines(capsys) -> None:
     finally:
         logger.remove()
         logger.configure(patcher=lambda record: None)
-        logger.add(sys.stderr)
+        logger.add(sys.__stderr__)  # not the capture of this test, closed after it
 
 
 @pytest.mark.parametrize("json_lines", [False, True])
@@ -57,7 +57,7 @@ def test_tracebacks_never_show_a_secret(capsys, json_lines: bool) -> None:
     finally:
         logger.remove()
         logger.configure(patcher=lambda record: None)
-        logger.add(sys.stderr)
+        logger.add(sys.__stderr__)  # not the capture of this test, closed after it
 
 
 def test_the_environment_an_actor_holds_shows_no_values() -> None:

