@@ -26,7 +26,15 @@ from actors.config import Config
 from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
 from actors.runtime import IOLoop, safe_tell
-from messages.commands import Ask, CancelJob, Complete, GetStatus, Synthesize, new_id
+from messages.commands import (
+    Ask,
+    CancelJob,
+    Complete,
+    GetStatus,
+    Reconfigure,
+    Synthesize,
+    new_id,
+)
 from messages.errors import (
     BudgetExhausted,
     InvalidParams,
@@ -90,6 +98,9 @@ class CoordinatorActor(pykka.ThreadingActor):
             return None
         if isinstance(message, RosterChanged):
             self.roster = {e.name: e for e in message.roster}
+            return None
+        if isinstance(message, Reconfigure):
+            self.config = message.config  # the next jobs; running ones keep theirs
             return None
         if isinstance(message, CoreChanged):
             if message.name == "synthesizer":
@@ -182,7 +193,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 )
                 continue
             prompt = prompts.render(
-                self.config.templates,
+                job.config.templates,
                 name,
                 prompt=job.ask.prompt,
                 answers=previous,
@@ -232,7 +243,7 @@ class CoordinatorActor(pykka.ThreadingActor):
 
     def _start_synthesis(self, job: Job) -> None:
         prompt = prompts.render(
-            self.config.templates,
+            job.config.templates,
             "synthesis",
             prompt=job.ask.prompt,
             answers=outcome.synthesis_answers(job),
@@ -286,7 +297,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             if len(order) < 2:
                 continue  # nothing to rank
             job.rng.shuffle(order)
-            prompt, labels = outcome.ranking_prompt(self.config.templates, job, order)
+            prompt, labels = outcome.ranking_prompt(job.config.templates, job, order)
             job.rank_labels[model] = labels
             self._send(job, self.roster[model], "ranking", prompt)
         job.round_calls = len(job.pending)
@@ -343,19 +354,19 @@ class CoordinatorActor(pykka.ThreadingActor):
 
     def _watch_stragglers(self, job: Job) -> None:
         """Once the round's quorum of ok replies is in, give the rest a grace period."""
-        need = self.config.pipeline.quorum_of(job.round_calls)
+        need = job.config.pipeline.quorum_of(job.round_calls)
         if job.straggler_timer is not None or need is None:
             return
         if sum(1 for r in job.replies if r.ok) >= need:
             job.straggler_timer = self.io.tell_later(
-                self.config.pipeline.straggler_grace_s,
+                job.config.pipeline.straggler_grace_s,
                 self.actor_ref,
                 TimerFired(kind="straggler", key=job.job_id, generation=job.round_index),
             )
 
     def _cut_stragglers(self, job: Job) -> None:
         """The grace is over: the calls still out are cancelled and shown as skipped."""
-        grace = self.config.pipeline.straggler_grace_s
+        grace = job.config.pipeline.straggler_grace_s
         error = ErrorInfo(
             code="straggler",
             message=f"cut: no answer {grace:g}s after the round's quorum was in",
@@ -384,7 +395,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.tried.append(msg.synthesizer)
         if job.schema_attempts == 1:
             prompt = prompts.schema_repair(
-                self.config.templates, job.synthesis_prompt, msg.reply.text, errors
+                job.config.templates, job.synthesis_prompt, msg.reply.text, errors
             )
             self._synthesize(job, prompt, (msg.synthesizer,), msg.synthesizer)
         else:
@@ -406,14 +417,14 @@ class CoordinatorActor(pykka.ThreadingActor):
         if ok == 0 and result.replies and all(r.status == "skipped" for r in result.replies):
             why = "; ".join(r.error.message for r in result.replies if r.error is not None)
             self._finish(job, "error", NoModelAvailable(f"no model of the job can answer: {why}"))
-        elif ok < self.config.pipeline.min_replies and result.name != "ranking":
+        elif ok < job.config.pipeline.min_replies and result.name != "ranking":
             # (no readable ranking falls back to the most agreed answer: see outcome)
             self._finish(
                 job,
                 "error",
                 RoundError(
                     f"round {result.name!r} got {ok} ok replies, fewer than "
-                    f"min_replies={self.config.pipeline.min_replies}"
+                    f"min_replies={job.config.pipeline.min_replies}"
                 ),
             )
         elif result.name == "initial" and job.early_exit and self._agreed(job, result):

@@ -24,6 +24,7 @@ from messages.results import ErrorInfo, JobResult, ModelReply, ReplyStatus, Roun
 @dataclass(slots=True, kw_only=True)
 class Job:
     ask: Ask
+    config: Config  # as the job started: a reload (SIGHUP) applies to the next jobs
     future: Any  # pykka.Future[JobResult]
     models: tuple[str, ...]
     rounds: tuple[str, ...]
@@ -253,6 +254,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         )
     return Job(
         ask=ask,
+        config=config,
         future=future,
         models=models,
         rounds=plan(tuple(rounds), strategy),

@@ -32,8 +32,15 @@ from actors.runtime import IOLoop, safe_tell
 from actors.sharedlimits import RedisLimits
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
-from messages.commands import Ask, CancelJob, GetStatus, Subscribe, SuperviseCore
-from messages.errors import OrchestratorError, OverloadedError
+from messages.commands import (
+    Ask,
+    CancelJob,
+    GetStatus,
+    Reconfigure,
+    Subscribe,
+    SuperviseCore,
+)
+from messages.errors import ConfigError, OrchestratorError, OverloadedError
 from messages.events import CoreChanged, JobEvent, RosterEntry
 from messages.options import ASK_OPTIONS
 from messages.results import ErrorInfo, JobResult
@@ -193,6 +200,19 @@ class Orchestrator:
 
         self.start_job(replace(ask, reply_to=finished))
         return future
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply ``config``'s templates and pipeline to the next jobs (SIGHUP); running
+        jobs keep theirs. Models and everything else stay as started: a changed model
+        section is refused with a ``ConfigError`` saying to restart."""
+        unchanged = replace(config, templates=self.config.templates, pipeline=self.config.pipeline)
+        if unchanged != self.config:
+            raise ConfigError(
+                "models", "only [templates] and [pipeline] reload; restart to apply the rest"
+            )
+        self.config = config
+        for ref in (self.coordinator, self.synthesizer):
+            safe_tell(ref, Reconfigure(config=config))
 
     # --- the run store -------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ import pykka
 from actors.config import TemplatesConfig
 from actors.metrics import Metrics
 from actors.runtime import IOLoop, Timer, safe_tell
-from messages.commands import CancelJob, Complete, Synthesize, new_id
+from messages.commands import CancelJob, Complete, Reconfigure, Synthesize, new_id
 from messages.events import (
     ActorFailed,
     CallFinished,
@@ -117,6 +117,8 @@ class SynthesizerActor(pykka.ThreadingActor):
                 cancelled.timer.cancel()
         elif isinstance(message, RosterChanged):
             self.roster = {e.name: e for e in message.roster}
+        elif isinstance(message, Reconfigure):
+            self.templates = message.config.templates
         else:
             return super().on_receive(message)
         return None

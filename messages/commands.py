@@ -141,5 +141,12 @@ class SuperviseCore:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Reconfigure:
+    """Use this configuration (its templates and default pipeline) for the next jobs."""
+
+    config: Any  # actors.config.Config
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GetStatus:
     """Ask an actor for a snapshot of its state (a plain dict)."""

@@ -21,8 +21,9 @@ import socket
 import stat
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import shtab
 from loguru import logger
@@ -151,8 +152,10 @@ def sd_notify(message: str) -> None:
 
 
 class Daemon:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
         self.config = config
+        self.reload = reload  # reads the configuration again (SIGHUP)
+        self.orch: Any = None
         self.socket_path = Path(config.daemon.socket).expanduser()
         self.stop_requested = asyncio.Event()
 
@@ -183,12 +186,27 @@ class Daemon:
                 logger.info("run store: forgot {} job(s) older than {:g} days", gone, days)
             await asyncio.sleep(PRUNE_EVERY_S)  # the daemon's own loop: no actor waits
 
+    def _on_reload(self) -> None:
+        """SIGHUP: templates and the default pipeline from the configuration again, for the
+        next jobs. A configuration that does not load, or that changes anything else, is
+        refused with one log line and the running one stays."""
+        if self.reload is None or self.orch is None:
+            return
+        try:
+            config = self.reload()
+            self.orch.reconfigure(config)
+        except ConfigError as exc:
+            logger.error("reload refused, keeping the running configuration: {}", exc)
+            return
+        self.config = config
+        logger.info("reloaded [templates] and [pipeline] from {}", config.source)
+
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
         prepare_socket_path(self.socket_path)
         state = Path(self.config.daemon.state_dir).expanduser()
         store = RunStore(state / "runs.sqlite3")
-        orch = actors.start(self.config, store=store)  # the server records the jobs
+        orch = self.orch = actors.start(self.config, store=store)  # the server records jobs
         try:  # whatever happens from here on, the actors (non-daemon threads) are stopped
             history = store.history(self.config.model_names)  # the auto synthesizer's memory
             orch.metrics.load(await asyncio.wrap_future(history))
@@ -201,6 +219,7 @@ class Daemon:
                 os.umask(old_umask)
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._on_signal, signum)
+            loop.add_signal_handler(signal.SIGHUP, self._on_reload)
             sd_notify("READY=1")
             logger.info(
                 "orchestrord {} ready on {} with models {}",
@@ -247,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
         return 2 if unusable else 0
     try:
-        return asyncio.run(Daemon(config).run())
+        return asyncio.run(Daemon(config, reload=lambda: effective_config(args)).run())
     except SocketInUse as exc:
         print(f"orchestrord: {exc}", file=sys.stderr)
         return 2

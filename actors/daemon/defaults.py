@@ -108,5 +108,9 @@ def describe(config: Config) -> str:
         f"job_timeout_s={p.job_timeout_s:g}",
         f"socket: {config.daemon.socket}",
         f"state_dir: {config.daemon.state_dir}",
+        "templates:",
     ]
+    for name in ("system", "initial", "meta", "synthesis", "ranking", "repair"):
+        text = getattr(config.templates, name).replace("\n", "\n    ")
+        lines.append(f"  {name}:\n    {text}")
     return "\n".join(lines)

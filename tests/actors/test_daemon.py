@@ -768,3 +768,45 @@ def test_the_daemon_forgets_jobs_older_than_retain_days_at_start(tmp_path) -> No
             d.stop()
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_sighup_reloads_templates_and_pipeline_and_refuses_a_bad_file(daemon) -> None:
+    import sqlite3
+
+    from bench.procs import render_toml
+
+    config = {
+        **FAST,
+        "templates": {"initial": "OLD: {prompt}"},
+        "pipeline": {"rounds": ["initial"]},
+    }
+    d = daemon(config)
+
+    def prompts_of(job_id: str) -> set[str]:
+        db = sqlite3.connect(Path(d.dir) / "state" / "runs.sqlite3")
+        try:
+            rows = db.execute("SELECT prompt FROM replies WHERE job_id = ?", (job_id,))
+            return {row[0] for row in rows}
+        finally:
+            db.close()
+
+    def ask() -> str:
+        return rpc(d, "ask", {"prompt": "q"})["result"]["job_id"]
+
+    assert prompts_of(ask()) == {"OLD: q"}
+    daemon_section = {"socket": d.socket_path, "state_dir": str(Path(d.dir) / "state")}
+    d.config_path.write_text(
+        render_toml({**config, "daemon": daemon_section, "templates": {"initial": "NEW: {prompt}"}})
+    )
+    d.signal(signal.SIGHUP)
+    deadline = time.monotonic() + WAIT
+    while "reloaded [templates]" not in d.stderr():  # the daemon's own word that it did
+        assert time.monotonic() < deadline, d.stderr()
+        assert rpc(d, "ping")["result"] == "pong"
+    assert prompts_of(ask()) == {"NEW: q"}
+    d.config_path.write_text("[templates]\ninitial = 'BROKEN: {nope}'\n[[models]]\n")
+    d.signal(signal.SIGHUP)
+    while "reload refused" not in d.stderr():
+        assert time.monotonic() < deadline, d.stderr()
+        assert rpc(d, "ping")["result"] == "pong"
+    assert prompts_of(ask()) == {"NEW: q"}  # the running configuration stayed
