@@ -123,6 +123,9 @@ class PipelineConfig:
     # "majority" = more than half the round's calls; 0 = wait for every reply.
     quorum: int | str = "majority"
     straggler_grace_s: float = 2.0
+    # Checks the final answer must pass (beyond a request's JSON Schema): {regex = "…",
+    # required_sections = ["…"]}; a failing answer is repaired, then the next model tries.
+    validate: Mapping[str, Any] | None = None
 
     def quorum_of(self, calls: int) -> int | None:
         """How many ok replies let a round of ``calls`` calls cut its stragglers (None:
@@ -330,11 +333,33 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
         raise ConfigError(
             "pipeline.quorum", f'must be "majority" or a number, got {pipeline.quorum!r}'
         )
+    if pipeline.validate is not None:
+        _check_validate(pipeline.validate)
     if isinstance(pipeline.quorum, int) and pipeline.quorum < 0:
         raise ConfigError(
             "pipeline.quorum", f"must be >= 0 (0: wait for every reply), got {pipeline.quorum}"
         )
     return pipeline
+
+
+def _check_validate(validate: Any) -> None:
+    key = "pipeline.validate"
+    if not isinstance(validate, Mapping):
+        raise ConfigError(key, "expected a table {regex = ..., required_sections = [...]}")
+    unknown = set(validate) - {"regex", "required_sections"}
+    if unknown:
+        raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (regex, required_sections)")
+    regex = validate.get("regex")
+    if regex is not None:
+        import regex as regex_engine  # the engine answer_pattern uses, with a time budget
+
+        try:
+            regex_engine.compile(regex)
+        except (regex_engine.error, TypeError) as exc:
+            raise ConfigError(f"{key}.regex", f"not a valid regex: {exc}") from None
+    sections = validate.get("required_sections", [])
+    if not isinstance(sections, list) or not all(isinstance(x, str) and x for x in sections):
+        raise ConfigError(f"{key}.required_sections", "expected a list of non-empty strings")
 
 
 def _templates(data: Any) -> TemplatesConfig:

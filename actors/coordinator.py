@@ -252,6 +252,8 @@ class CoordinatorActor(pykka.ThreadingActor):
         )
         if job.schema is not None:
             prompt += prompts.schema_instructions(job.schema)
+        if job.config.pipeline.validate:
+            prompt += prompts.validate_instructions(job.config.pipeline.validate)
         job.synthesis_prompt = prompt
         self._synthesize(job, prompt, self._synthesis_candidates(job), job.synthesizer)
 
@@ -386,9 +388,9 @@ class CoordinatorActor(pykka.ThreadingActor):
         """With a schema: True if the answer is valid or repairs are used up; else ask for
         a repair (first the same synthesizer, with the errors, then the next best)."""
         assert msg.reply is not None and msg.synthesizer is not None
-        if job.schema is None or msg.reply.text is None:
+        if (job.schema is None and not job.config.pipeline.validate) or msg.reply.text is None:
             return True
-        _, errors = strategies.schema_errors(msg.reply.text, job.schema)
+        errors = strategies.answer_errors(msg.reply.text, job.schema, job.config.pipeline.validate)
         if not errors or job.schema_attempts >= 2:
             return True
         job.schema_attempts += 1
@@ -498,11 +500,13 @@ class CoordinatorActor(pykka.ThreadingActor):
             if not (answer or "").strip():
                 status = "error"
                 error = RoundError("no reply gave an answer (every answer was empty)")
-            elif job.schema is not None:
-                _, errors = strategies.schema_errors(answer or "", job.schema)
+            elif job.schema is not None or job.config.pipeline.validate:
+                errors = strategies.answer_errors(
+                    answer or "", job.schema, job.config.pipeline.validate
+                )
                 if errors:
                     status = "error"
-                    error = SchemaError(f"the answer is not valid against the schema: {errors[0]}")
+                    error = SchemaError(f"the answer failed its checks: {errors[0]}")
                     extra["schema_errors"] = tuple(errors)
         if job.hedge is not None:
             extra["hedge"] = job.hedge

@@ -35,7 +35,7 @@ DEFAULT_TEMPLATES = {
     "Rank the answers above from best to worst for correctness and completeness. "
     "End your reply with one line of the form 'Ranking: B > A > C' using every label once.",
     "repair": "{prompt}\n\nYour previous answer was:\n{answer}\n\n"
-    "It is not valid against the schema: {errors}. Reply with corrected JSON only.",
+    "It does not meet the requirements: {errors}. Reply with the corrected answer only.",
 }
 # The placeholders each template may use ([templates] in the config is checked against it).
 PLACEHOLDERS = {
@@ -57,6 +57,21 @@ def schema_instructions(schema: Mapping[str, Any]) -> str:
         "\n\nReply with JSON only (no prose, no code fence), valid against this JSON Schema:\n"
         + json.dumps(schema, indent=1, sort_keys=True)
     )
+
+
+def validate_instructions(validate: Mapping[str, Any]) -> str:
+    """What the synthesis prompt says about a pipeline's ``validate``."""
+    parts = []
+    sections = validate.get("required_sections")
+    if sections:
+        parts.append(
+            "Organise the answer in these sections, each under its own title line: "
+            + ", ".join(sections)
+            + "."
+        )
+    if validate.get("regex"):
+        parts.append(f"The answer must match the regular expression {validate['regex']}.")
+    return "\n\n" + " ".join(parts) if parts else ""
 
 
 def schema_repair(

@@ -335,6 +335,37 @@ def schema_errors(text: str, schema: Mapping[str, Any]) -> tuple[Any, list[str]]
     return value, errors
 
 
+def validation_errors(text: str, validate: Mapping[str, Any] | None) -> list[str]:
+    """What ``text`` lacks of a pipeline's ``validate``: a ``regex`` it must match (the
+    ``regex`` engine, with the answer patterns' time budget) and ``required_sections``, each
+    a line of its own (a Markdown heading or bold title is fine)."""
+    if not validate:
+        return []
+    errors = []
+    pattern = validate.get("regex")
+    if pattern:
+        try:
+            found = regex.search(pattern, text, timeout=PATTERN_TIMEOUT_S * 4, concurrent=True)
+        except TimeoutError:
+            found = None
+        if found is None:
+            errors.append(f"does not match the required pattern {pattern!r}")
+    for title in validate.get("required_sections", ()):
+        heading = r"^[ \t]*(?:#+[ \t]*|\*\*)?" + regex.escape(title) + r"\b"
+        if regex.search(heading, text, regex.IGNORECASE | regex.MULTILINE) is None:
+            errors.append(f"missing the section {title!r}")
+    return errors
+
+
+def answer_errors(
+    text: str, schema: Mapping[str, Any] | None, validate: Mapping[str, Any] | None
+) -> list[str]:
+    """Everything the final answer must satisfy and does not: the job's JSON Schema, then
+    the pipeline's ``validate``."""
+    errors = schema_errors(text, schema)[1] if schema is not None else []
+    return errors + validation_errors(text, validate)
+
+
 def check_schema(schema: Any) -> str | None:
     """Why ``schema`` is not a usable JSON Schema, or None when it is."""
     import jsonschema

@@ -179,3 +179,19 @@ def test_a_budget_over_a_model_with_an_unknown_price_is_refused(start_orch) -> N
     with pytest.raises(InvalidParams, match=r"no price is known for \['llama'\]"):
         orch.ask("q", max_cost_usd=0.01)
     assert orch.ask("q", models=["a"], max_cost_usd=0.01).status == "ok"  # priced: fine
+
+
+@pytest.mark.parametrize(
+    ("validate", "key"),
+    [
+        ({"regex": "("}, "pipeline.validate.regex"),
+        ({"required_sections": "Summary"}, "pipeline.validate.required_sections"),
+        ({"sections": ["x"]}, "pipeline.validate.sections"),
+    ],
+)
+def test_a_bad_validate_names_its_key(validate: dict, key: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(
+            {"models": [{"name": "a", "provider": "fake"}], "pipeline": {"validate": validate}}
+        )
+    assert caught.value.key == key

@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import math
 import threading
+import time
 
 import pytest
 from helpers import WAIT, fake_models
 
 from actors.providers.base import MAX_RETRY_AFTER_S, bounded_pause, parse_retry_after
+from messages.commands import GetStatus
 from messages.errors import RateLimited
 
 
@@ -93,6 +95,12 @@ def test_after_a_429_queued_calls_resume_one_at_a_time_then_widen(start_orch) ->
     )
     futures = [orch.submit("q0")]
     assert limited.wait(WAIT)
+    # The provider has answered 429; wait until the actor has taken it in (it holds the
+    # call for a retry), so that the next calls are queued behind the pause.
+    [entry] = orch.supervisor.ask(GetStatus(), timeout=WAIT)
+    deadline = time.monotonic() + WAIT
+    while entry.ref.ask(GetStatus(), timeout=WAIT)["retrying"] != 1:
+        assert time.monotonic() < deadline, "the 429 never reached the model actor"
     futures += [orch.submit(f"q{i}") for i in range(1, 6)]  # queued during the pause
     results = [f.get(timeout=WAIT) for f in futures]
     assert all(r.status == "ok" for r in results), [r.error for r in results]

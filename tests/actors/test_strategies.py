@@ -152,7 +152,7 @@ def test_an_invalid_answer_is_repaired_by_the_same_synthesizer(start_orch) -> No
     result = orch.ask("capital?", rounds=["initial", "synthesis"], schema=SCHEMA)
     assert result.status == "ok" and result.synthesizer == "alpha"
     second = recorder.by_round("synthesis")[1]
-    assert second.participant == "alpha" and "not valid against the schema" in second.prompt
+    assert second.participant == "alpha" and "does not meet the requirements" in second.prompt
 
 
 def test_then_the_next_best_model_synthesises(start_orch) -> None:
@@ -481,3 +481,38 @@ def test_the_ranking_prompt_is_a_template(start_orch) -> None:
     )
     orch.ask("q", rounds=["initial"], strategy="rank", timeout=WAIT)
     assert all(r.prompt.startswith("Rank these for q:") for r in recorder.by_round("ranking"))
+
+
+def test_a_pipelines_validate_goes_through_repair_like_a_schema(start_orch) -> None:
+    """Seed 002's prompt demands named sections and nothing could check them."""
+    drafts = iter(["## Summary\nok", "## Summary\nok\n## Risks\nnone"])
+    recorder = Recorder(lambda r: next(drafts) if r.round_name == "synthesis" else "x")
+    orch = start_orch(
+        {
+            "models": fake_models(NAMES, reply=recorder),
+            "pipeline": {
+                "rounds": ["initial", "synthesis"],
+                "synthesizer": "alpha",
+                "validate": {"required_sections": ["Summary", "Risks"]},
+            },
+        }
+    )
+    result = orch.ask("Assess the plan.", timeout=WAIT)
+    assert result.status == "ok", result.error
+    assert "## Risks" in result.answer
+    first, repair = recorder.by_round("synthesis")
+    assert "Summary, Risks" in first.prompt  # the synthesis prompt names the sections
+    assert "missing the section 'Risks'" in repair.prompt
+
+
+def test_an_answer_that_never_passes_its_checks_fails_with_32009(start_orch) -> None:
+    recorder = Recorder(lambda r: "no sections at all")
+    orch = start_orch(
+        {
+            "models": fake_models(NAMES, reply=recorder),
+            "pipeline": {"rounds": ["initial", "synthesis"], "validate": {"regex": "^ANSWER:"}},
+        }
+    )
+    result = orch.ask("q", timeout=WAIT)
+    assert result.status == "error" and result.error.code == "schema_failed"
+    assert result.schema_errors == ("does not match the required pattern '^ANSWER:'",)

@@ -196,3 +196,14 @@ def test_the_agreement_map_names_the_dissenter_and_the_clusters() -> None:
     assert [c["models"] for c in out["clusters"]] == [["a", "c"], ["b"]]
     assert st.agreement_map(answers, None, None)["score"] is None
     assert st.agreement_map({}, "x", None) == {"score": None, "dissenters": [], "clusters": []}
+
+
+def test_validation_errors_name_the_missing_sections_and_the_pattern() -> None:
+    validate = {"regex": r"Confidence: \d+%", "required_sections": ["Summary", "Risks"]}
+    good = "## Summary\nfine\n**Risks** none\nConfidence: 80%"
+    assert st.validation_errors(good, validate) == []
+    assert st.validation_errors("Summary: fine", validate) == [
+        "does not match the required pattern 'Confidence: \\\\d+%'",
+        "missing the section 'Risks'",
+    ]
+    assert st.validation_errors("anything", None) == []
