@@ -472,7 +472,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)  # exits 2 on a usage error
     path = socket_path(args.socket)
-    out, err = Console(), Console(stderr=True)  # rich honours NO_COLOR
+    # rich honours NO_COLOR; progress and footer lines are never wrapped (a pipe is not 80
+    # columns wide, and a log reader wants one line per reply).
+    out, err = Console(), Console(stderr=True, soft_wrap=True)
     try:
         client = Client(path)
     except Unreachable as exc:

@@ -187,7 +187,11 @@ def test_ask_shows_the_job_id_first_and_a_footer_and_no_markup(daemon) -> None:
     lines = run.stderr.splitlines()
     assert lines[0].startswith("job ")
     assert "✗ bad" in run.stderr and "[red]" not in run.stderr  # the literal markup bug
-    assert "tokens (" in lines[-1] and "$0.000000" in lines[-1]
+    assert "tokens (" in lines[-1] and "$0.000000" in lines[-1] and " s" in lines[-1]
+    long = ctl(d.socket_path, "ask", "q", "--rounds", "initial,synthesis", "--synthesizer", "a")
+    lines = long.stderr.splitlines()
+    assert lines[-1].startswith("synthesizer a · ") and lines[-1].endswith(" s"), long.stderr
+    assert any(line.endswith("scripted failure (fail_rate)") for line in lines)  # unwrapped
     assert "\x1b[" not in run.stderr  # NO_COLOR is honoured
 
 
