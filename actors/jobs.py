@@ -14,10 +14,11 @@ from actors import prompts, strategies
 from actors.config import STRATEGIES, Config, check_rounds
 from actors.providers import provider_class
 from actors.runtime import Timer, safe_tell
-from messages.codec import has_surrogate, positive_number
+from messages.codec import has_surrogate
 from messages.commands import Ask
 from messages.errors import ConfigError, InvalidParams, OrchestratorError
 from messages.events import JobEvent, JobEventType
+from messages.options import OPTIONS_BY_NAME
 from messages.results import ErrorInfo, JobResult, ModelReply, ReplyStatus, RoundResult, Usage
 
 
@@ -189,8 +190,8 @@ def check_options(ask: Ask) -> None:
         problem = strategies.check_schema(dict(ask.schema))
         if problem:
             raise InvalidParams(problem)
-    if ask.max_cost_usd is not None and not positive_number(ask.max_cost_usd):
-        raise InvalidParams("max_cost_usd must be a positive number")
+    if ask.max_cost_usd is not None:
+        OPTIONS_BY_NAME["max_cost_usd"].validate(ask.max_cost_usd)  # the socket's own rule
 
 
 def deliver(reply_to: Any, result: JobResult | OrchestratorError) -> None:
@@ -244,8 +245,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
                 "price_in_per_mtok and price_out_per_mtok for them"
             )
     timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
-    if not positive_number(timeout):
-        raise InvalidParams("timeout_s must be a positive number")
+    OPTIONS_BY_NAME["timeout_s"].validate(timeout)
     models = tuple(dict.fromkeys(models))
     seed = None
     if ask.deterministic:
@@ -269,5 +269,9 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         max_cost=ask.max_cost_usd,
         system=config.templates.system if ask.system is None else ask.system,
         seed=seed,
-        seeded=frozenset(m.name for m in config.models if provider_class(m.provider).honours_seed),
+        seeded=frozenset(  # only deterministic jobs seed their calls
+            m.name for m in config.models if provider_class(m.provider).honours_seed
+        )
+        if seed is not None
+        else frozenset(),
     )

@@ -32,6 +32,7 @@ from actors.runtime import IOLoop, safe_tell
 from actors.sharedlimits import RedisLimits
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
+from actors.version import VERSION
 from messages.commands import (
     Ask,
     CancelJob,
@@ -44,13 +45,6 @@ from messages.errors import ConfigError, OrchestratorError, OverloadedError
 from messages.events import CoreChanged, JobEvent, RosterEntry
 from messages.options import ASK_OPTIONS
 from messages.results import ErrorInfo, JobResult
-
-try:
-    from importlib.metadata import version as _dist_version
-
-    VERSION = _dist_version("orchestrord")
-except Exception:  # running from a checkout that was never installed
-    VERSION = "0.0.0+checkout"
 
 _CALL_TIMEOUT_S = 10.0  # for quick questions to actors that never block
 RESTARTING_RETRY_AFTER_S = 1.0

@@ -8,7 +8,6 @@ raises the ``ProtocolError`` to answer with; ``encode_*`` build response lines.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -200,16 +199,6 @@ def encode_notification(method: str, params: Mapping[str, Any]) -> bytes:
 
 
 # --- params of `ask` --------------------------------------------------------------------
-
-
-def positive_number(value: Any) -> bool:
-    """A finite number > 0 (not a bool, NaN, infinity, or an int too big for a float)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    try:
-        return math.isfinite(value) and value > 0
-    except OverflowError:
-        return False
 
 
 def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,6 @@ Exit codes: 0 success, 1 the job (or request) failed, 2 usage error or invalid p
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
 import socket
@@ -27,20 +26,15 @@ from rich.table import Table
 from rich.text import Text
 
 from actors.config import default_socket_path
+from actors.daemon.defaults import config_path
 from actors.daemon.peercred import peer_uid
+from actors.version import VERSION
 from messages.options import ASK_OPTIONS, AskOption
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"
 USAGE_CODES = (-32700, -32600, -32601, -32602)  # the request itself was wrong
 EXPORT_PAGE = 500
-
-
-def version() -> str:
-    try:
-        return importlib.metadata.version("orchestrord")
-    except importlib.metadata.PackageNotFoundError:  # a checkout that was never installed
-        return "0.0.0+checkout"
 
 
 class Unreachable(Exception):
@@ -79,12 +73,9 @@ def socket_path(flag: str | None, environ: Mapping[str, str] = os.environ) -> st
     env = {**_dotenv(), **environ}  # the real environment wins
     if env.get("ORCHESTRORD_SOCKET"):
         return env["ORCHESTRORD_SOCKET"]
-    config = env.get("ORCHESTRORD_CONFIG")
-    if not config:
-        home = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME", "~")) / ".config")
-        config = str(Path(home).expanduser() / "orchestrord" / "config.toml")
+    config = config_path(None, env)  # where the daemon looks (none: the default socket)
     try:
-        data = tomllib.loads(Path(config).expanduser().read_text())
+        data = tomllib.loads(config.read_text()) if config is not None else {}
         configured = data.get("daemon", {}).get("socket")
     except (OSError, tomllib.TOMLDecodeError, AttributeError):
         configured = None
@@ -425,7 +416,7 @@ def parser() -> argparse.ArgumentParser:
         "130 interrupted (the job is cancelled).",
     )
     p.add_argument("--socket", help="the daemon's socket (see below)")
-    p.add_argument("--version", action="version", version=f"orchestrctl {version()}")
+    p.add_argument("--version", action="version", version=f"orchestrctl {VERSION}")
     shtab.add_argument_to(p, ["--print-completion"], help="print a bash, zsh or tcsh completion")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ask = sub.add_parser(

@@ -10,7 +10,7 @@ import pytest
 from helpers import WAIT, fake_models
 
 from actors.config import LimitsConfig, config_from_dict
-from actors.sharedlimits import RETRY_S, SHARED_MARGIN_S, LimitsUnavailable, RedisLimits
+from actors.sharedlimits import SHARED_MARGIN_S, LimitsUnavailable, RedisLimits
 
 
 def model(**limits: object):
@@ -136,7 +136,6 @@ def test_jobs_run_on_shared_limits_fall_back_when_redis_dies_and_recover(
     while orch.status()["limits"]["reachable"] is False:  # tried again after RETRY_S
         assert time.monotonic() < deadline, "never went back to Redis"
         assert orch.ask("q", timeout=WAIT).status == "ok"
-    assert RETRY_S <= 1.0
 
 
 def test_on_unavailable_fail_refuses_calls_while_redis_is_down(start_orch, redis_server) -> None:
