@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import string
 import tomllib
 import types
 import typing
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from actors.pipelines import NamedPipeline, check_template, parse_pipelines
 from actors.prices import lookup as lookup_price
 from actors.prompts import DEFAULT_TEMPLATES, PLACEHOLDERS
 from messages.errors import ConfigError
@@ -140,6 +140,7 @@ class TemplatesConfig:
     initial: str = DEFAULT_TEMPLATES["initial"]
     meta: str = DEFAULT_TEMPLATES["meta"]
     synthesis: str = DEFAULT_TEMPLATES["synthesis"]
+    chain: str = DEFAULT_TEMPLATES["chain"]
     ranking: str = DEFAULT_TEMPLATES["ranking"]
     repair: str = DEFAULT_TEMPLATES["repair"]
 
@@ -183,6 +184,9 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    pipelines: Mapping[str, NamedPipeline] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )  # [pipelines.NAME]: chosen per request
     source: str = "defaults"
     records_runs: bool = False  # [daemon] state_dir was set: an embedding records its jobs
 
@@ -334,7 +338,7 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
             "pipeline.quorum", f'must be "majority" or a number, got {pipeline.quorum!r}'
         )
     if pipeline.validate is not None:
-        _check_validate(pipeline.validate)
+        check_validate("pipeline.validate", pipeline.validate)
     if isinstance(pipeline.quorum, int) and pipeline.quorum < 0:
         raise ConfigError(
             "pipeline.quorum", f"must be >= 0 (0: wait for every reply), got {pipeline.quorum}"
@@ -342,8 +346,7 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
     return pipeline
 
 
-def _check_validate(validate: Any) -> None:
-    key = "pipeline.validate"
+def check_validate(key: str, validate: Any) -> None:
     if not isinstance(validate, Mapping):
         raise ConfigError(key, "expected a table {regex = ..., required_sections = [...]}")
     unknown = set(validate) - {"regex", "required_sections"}
@@ -364,18 +367,8 @@ def _check_validate(validate: Any) -> None:
 
 def _templates(data: Any) -> TemplatesConfig:
     templates = _build(TemplatesConfig, data, "templates")
-    for name, allowed in PLACEHOLDERS.items():
-        text = getattr(templates, name)
-        try:
-            fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-        except ValueError as exc:
-            raise ConfigError(f"templates.{name}", f"bad template: {exc}") from None
-        unknown = fields - allowed
-        if unknown:
-            usable = " ".join(f"{{{f}}}" for f in sorted(allowed))
-            raise ConfigError(
-                f"templates.{name}", f"unknown placeholder(s) {sorted(unknown)}; use {usable}"
-            )
+    for name in PLACEHOLDERS:
+        check_template(f"templates.{name}", getattr(templates, name), name)
     return templates
 
 
@@ -393,7 +386,7 @@ def _supervision(data: Any) -> SupervisionConfig:
     return sup
 
 
-SECTIONS = ("daemon", "models", "pipeline", "templates", "supervision", "limits")
+SECTIONS = ("daemon", "models", "pipeline", "pipelines", "templates", "supervision", "limits")
 
 
 def _limits(data: Any) -> LimitsConfig:
@@ -435,6 +428,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
         limits=_limits(data.get("limits", {})),
+        pipelines=parse_pipelines(data.get("pipelines", {}), set(names)),
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),
     )

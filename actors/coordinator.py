@@ -25,6 +25,7 @@ from actors import outcome, prompts, strategies
 from actors.config import Config
 from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
+from actors.pipelines import DECIDING, STRATEGY_OF, Outcome, Stage, next_after_gate
 from actors.runtime import IOLoop, safe_tell
 from messages.commands import (
     Ask,
@@ -159,7 +160,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.deadline_timer = self.io.tell_later(
             job.deadline - self.clock(), self.actor_ref, TimerFired(kind="deadline", key=job.job_id)
         )
-        self._guarded(job, self._start_round, job)
+        self._guarded(job, self._advance, job)
         return future
 
     def _new_job(self, ask: Ask, future: pykka.Future[JobResult]) -> Job:
@@ -167,43 +168,58 @@ class CoordinatorActor(pykka.ThreadingActor):
             raise InvalidParams(f"job {ask.job_id} is already running")
         return build_job(self.config, ask, future, self.clock())
 
-    # --- rounds ------------------------------------------------------------------------
+    # --- stages ------------------------------------------------------------------------
 
-    def _start_round(self, job: Job) -> None:
-        name = job.rounds[job.round_index]
-        if not self._within_budget(job, name):
+    def _advance(self, job: Job) -> None:
+        """Start the job's next stage (see actors.pipelines), or finish the job."""
+        stage = job.next_stage()
+        if stage is None:
+            self._finish(job, "ok", None)
             return
-        job.emit("round_started", name)
-        if name == "synthesis":
-            self._start_synthesis(job)
+        if not self._within_budget(job, stage):
             return
-        if name == "ranking":
-            self._start_ranking(job)
-            return
+        job.emit("round_started", stage.round_name)
+        start = {
+            "synthesis": self._start_synthesis,
+            "rank": self._start_ranking,
+            "vote": self._run_vote,
+            "chain": self._start_chain,
+        }.get(stage.kind, self._start_broadcast)
+        start(job)
+
+    def _start_broadcast(self, job: Job) -> None:
+        """``initial`` or ``meta``: every live model of the stage at once."""
+        stage = job.stage
         previous = list(job.answers().values())
-        for model in job.models:
-            entry = self.roster.get(model)
-            if entry is None or not entry.live:
-                job.record(
-                    ModelReply(
-                        model=model,
-                        status="skipped",
-                        error=ErrorInfo(code="no_model_available", message=_why_not(model, entry)),
-                    )
-                )
+        for model in job.stage_models(stage):
+            entry = self._entry_or_skip(job, model)
+            if entry is None:
                 continue
             prompt = prompts.render(
-                job.config.templates,
-                name,
+                job.template(stage),
                 prompt=job.ask.prompt,
                 answers=previous,
                 round_number=job.round_index + 1,
                 rng=job.rng,
             )
-            self._send(job, entry, name, prompt)
+            self._send(job, entry, stage.round_name, prompt)
         job.round_calls = len(job.pending)
         if not job.pending:
             self._finish_round(job)
+
+    def _entry_or_skip(self, job: Job, model: str) -> RosterEntry | None:
+        """``model``'s live roster entry, or None with a skipped reply saying why."""
+        entry = self.roster.get(model)
+        if entry is not None and entry.live:
+            return entry
+        job.record(
+            ModelReply(
+                model=model,
+                status="skipped",
+                error=ErrorInfo(code="no_model_available", message=_why_not(model, entry)),
+            )
+        )
+        return None
 
     def _send(self, job: Job, entry: RosterEntry, round_name: str, prompt: str) -> None:
         call_id = new_id()
@@ -217,7 +233,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 round_name=round_name,
                 round_index=job.round_index,
                 prompt=prompt,
-                system=job.system_for(self.config.model(entry.name).system),
+                system=self._system(job, entry.name),
                 deadline=job.deadline,
                 reply_to=self.actor_ref,
                 temperature=temperature,
@@ -238,13 +254,72 @@ class CoordinatorActor(pykka.ThreadingActor):
                 )
             )
 
-    def _live(self, job: Job) -> tuple[str, ...]:
-        return tuple(m for m in job.models if (e := self.roster.get(m)) is not None and e.live)
+    def _system(self, job: Job, model: str) -> str:
+        """``model``'s system prompt in the running stage: the stage's role, else the
+        model's own, with the request's ``system`` after it."""
+        return job.system_for(job.stage.system or job.config.model(model).system)
+
+    def _live(self, job: Job, models: tuple[str, ...] | None = None) -> tuple[str, ...]:
+        return tuple(
+            m
+            for m in (job.models if models is None else models)
+            if (e := self.roster.get(m)) is not None and e.live
+        )
+
+    # chain: one model at a time, each revising the previous output
+
+    def _start_chain(self, job: Job) -> None:
+        job.chain_queue = list(job.stage_models(job.stage))
+        decided = job.decided.answer if job.decided is not None else None
+        job.chain_last = decided or self._most_agreed(job)
+        self._chain_step(job)
+
+    def _chain_step(self, job: Job) -> None:
+        """Send the chain's next step (a failed or skipped model passes the previous
+        output on), or close the stage when every model has had its turn."""
+        stage = job.stage
+        while job.chain_queue:
+            entry = self._entry_or_skip(job, job.chain_queue.pop(0))
+            if entry is None:
+                continue
+            if job.chain_last is None:  # nothing before it: the first model drafts
+                prompt = prompts.render(job.template(stage, "initial"), prompt=job.ask.prompt)
+            else:
+                prompt = job.template(stage).format(
+                    prompt=job.ask.prompt, answer=job.chain_last, round=job.round_index + 1
+                )
+            self._send(job, entry, stage.round_name, prompt)
+            if job.pending:
+                return
+        self._finish_round(job)
+
+    @staticmethod
+    def _most_agreed(job: Job) -> str | None:
+        """The answer most models agree with (the first of the largest cluster)."""
+        answers = job.answers()
+        if not answers:
+            return None
+        clusters = strategies.agreement_map(answers, None, job.pattern)["clusters"]
+        return answers[clusters[0]["models"][0]]
+
+    # vote: no call
+
+    def _run_vote(self, job: Job) -> None:
+        answers = job.answers()
+        result = strategies.vote(answers, job.pattern, outcome.success_rates(self.metrics, answers))
+        job.emit("round_finished", "vote")
+        if result is None:
+            self._finish(job, "error", RoundError("the vote found no readable answer"))
+            return
+        self._decide(
+            job, Outcome(answer=result.answer, confidence=result.confidence, votes=result.votes)
+        )
+
+    # synthesis
 
     def _start_synthesis(self, job: Job) -> None:
         prompt = prompts.render(
-            job.config.templates,
-            "synthesis",
+            job.template(job.stage),
             prompt=job.ask.prompt,
             answers=outcome.synthesis_answers(job),
             round_number=job.round_index + 1,
@@ -252,21 +327,27 @@ class CoordinatorActor(pykka.ThreadingActor):
         )
         if job.schema is not None:
             prompt += prompts.schema_instructions(job.schema)
-        if job.config.pipeline.validate:
-            prompt += prompts.validate_instructions(job.config.pipeline.validate)
+        if job.validate:
+            prompt += prompts.validate_instructions(job.validate)
         job.synthesis_prompt = prompt
-        self._synthesize(job, prompt, self._synthesis_candidates(job), job.synthesizer)
+        chair = self._chair(job)
+        self._synthesize(job, prompt, self._synthesis_candidates(job, chair), chair)
 
-    def _synthesis_candidates(self, job: Job) -> tuple[str, ...]:
-        """The job's live models, and the chosen synthesizer even when it gave no answer
-        of its own (a chairman): it is a role, not a participant."""
-        chair = job.synthesizer
+    @staticmethod
+    def _chair(job: Job) -> str | None:
+        """Who should write the synthesis: the request's synthesizer, else the stage's
+        model, else [pipeline]'s synthesizer (None: the best by recent record)."""
+        if job.ask.synthesizer is None and job.stage.models:
+            return job.stage.models[0]
+        return job.synthesizer
+
+    def _synthesis_candidates(self, job: Job, chair: str | None) -> tuple[str, ...]:
+        """The job's live models, and the chair and the stage's models even when they
+        gave no answer of their own: a synthesizer is a role, not a participant."""
+        extra = (*([chair] if chair else ()), *(job.stage.models or ()))
         live = self._live(job)
-        if chair is not None and chair not in live:
-            entry = self.roster.get(chair)
-            if entry is not None and entry.live:
-                return (chair, *live)
-        return live
+        roles = tuple(m for m in dict.fromkeys(extra) if m not in live)
+        return (*self._live(job, roles), *live)
 
     def _synthesize(
         self, job: Job, prompt: str, candidates: tuple[str, ...], preferred: str | None
@@ -282,9 +363,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             deadline=job.deadline,
             reply_to=self.actor_ref,
             system=job.system,
-            systems=MappingProxyType(
-                {m: job.system_for(self.config.model(m).system) for m in candidates}
-            ),
+            systems=MappingProxyType({m: self._system(job, m) for m in candidates}),
             max_tokens=job.ask.max_tokens,
             sampling=MappingProxyType({m: job.sampling(m) for m in candidates}),
             deterministic=job.seed is not None,
@@ -292,26 +371,32 @@ class CoordinatorActor(pykka.ThreadingActor):
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced
 
+    # rank: peer review, nobody ranks their own answer
+
     def _start_ranking(self, job: Job) -> None:
         answers = list(job.answers().items())
-        for model in self._live(job):
+        template = job.template(job.stage)
+        for model in self._live(job, job.stage_models(job.stage)):
             order = [(m, text) for m, text in answers if m != model]  # never its own answer
             if len(order) < 2:
                 continue  # nothing to rank
             job.rng.shuffle(order)
-            prompt, labels = outcome.ranking_prompt(job.config.templates, job, order)
+            prompt, labels = outcome.ranking_prompt(template, job, order)
             job.rank_labels[model] = labels
             self._send(job, self.roster[model], "ranking", prompt)
         job.round_calls = len(job.pending)
         if not job.pending:
             self._finish_round(job)
 
-    def _within_budget(self, job: Job, name: str) -> bool:
-        """Start the round only if its estimated cost keeps the job within max_cost_usd."""
-        if job.max_cost is None:
+    def _within_budget(self, job: Job, stage: Stage) -> bool:
+        """Start the stage only if its estimated cost keeps the job within max_cost_usd."""
+        if job.max_cost is None or stage.kind == "vote":
             return True
-        synthesis = name == "synthesis"
-        callers = self._synthesis_candidates(job)[:1] if synthesis else self._live(job)
+        name = stage.round_name
+        if stage.kind == "synthesis":
+            callers = self._synthesis_candidates(job, self._chair(job))[:1]
+        else:
+            callers = self._live(job, job.stage_models(stage))
         estimate = outcome.round_cost(self.config, job, callers)
         if job.cost_so_far + estimate <= job.max_cost:
             return True
@@ -328,7 +413,11 @@ class CoordinatorActor(pykka.ThreadingActor):
                 del job.pending[msg.call_id]
                 job.record(msg.reply)
                 job.emit("reply", job.round_name, msg.reply)
-                if not job.pending:
+                if job.stage.kind == "chain":
+                    if msg.reply.ok and msg.reply.text is not None:
+                        job.chain_last = prompts.improved_answer(msg.reply.text)
+                    self._chain_step(job)
+                elif not job.pending:
                     self._finish_round(job)
                 else:
                     self._watch_stragglers(job)
@@ -388,9 +477,9 @@ class CoordinatorActor(pykka.ThreadingActor):
         """With a schema: True if the answer is valid or repairs are used up; else ask for
         a repair (first the same synthesizer, with the errors, then the next best)."""
         assert msg.reply is not None and msg.synthesizer is not None
-        if (job.schema is None and not job.config.pipeline.validate) or msg.reply.text is None:
+        if (job.schema is None and not job.validate) or msg.reply.text is None:
             return True
-        errors = strategies.answer_errors(msg.reply.text, job.schema, job.config.pipeline.validate)
+        errors = strategies.answer_errors(msg.reply.text, job.schema, job.validate)
         if not errors or job.schema_attempts >= 2:
             return True
         job.schema_attempts += 1
@@ -412,30 +501,95 @@ class CoordinatorActor(pykka.ThreadingActor):
             job.straggler_timer.cancel()
             job.straggler_timer = None
         result = job.close_round()
-        if result.name == "ranking":
+        kind = job.stage.kind
+        if kind == "rank":
             result = job.completed[-1] = outcome.score_rankings(job, result)
         job.emit("round_finished", result.name)
         ok = len(result.ok_replies)
+        least = job.config.pipeline.min_replies if kind in ("initial", "meta") else 1
         if ok == 0 and result.replies and all(r.status == "skipped" for r in result.replies):
             why = "; ".join(r.error.message for r in result.replies if r.error is not None)
             self._finish(job, "error", NoModelAvailable(f"no model of the job can answer: {why}"))
-        elif ok < job.config.pipeline.min_replies and result.name != "ranking":
+        elif ok < least and kind != "rank":
             # (no readable ranking falls back to the most agreed answer: see outcome)
             self._finish(
                 job,
                 "error",
                 RoundError(
                     f"round {result.name!r} got {ok} ok replies, fewer than "
-                    f"min_replies={job.config.pipeline.min_replies}"
+                    + (f"min_replies={least}" if kind in ("initial", "meta") else "one")
                 ),
             )
-        elif result.name == "initial" and job.early_exit and self._agreed(job, result):
+        elif (
+            job.round_index == 0
+            and kind == "initial"
+            and job.early_exit
+            and self._agreed(job, result)
+        ):
+            if job.pipeline is not None:
+                job.decided = Outcome(answer=outcome.best_answer(job, self.metrics))
             self._finish(job, "ok", None, early_exit=True)
-        elif job.round_index + 1 >= len(job.rounds):
-            self._finish(job, "ok", None)
+        elif job.pipeline is not None and kind in DECIDING:
+            self._decide(job, self._stage_outcome(job, result))
         else:
-            job.round_index += 1
-            self._start_round(job)
+            self._advance(job)
+
+    def _stage_outcome(self, job: Job, result: RoundResult) -> Outcome:
+        """What a named pipeline's chain, rank or synthesis stage decided."""
+        kind = job.stage.kind
+        if kind == "chain":
+            return Outcome(answer=job.chain_last)
+        if kind == "rank":
+            ranking = job.ranking or {}
+            order = ranking.get("order") or []
+            answers = job.answers()
+            return Outcome(
+                answer=answers.get(order[0]) if order else None,
+                confidence=ranking.get("confidence"),
+                ranking=ranking or None,
+            )
+        winner = next((r for r in reversed(result.replies) if r.ok), None)
+        return Outcome(
+            answer=None if winner is None else winner.text,
+            synthesizer=job.synthesized_by,
+            confidence=strategies.agreement(outcome.synthesis_answers(job)),
+        )
+
+    def _decide(self, job: Job, decided: Outcome) -> None:
+        """A deciding stage's answer; at a gate, below ``min_confidence``, escalate."""
+        stage = job.stage
+        job.decided = decided
+        job.strategy = STRATEGY_OF[stage.kind]
+        if stage.min_confidence is not None:
+            confidence = decided.confidence
+            if confidence is not None and confidence >= stage.min_confidence:
+                self._finish(job, "ok", None)  # confident: the stages after it are skipped
+                return
+            job.escalations.append(
+                {
+                    "stage": stage.kind,
+                    "confidence": confidence,
+                    "threshold": stage.min_confidence,
+                    "to": stage.fallback,
+                }
+            )
+            logger.info(
+                "job {}: {} confidence {} below {:g}: on to {}",
+                job.job_id,
+                stage.kind,
+                confidence,
+                stage.min_confidence,
+                stage.fallback,
+            )
+            if stage.fallback == "fail":
+                error = RoundError(
+                    f"the {stage.kind} stage's confidence {confidence} is below its "
+                    f"min_confidence {stage.min_confidence:g}"
+                )
+                self._finish(job, "error", error, answer=decided.answer)
+                return
+            job.route = next_after_gate(job.stages, job.route.at - 1, stage.fallback)
+        self._advance(job)
 
     # --- ending ------------------------------------------------------------------------
 
@@ -463,7 +617,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         for timer in (job.deadline_timer, job.straggler_timer):
             if timer is not None:
                 timer.cancel()
-        if job.pending or (job.rounds[job.round_index] == "synthesis" and status != "ok"):
+        if job.pending or (job.stage.kind == "synthesis" and status != "ok"):
             self._cancel_calls(job)
         try:
             result = self._result(job, status, error, answer, early_exit)
@@ -489,7 +643,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         extra: dict[str, Any] = {}
         synthesizer = None
         if status == "ok":
-            out = outcome.outcome(job, self.metrics)
+            out = self._outcome(job)
             answer, synthesizer = out.answer, out.synthesizer
             extra = {
                 "confidence": 1.0 if early_exit else out.confidence,
@@ -500,10 +654,8 @@ class CoordinatorActor(pykka.ThreadingActor):
             if not (answer or "").strip():
                 status = "error"
                 error = RoundError("no reply gave an answer (every answer was empty)")
-            elif job.schema is not None or job.config.pipeline.validate:
-                errors = strategies.answer_errors(
-                    answer or "", job.schema, job.config.pipeline.validate
-                )
+            elif job.schema is not None or job.validate:
+                errors = strategies.answer_errors(answer or "", job.schema, job.validate)
                 if errors:
                     status = "error"
                     error = SchemaError(f"the answer failed its checks: {errors[0]}")
@@ -522,6 +674,15 @@ class CoordinatorActor(pykka.ThreadingActor):
             **extra,
         )
         return result
+
+    def _outcome(self, job: Job) -> Outcome:
+        """The job's answer: a named pipeline's last deciding stage, else [pipeline]'s
+        strategy over its rounds."""
+        if job.pipeline is None:
+            return outcome.outcome(job, self.metrics)
+        if job.decided is None:  # cannot happen: a named pipeline ends on a deciding stage
+            return Outcome(answer=outcome.best_answer(job, self.metrics))
+        return job.decided
 
     def _deliver(self, job: Job, result: JobResult) -> None:
         job.delivered = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,15 @@ from loguru import logger
 
 from actors import prompts, strategies
 from actors.config import STRATEGIES, Config, check_rounds
+from actors.pipelines import (
+    STRATEGY_OF,
+    TEMPLATE_OF,
+    NamedPipeline,
+    Outcome,
+    Route,
+    Stage,
+    default_stages,
+)
 from actors.providers import provider_class
 from actors.runtime import Timer, safe_tell
 from messages.codec import has_surrogate
@@ -28,13 +38,22 @@ class Job:
     config: Config  # as the job started: a reload (SIGHUP) applies to the next jobs
     future: Any  # pykka.Future[JobResult]
     models: tuple[str, ...]
-    rounds: tuple[str, ...]
+    stages: tuple[Stage, ...]  # the pipeline's plan
     strategy: str
     synthesizer: str | None  # None: auto
     started: float
     deadline: float
     rng: random.Random
-    round_index: int = 0
+    pipeline: NamedPipeline | None = None  # None: [pipeline], the default
+    validate: Mapping[str, Any] | None = None  # checks beyond the schema (the pipeline's)
+    stage: Stage = field(default_factory=lambda: Stage(kind="initial"))  # the one running
+    route: Route = field(default_factory=Route)  # what runs next
+    round_index: int = -1  # counts the stages started (a reply names the one it answers)
+    pool: dict[str, str] = field(default_factory=dict)  # model -> its latest answer
+    decided: Outcome | None = None  # the last deciding stage's answer (named pipelines)
+    escalations: list[dict[str, Any]] = field(default_factory=list)
+    chain_queue: list[str] = field(default_factory=list)  # a chain's models still to go
+    chain_last: str | None = None  # a chain's latest output (its next step revises it)
     pending: dict[str, str] = field(default_factory=dict)  # call_id -> model
     replies: list[ModelReply] = field(default_factory=list)  # of the current round
     completed: list[RoundResult] = field(default_factory=list)
@@ -69,7 +88,29 @@ class Job:
 
     @property
     def round_name(self) -> str:
-        return self.rounds[self.round_index]
+        return self.stage.round_name
+
+    def stage_models(self, stage: Stage) -> tuple[str, ...]:
+        """Who takes part in ``stage``: its own ``models``, else the job's."""
+        return self.models if stage.models is None else stage.models
+
+    def template(self, stage: Stage, name: str | None = None) -> str:
+        """``stage``'s prompt template: its own, else ``[templates]``' for its kind."""
+        if stage.template is not None and name is None:
+            return stage.template
+        return getattr(self.config.templates, name or TEMPLATE_OF[stage.kind])
+
+    def next_stage(self) -> Stage | None:
+        """Move on along the route: a queued fallback first, then the plan (None: done)."""
+        if self.route.extra:
+            self.stage = self.route.extra.pop(0)
+        elif self.route.at < len(self.stages):
+            self.stage = self.stages[self.route.at]
+            self.route.at += 1
+        else:
+            return None
+        self.round_index += 1
+        return self.stage
 
     def system_for(self, role: str | None) -> str:
         """A model's system prompt: its role (``[[models]] system``) instead of the default,
@@ -94,26 +135,31 @@ class Job:
         self.replies.append(reply)
 
     def answers(self) -> dict[str, str]:
-        """The ok answers of the last answering round (initial or meta), by model, as the
-        next stage sees them: a meta reply contributes its improved answer, not its
-        critique. Ranking and synthesis rounds are not answers to vote on or show."""
-        rnd = next((r for r in reversed(self.completed) if r.name in ("initial", "meta")), None)
-        if rnd is None:
-            return {}
-        texts = {r.model: r.text for r in rnd.ok_replies if r.text is not None}
-        if rnd.name == "meta":
-            return {m: prompts.improved_answer(t) for m, t in texts.items()}
-        return texts
+        """Each model's latest answer, as the next stage sees it: the ok replies of the
+        last ``initial`` or ``meta`` round (a meta reply contributes its improved answer,
+        not its critique), updated by each ``chain`` step. Ranking and synthesis replies
+        are not answers to vote on or show."""
+        return dict(self.pool)
 
     def close_round(self) -> RoundResult:
-        """The current round as a result, replies in the job's model order."""
+        """The current round as a result, replies in the job's model order (a chain's
+        and a synthesis's in the order they were made), and the answers it leaves."""
+        kind = self.stage.kind
         order = {m: i for i, m in enumerate(self.models)}
         replies = sorted(self.replies, key=lambda r: order.get(r.model, len(order)))
-        if self.round_name == "synthesis":
-            replies = list(self.replies)  # attempts, in the order they were made
+        if kind in ("synthesis", "chain"):
+            replies = list(self.replies)
         result = RoundResult(name=self.round_name, replies=tuple(replies))
         self.completed.append(result)
         self.replies = []
+        texts = [(r.model, r.text) for r in result.ok_replies if r.text is not None]
+        if kind == "initial":
+            self.pool = dict(texts)
+        elif kind == "meta":
+            self.pool = {m: prompts.improved_answer(t) for m, t in texts}
+        elif kind == "chain":
+            for model, text in texts:
+                self.pool[model] = prompts.improved_answer(text)
         return result
 
     def emit(self, type_: JobEventType, round_name: str, reply: ModelReply | None = None) -> None:
@@ -163,20 +209,10 @@ class Job:
             usage=usage,
             rounds=tuple(rounds),
             error=error,
+            pipeline=None if self.pipeline is None else self.pipeline.name,
+            escalations=tuple(self.escalations),
             **extra,
         )
-
-
-def plan(rounds: tuple[str, ...], strategy: str) -> tuple[str, ...]:
-    """The rounds a job runs: ``vote`` drops a trailing synthesis; ``rank`` adds a
-    ``ranking`` round after the last answering round."""
-    answering = tuple(r for r in rounds if r != "synthesis")
-    synthesis = ("synthesis",) if rounds[-1] == "synthesis" else ()
-    if strategy == "vote":
-        return answering
-    if strategy == "rank":
-        return (*answering, "ranking", *synthesis)
-    return rounds
 
 
 def check_options(ask: Ask) -> None:
@@ -222,6 +258,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     unknown = [m for m in models if m not in config.model_names]
     if unknown:
         raise InvalidParams(f"unknown model(s) {unknown}; known: {list(config.model_names)}")
+    named = _named_pipeline(config, ask)
     rounds = ask.rounds or pipeline.rounds
     try:
         check_rounds("rounds", tuple(rounds))
@@ -230,6 +267,11 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     strategy = ask.strategy or pipeline.strategy
     if strategy not in STRATEGIES:
         raise InvalidParams(f"unknown strategy {strategy!r}; one of {list(STRATEGIES)}")
+    if named is not None:
+        stages = named.stages
+        strategy = STRATEGY_OF[stages[-1].kind]  # until a stage decides
+    else:
+        stages = default_stages(tuple(rounds), strategy)
     check_options(ask)
     synthesizer = ask.synthesizer or pipeline.synthesizer
     if synthesizer != "auto" and synthesizer not in config.model_names:
@@ -238,6 +280,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         )  # a role: it need not be one of the job's participants
     if ask.max_cost_usd is not None:
         callers = {*models, *([synthesizer] if synthesizer != "auto" else [])}
+        callers.update(m for stage in stages for m in stage.models or ())
         unpriced = [m.name for m in config.models if m.name in callers and not m.priced]
         if unpriced:
             raise InvalidParams(
@@ -250,14 +293,22 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     seed = None
     if ask.deterministic:
         seed = strategies.stable_seed(
-            strategies.cache_key(prompt=ask.prompt, models=models, rounds=rounds, strategy=strategy)
+            strategies.cache_key(
+                prompt=ask.prompt,
+                models=models,
+                rounds=rounds,
+                strategy=strategy,
+                **({"pipeline": ask.pipeline} if ask.pipeline else {}),
+            )
         )
     return Job(
         ask=ask,
         config=config,
         future=future,
         models=models,
-        rounds=plan(tuple(rounds), strategy),
+        stages=stages,
+        pipeline=named,
+        validate=named.validate if named is not None else pipeline.validate,
         strategy=strategy,
         synthesizer=None if synthesizer == "auto" else synthesizer,
         started=now,
@@ -275,3 +326,18 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         if seed is not None
         else frozenset(),
     )
+
+
+def _named_pipeline(config: Config, ask: Ask) -> NamedPipeline | None:
+    """The request's named pipeline (None: the default), or InvalidParams saying why not."""
+    if ask.pipeline is None:
+        return None
+    named = config.pipelines.get(ask.pipeline)
+    if named is None:
+        known = list(config.pipelines) or "none are configured ([pipelines.NAME])"
+        raise InvalidParams(f"unknown pipeline {ask.pipeline!r}; known: {known}")
+    if ask.rounds is not None or ask.strategy is not None:
+        raise InvalidParams(
+            "a named pipeline sets its own stages: give pipeline, or rounds and strategy"
+        )
+    return named

@@ -199,10 +199,16 @@ class Orchestrator:
         """Apply ``config``'s templates and pipeline to the next jobs (SIGHUP); running
         jobs keep theirs. Models and everything else stay as started: a changed model
         section is refused with a ``ConfigError`` saying to restart."""
-        unchanged = replace(config, templates=self.config.templates, pipeline=self.config.pipeline)
+        unchanged = replace(
+            config,
+            templates=self.config.templates,
+            pipeline=self.config.pipeline,
+            pipelines=self.config.pipelines,
+        )
         if unchanged != self.config:
             raise ConfigError(
-                "models", "only [templates] and [pipeline] reload; restart to apply the rest"
+                "models",
+                "only [templates], [pipeline] and [pipelines] reload; restart to apply the rest",
             )
         self.config = config
         for ref in (self.coordinator, self.synthesizer):
@@ -252,6 +258,11 @@ class Orchestrator:
             synthesizer=ask.synthesizer or cfg.pipeline.synthesizer,
             schema=None if ask.schema is None else dict(ask.schema),
         )
+        callers = {*names, options["synthesizer"]}
+        named = cfg.pipelines.get(ask.pipeline) if ask.pipeline else None
+        if named is not None:  # its stages, as configured now (SIGHUP may change them)
+            options["stages"] = repr(named)
+            callers.update(m for stage in named.stages for m in stage.models or ())
         models = [
             (
                 m.name,
@@ -264,7 +275,7 @@ class Orchestrator:
                 sorted((k, str(v)) for k, v in m.options.items()),
             )
             for m in cfg.models
-            if m.name in names or m.name == options["synthesizer"]
+            if m.name in callers
         ]
         return strategies.cache_key(
             options=options, configs=models, templates=astuple(cfg.templates)
@@ -340,6 +351,7 @@ class Orchestrator:
             "inflight_jobs": jobs["inflight_jobs"],
             "jobs_total": jobs["jobs_total"],
             "models": models,
+            "pipelines": list(self.config.pipelines),
             "limits": {"backend": "local"}
             if self.shared_limits is None
             else self.shared_limits.status(),

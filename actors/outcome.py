@@ -12,26 +12,18 @@ own thread; pure apart from reading the metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from actors import prompts, strategies
 from actors.config import Config
 from actors.jobs import Job
 from actors.metrics import Metrics
+from actors.pipelines import Outcome
 from actors.providers.base import estimate_tokens
 from messages.results import ErrorInfo, ModelReply, RoundResult
 
 TOP_K = 2  # rank + synthesis: the synthesizer sees the best two answers
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    answer: str | None
-    confidence: float | None = None
-    synthesizer: str | None = None
-    votes: tuple[dict[str, Any], ...] | None = None
-    ranking: dict[str, Any] | None = None
 
 
 def best_answer(job: Job, metrics: Metrics) -> str | None:
@@ -82,11 +74,11 @@ def outcome(job: Job, metrics: Metrics) -> Outcome:
 
 
 def ranking_prompt(
-    templates: Any, job: Job, answers: list[tuple[str, str]]
+    template: str, job: Job, answers: list[tuple[str, str]]
 ) -> tuple[str, dict[str, str]]:
     """A ranking prompt with the answers in this caller's order, and label -> model."""
     block, labels = strategies.labelled([text for _, text in answers])
-    prompt = prompts.ranking_prompt(templates, job.ask.prompt, block)
+    prompt = prompts.ranking_prompt(template, job.ask.prompt, block)
     return prompt, {lab: model for lab, (model, _) in zip(labels, answers, strict=True)}
 
 
@@ -138,7 +130,7 @@ def score_rankings(job: Job, rnd: RoundResult) -> RoundResult:
 def synthesis_answers(job: Job) -> list[str]:
     """What the synthesizer sees: the last answers, or with ``rank`` the top two."""
     answers = job.answers()
-    if job.strategy == "rank" and job.ranking:
+    if job.ranking:  # after a rank stage
         return [answers[m] for m in job.ranking["order"][:TOP_K] if m in answers]
     return list(answers.values())
 

@@ -31,6 +31,10 @@ DEFAULT_TEMPLATES = {
     "Here are anonymous candidate answers:\n\n{answers}\n\n"
     "Write the single best final answer to the question, combining what is correct "
     "in the candidates and fixing what is wrong. Reply with the final answer only.",
+    "chain": "Question:\n{prompt}\n\nHere is the current answer to it:\n\n{answer}\n\n"
+    "Critique this answer: note errors, omissions and unclear parts. "
+    "Then write an improved answer to the question. "
+    "End with the improved answer alone, after a line 'Improved answer:'.",
     "ranking": "Question:\n{prompt}\n\nHere are anonymous answers to it:\n\n{answers}\n\n"
     "Rank the answers above from best to worst for correctness and completeness. "
     "End your reply with one line of the form 'Ranking: B > A > C' using every label once.",
@@ -42,14 +46,16 @@ PLACEHOLDERS = {
     "initial": frozenset({"prompt", "answers", "round"}),
     "meta": frozenset({"prompt", "answers", "round"}),
     "synthesis": frozenset({"prompt", "answers", "round"}),
+    "chain": frozenset({"prompt", "answer", "round"}),
     "ranking": frozenset({"prompt", "answers", "round"}),
     "repair": frozenset({"prompt", "answer", "errors"}),
 }
 
 
-def ranking_prompt(templates: TemplatesConfig, question: str, block: str) -> str:
-    """Ask a model to rank the labelled answers in ``block``."""
-    return templates.ranking.format(prompt=question, answers=block, round="")
+def ranking_prompt(template: str, question: str, block: str) -> str:
+    """Ask a model to rank the labelled answers in ``block`` (``template``: [templates]'
+    ranking, or a rank stage's own)."""
+    return template.format(prompt=question, answers=block, round="")
 
 
 def schema_instructions(schema: Mapping[str, Any]) -> str:
@@ -112,15 +118,14 @@ def format_answers(answers: Sequence[str], rng: random.Random) -> str:
 
 
 def render(
-    templates: TemplatesConfig,
-    stage: str,
+    template: str,
     *,
     prompt: str,
     answers: Sequence[str] = (),
     round_number: int = 1,
     rng: random.Random | None = None,
 ) -> str:
-    """The user message of ``stage`` (initial, meta, synthesis) for one model."""
-    template = getattr(templates, stage)
+    """A stage's user message for one model: ``template`` (initial, meta, synthesis) with
+    the question, the shuffled anonymous ``answers`` and the round's number."""
     block = format_answers(answers, rng or random.Random()) if answers else ""
     return template.format(prompt=prompt, answers=block, round=round_number)

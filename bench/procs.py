@@ -25,16 +25,10 @@ WAIT = 20.0
 
 
 def render_toml(config: dict[str, Any]) -> str:
-    """A config dict as TOML (JSON scalars and arrays are valid TOML values)."""
-    lines = []
-    for section in ("daemon", "pipeline", "supervision", "templates", "limits"):
-        if section in config:
-            lines.append(f"[{section}]")
-            lines += [f"{k} = {json.dumps(v)}" for k, v in config[section].items()]
-    for model in config["models"]:
-        lines.append("[[models]]")
-        lines += [f"{k} = {json.dumps(v)}" for k, v in model.items()]
-    return "\n".join(lines) + "\n"
+    """A config dict (shaped like the TOML file) as TOML."""
+    import tomli_w  # a test and bench dependency only
+
+    return tomli_w.dumps(config)
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -49,6 +49,7 @@ class Ask:
     models: tuple[str, ...] | None = None
     rounds: tuple[str, ...] | None = None
     strategy: str | None = None
+    pipeline: str | None = None  # a named pipeline ([pipelines.NAME]) instead of the default
     synthesizer: str | None = None
     timeout_s: float | None = None
     metadata: Mapping[str, Any] = field(default_factory=lambda: _frozen_mapping(None))

@@ -131,6 +131,13 @@ ASK_OPTIONS: tuple[AskOption, ...] = (
         help="sampling temperature for every call (default: each model's temperature)",
     ),
     AskOption(
+        name="pipeline",
+        kind="string",
+        flag="--pipeline",
+        metavar="NAME",
+        help="a named pipeline ([pipelines.NAME]) instead of rounds and strategy",
+    ),
+    AskOption(
         name="models",
         kind="names",
         flag="--models",

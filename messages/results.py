@@ -153,6 +153,8 @@ class JobResult:
     early_exit: bool = False
     hedge: dict[str, Any] | None = None  # a hedged synthesis: who was asked, who won
     agreement: dict[str, Any] | None = None  # score, dissenters, clusters of equal answers
+    pipeline: str | None = None  # the named pipeline the job ran (None: the default)
+    escalations: tuple[dict[str, Any], ...] = ()  # confidence gates that fired, in order
 
     @property
     def ok(self) -> bool:
@@ -189,6 +191,10 @@ class JobResult:
             out["early_exit"] = True
         if self.hedge is not None:
             out["hedge"] = self.hedge
+        if self.pipeline is not None:
+            out["pipeline"] = self.pipeline
+        if self.escalations:
+            out["escalations"] = list(self.escalations)
         return out
 
     @classmethod
@@ -215,4 +221,6 @@ class JobResult:
             early_exit=bool(data.get("early_exit", False)),
             hedge=data.get("hedge"),
             agreement=data.get("agreement"),
+            pipeline=data.get("pipeline"),
+            escalations=tuple(data.get("escalations") or ()),
         )

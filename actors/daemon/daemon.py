@@ -199,7 +199,7 @@ class Daemon:
             logger.error("reload refused, keeping the running configuration: {}", exc)
             return
         self.config = config
-        logger.info("reloaded [templates] and [pipeline] from {}", config.source)
+        logger.info("reloaded [templates], [pipeline] and [pipelines] from {}", config.source)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()

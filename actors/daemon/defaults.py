@@ -106,11 +106,17 @@ def describe(config: Config) -> str:
         f"pipeline: rounds={' -> '.join(p.rounds)} strategy={p.strategy} "
         f"synthesizer={p.synthesizer} min_replies={p.min_replies} "
         f"job_timeout_s={p.job_timeout_s:g}",
+        *(
+            [f"pipelines ({len(config.pipelines)}):"]
+            + [f"  {name}: {named.describe()}" for name, named in config.pipelines.items()]
+            if config.pipelines
+            else ["pipelines: none ([pipelines.NAME] adds one; chosen with --pipeline NAME)"]
+        ),
         f"socket: {config.daemon.socket}",
         f"state_dir: {config.daemon.state_dir}",
         "templates:",
     ]
-    for name in ("system", "initial", "meta", "synthesis", "ranking", "repair"):
+    for name in ("system", "initial", "meta", "chain", "synthesis", "ranking", "repair"):
         text = getattr(config.templates, name).replace("\n", "\n    ")
         lines.append(f"  {name}:\n    {text}")
     return "\n".join(lines)

@@ -156,9 +156,15 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
         "--answer-pattern": "(\\{.*\\})",
         "--deterministic": None,
     }
+    alone = {"--pipeline": "quick"}  # a named pipeline excludes --rounds and --strategy
     flags = {o.flag for o in ASK_OPTIONS if o.flag}
-    assert flags == set(values)  # a new option gets a flag, and this test a value
-    d = daemon({"models": [{"name": n, "provider": "fake", "reply": '{"x": 1}'} for n in "ab"]})
+    assert flags == set(values) | set(alone)  # a new option gets a flag, and this test a value
+    d = daemon(
+        {
+            "models": [{"name": n, "provider": "fake", "reply": '{"x": 1}'} for n in "ab"],
+            "pipelines": {"quick": {"stages": [{"kind": "initial"}, {"kind": "vote"}]}},
+        }
+    )
     argv = [
         x for flag, value in values.items() for x in ([flag] if value is None else [flag, value])
     ]
@@ -171,6 +177,14 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
     assert options["schema"] == {"type": "object"} and options["max_cost_usd"] == 5.0
     assert options["early_exit"] is True and options["answer_pattern"] == "(\\{.*\\})"
     assert record["metadata"] == {"user": "ann"} and record["prompt"] == "q"
+    run = ctl(d.socket_path, "ask", "q", "--json", "--pipeline", "quick")
+    assert run.returncode == 0, run.stderr + run.stdout
+    result = json.loads(run.stdout)
+    assert result["pipeline"] == "quick" and result["strategy"] == "vote"
+    record = json.loads(ctl(d.socket_path, "job", result["job_id"]).stdout)
+    assert record["options"]["pipeline"] == "quick"
+    both = ctl(d.socket_path, "ask", "q", "--pipeline", "quick", "--strategy", "rank")
+    assert both.returncode == 2 and "named pipeline" in both.stderr
 
 
 def test_ask_shows_the_job_id_first_and_a_footer_and_no_markup(daemon) -> None:

@@ -396,6 +396,7 @@ def test_every_cached_option_changes_the_cache_key(start_orch) -> None:
         "models": ("a",),
         "rounds": ("initial",),
         "strategy": "vote",
+        "pipeline": "p",
         "synthesizer": "b",
         "schema": {"type": "object"},
         "early_exit": True,

@@ -123,6 +123,7 @@ def test_ask_params_normalise() -> None:
         "system": None,
         "max_tokens": None,
         "temperature": None,
+        "pipeline": None,
         "models": ("a",),
         "rounds": None,
         "stream": True,

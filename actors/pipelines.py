@@ -1,0 +1,283 @@
+"""Pipelines: the stages a job runs, and how a confidence gate moves between them.
+
+A pipeline is a list of stages, each one kind:
+
+- ``initial``: the models answer the question in parallel.
+- ``meta``: each model sees the others' anonymous answers and writes an improved one.
+- ``chain``: the models in turn, each revising the previous output (the first drafts an
+  answer when nothing came before, else revises the current best answer). Each step's
+  output becomes its model's answer; the stage's answer is the last output.
+- ``vote``: no call; a plurality over the current answers (confidence: the winner's share).
+- ``rank``: each model ranks the others' anonymous answers, never its own; Borda-combined
+  (confidence: the winner's normalised margin).
+- ``synthesis``: one model writes the final answer from the current answers (the top two
+  after a ``rank``); it may be a model outside the participants (a chairman). Confidence:
+  the agreement of the answers it combined.
+
+A stage may name its ``models`` (or ``model``), a ``template`` (its prompt, with the
+placeholders of its kind) and a ``system`` prompt (its role, instead of each model's own).
+
+**Gates.** ``vote``, ``rank`` and ``synthesis`` may set ``min_confidence``. When their
+confidence reaches it, their answer is the job's answer and the stages after it are
+skipped. Below it, the gate fires (recorded in the result's ``escalations``) and the
+pipeline goes on at ``fallback``: the next later stage of that kind (skipping the ones
+between), or, when there is none, a stage of that kind with default settings run in
+place, after which the stages after the gate follow (and when none is left after a
+``meta`` fallback, the gate's own stage runs once more, ungated). ``fail`` ends the job
+with ``round_failed`` and the partial result.
+
+``[pipeline]`` (``rounds`` + ``strategy``) is the default pipeline: ``default_stages``
+turns it into stages whose results are exactly those of the rounds it always ran.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.prompts import PLACEHOLDERS
+from messages.errors import ConfigError
+
+KINDS = ("initial", "meta", "chain", "vote", "rank", "synthesis")
+GATED = ("vote", "rank", "synthesis")  # kinds that may carry min_confidence
+FALLBACKS = ("synthesis", "meta", "rank", "fail")
+ANSWERING = ("initial", "meta", "chain")  # kinds whose outputs are the models' answers
+DECIDING = ("chain", "vote", "rank", "synthesis")  # kinds whose output is a final answer
+TEMPLATE_OF = {  # the [templates] entry each kind's prompt comes from
+    "initial": "initial",
+    "meta": "meta",
+    "chain": "chain",
+    "rank": "ranking",
+    "synthesis": "synthesis",
+}
+STRATEGY_OF = {"synthesis": "synthesize", "vote": "vote", "rank": "rank", "chain": "chain"}
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+RESERVED_NAMES = ("synthesize", "vote", "rank", "default")  # strategies (HTTP model names)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stage:
+    kind: str
+    models: tuple[str, ...] | None = None  # None: the job's participants
+    template: str | None = None  # None: [templates]' entry for the kind
+    system: str | None = None  # None: each model's own role
+    min_confidence: float | None = None  # a gate (vote, rank, synthesis)
+    fallback: str = "synthesis"
+
+    @property
+    def round_name(self) -> str:
+        """The name of the round it adds to the result (``rank`` keeps ``ranking``)."""
+        return "ranking" if self.kind == "rank" else self.kind
+
+    @property
+    def gated(self) -> bool:
+        return self.min_confidence is not None
+
+    def describe(self) -> str:
+        parts = [self.kind]
+        if self.models is not None:
+            parts.append("models=" + ",".join(self.models))
+        if self.template is not None:
+            parts.append("template=custom")
+        if self.system is not None:
+            parts.append("system=custom")
+        if self.min_confidence is not None:
+            parts.append(f"min_confidence={self.min_confidence:g} fallback={self.fallback}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedPipeline:
+    name: str
+    stages: tuple[Stage, ...]
+    validate: Mapping[str, Any] | None = None  # checks the final answer must pass
+
+    def describe(self) -> str:
+        return " -> ".join(f"[{s.describe()}]" for s in self.stages)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What a deciding stage (or, for ``[pipeline]``, the strategy) made of the answers."""
+
+    answer: str | None
+    confidence: float | None = None
+    synthesizer: str | None = None
+    votes: tuple[dict[str, Any], ...] | None = None
+    ranking: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class Route:
+    """Where a running pipeline is: ``at`` indexes its stages; ``extra`` holds the stages
+    to run before going on there (fallbacks run in place)."""
+
+    at: int = 0
+    extra: list[Stage] = field(default_factory=list)
+
+
+def default_stages(rounds: tuple[str, ...], strategy: str) -> tuple[Stage, ...]:
+    """``[pipeline]``'s rounds and strategy as stages: ``vote`` drops a trailing
+    synthesis (the vote itself is counted when the job ends); ``rank`` adds a ranking
+    round after the last answering round."""
+    answering = tuple(Stage(kind=r) for r in rounds if r != "synthesis")
+    synthesis = (Stage(kind="synthesis"),) if rounds[-1] == "synthesis" else ()
+    if strategy == "vote":
+        return answering
+    if strategy == "rank":
+        return (*answering, Stage(kind="rank"), *synthesis)
+    return (*answering, *synthesis)
+
+
+def next_after_gate(stages: tuple[Stage, ...], gate_at: int, fallback: str) -> Route:
+    """The route when the gate at ``gate_at`` fired towards ``fallback`` (not ``fail``)."""
+    for i in range(gate_at + 1, len(stages)):
+        if stages[i].kind == fallback:
+            return Route(at=i)
+    extra = [Stage(kind=fallback)]
+    rest = gate_at + 1
+    if fallback == "meta" and rest >= len(stages):  # nothing decides after it: re-decide
+        gate = stages[gate_at]
+        extra.append(
+            Stage(kind=gate.kind, models=gate.models, template=gate.template, system=gate.system)
+        )
+    return Route(at=rest, extra=extra)
+
+
+# --- configuration --------------------------------------------------------------------
+
+
+def parse_pipelines(data: Any, model_names: set[str]) -> Mapping[str, NamedPipeline]:
+    """``[pipelines.NAME]`` tables, validated (a ``ConfigError`` names the bad key)."""
+    if not isinstance(data, Mapping):
+        raise ConfigError("pipelines", "expected tables [pipelines.NAME]")
+    out = {}
+    for name, table in data.items():
+        prefix = f"pipelines.{name}"
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+            raise ConfigError(prefix, "a pipeline's name is letters, digits, '_', '.', '-'")
+        if name in RESERVED_NAMES:
+            raise ConfigError(prefix, f"{name!r} is a strategy's name; choose another")
+        out[name] = _pipeline(name, table, prefix, model_names)
+    return types.MappingProxyType(out)
+
+
+def _pipeline(name: str, table: Any, prefix: str, model_names: set[str]) -> NamedPipeline:
+    from actors.config import check_validate  # config imports this module
+
+    if not isinstance(table, Mapping):
+        raise ConfigError(prefix, "expected a table with stages = [...]")
+    unknown = set(table) - {"stages", "validate"}
+    if unknown:
+        raise ConfigError(f"{prefix}.{sorted(unknown)[0]}", "unknown key (stages, validate)")
+    raw = table.get("stages")
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError(f"{prefix}.stages", "expected a non-empty list of stage tables")
+    stages = tuple(_stage(f"{prefix}.stages[{i}]", s, model_names) for i, s in enumerate(raw))
+    if stages[0].kind not in ("initial", "chain"):
+        raise ConfigError(
+            f"{prefix}.stages[0].kind", "the first stage answers the question: initial or chain"
+        )
+    if stages[-1].kind not in DECIDING:
+        raise ConfigError(
+            f"{prefix}.stages[{len(stages) - 1}].kind",
+            f"the last stage must decide the answer: one of {list(DECIDING)}",
+        )
+    validate = table.get("validate")
+    if validate is not None:
+        check_validate(f"{prefix}.validate", validate)
+        validate = types.MappingProxyType(dict(validate))
+    return NamedPipeline(name=name, stages=stages, validate=validate)
+
+
+STAGE_KEYS = ("kind", "models", "model", "template", "system", "min_confidence", "fallback")
+
+
+def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
+    if not isinstance(data, Mapping):
+        raise ConfigError(prefix, "expected a table {kind = ...}")
+    unknown = set(data) - set(STAGE_KEYS)
+    if unknown:
+        raise ConfigError(
+            f"{prefix}.{sorted(unknown)[0]}", f"unknown key (known: {', '.join(STAGE_KEYS)})"
+        )
+    kind = data.get("kind")
+    if kind not in KINDS:
+        raise ConfigError(f"{prefix}.kind", f"required, one of {list(KINDS)}; got {kind!r}")
+    if "models" in data and "model" in data:
+        raise ConfigError(f"{prefix}.model", "set models or model, not both")
+    models = _models(prefix, data, model_names)
+    template = _text(f"{prefix}.template", data.get("template"))
+    system = _text(f"{prefix}.system", data.get("system"))
+    if kind == "vote" and (models is not None or template is not None or system is not None):
+        raise ConfigError(prefix, "a vote stage calls no model: no models, template or system")
+    if template is not None:
+        check_template(f"{prefix}.template", template, TEMPLATE_OF[kind])
+    if kind == "chain" and models is not None and len(models) < 1:
+        raise ConfigError(f"{prefix}.models", "a chain needs at least one model")
+    min_confidence = data.get("min_confidence")
+    fallback = data.get("fallback", "synthesis")
+    if min_confidence is not None:
+        if kind not in GATED:
+            raise ConfigError(
+                f"{prefix}.min_confidence", f"only {list(GATED)} stages have a confidence gate"
+            )
+        if isinstance(min_confidence, bool) or not isinstance(min_confidence, int | float):
+            raise ConfigError(f"{prefix}.min_confidence", "expected a number in [0, 1]")
+        if not 0.0 <= float(min_confidence) <= 1.0:
+            raise ConfigError(f"{prefix}.min_confidence", "expected a number in [0, 1]")
+        min_confidence = float(min_confidence)
+    elif "fallback" in data:
+        raise ConfigError(f"{prefix}.fallback", "a fallback needs min_confidence (the gate)")
+    if fallback not in FALLBACKS:
+        raise ConfigError(f"{prefix}.fallback", f"one of {list(FALLBACKS)}; got {fallback!r}")
+    return Stage(
+        kind=kind,
+        models=models,
+        template=template,
+        system=system,
+        min_confidence=min_confidence,
+        fallback=fallback,
+    )
+
+
+def _models(prefix: str, data: Mapping[str, Any], model_names: set[str]) -> tuple[str, ...] | None:
+    if "model" in data:
+        value, key = [data["model"]], f"{prefix}.model"
+        if not isinstance(data["model"], str):
+            raise ConfigError(key, "expected a model's name")
+    elif "models" in data:
+        value, key = data["models"], f"{prefix}.models"
+        if not isinstance(value, list) or not value:
+            raise ConfigError(key, "expected a non-empty list of model names")
+    else:
+        return None
+    for name in value:
+        if not isinstance(name, str) or name not in model_names:
+            raise ConfigError(key, f"no model named {name!r} (known: {sorted(model_names)})")
+    return tuple(dict.fromkeys(value))
+
+
+def _text(key: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(key, "expected a non-empty string")
+    return value
+
+
+def check_template(key: str, text: str, template: str) -> None:
+    """``text`` uses only the placeholders of ``template`` (``[templates]``' rule)."""
+    allowed = PLACEHOLDERS[template]
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+    except ValueError as exc:
+        raise ConfigError(key, f"bad template: {exc}") from None
+    unknown = fields - allowed
+    if unknown:
+        usable = " ".join(f"{{{f}}}" for f in sorted(allowed))
+        raise ConfigError(key, f"unknown placeholder(s) {sorted(unknown)}; use {usable}")
