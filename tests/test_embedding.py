@@ -102,7 +102,15 @@ def test_status_reports_every_model() -> None:
     with actors.start({"models": [{"name": "a", "provider": "fake"}]}, environ={}) as orch:
         orch.ask("q")
         status = orch.status()
-    assert set(status) == {"version", "uptime_s", "inflight_jobs", "jobs_total", "models", "pipelines", "limits"}
+    assert set(status) == {
+        "version",
+        "uptime_s",
+        "inflight_jobs",
+        "jobs_total",
+        "models",
+        "pipelines",
+        "limits",
+    }
     assert status["limits"] == {"backend": "local"}
     assert status["jobs_total"] == 1 and status["inflight_jobs"] == 0
     [model] = status["models"]

@@ -166,7 +166,7 @@ class Progress:
             self.console.print(Text(f"▶ {round_name}", style="bold"))
         elif kind == "reply":
             self._reply(event["reply"])
-        elif kind == "round_finished":
+        elif kind == "round_finished" and self.total:  # (a vote makes no call)
             self.console.print(Text(f"  {round_name}: {self.ok}/{self.total} ok", style="dim"))
 
     def _reply(self, reply: dict[str, Any]) -> None:
@@ -184,8 +184,18 @@ class Progress:
 
 
 def footer(result: dict[str, Any]) -> Text:
-    """What the job cost and how sure it is, in one line for stderr."""
+    """What the job cost and how sure it is, in one line for stderr (after a line per
+    confidence gate that fired)."""
+    text = Text(style="dim")
+    for gate in result.get("escalations") or ():
+        confidence = "none" if gate["confidence"] is None else f"{gate['confidence']:.2f}"
+        text.append(
+            f"{gate['stage']}: confidence {confidence} below {gate['threshold']:g}, "
+            f"on to {gate['to']}\n"
+        )
     parts = []
+    if result.get("pipeline"):
+        parts.append(f"pipeline {result['pipeline']}")
     if result.get("synthesizer"):
         parts.append(f"synthesizer {result['synthesizer']}")
     if result.get("confidence") is not None:
@@ -197,7 +207,7 @@ def footer(result: dict[str, Any]) -> Text:
     parts.append(f"{result['elapsed_ms'] / 1000:.1f} s")
     if result.get("cached"):
         parts.append("cached")
-    return Text(" · ".join(parts), style="dim")
+    return text.append(" · ".join(parts))
 
 
 def read_prompt(prompt: str, stdin: Any) -> str:

@@ -209,6 +209,32 @@ def test_ask_shows_the_job_id_first_and_a_footer_and_no_markup(daemon) -> None:
     assert "\x1b[" not in run.stderr  # NO_COLOR is honoured
 
 
+def test_ask_with_a_pipeline_shows_its_stages_and_each_gate_that_fired(daemon) -> None:
+    d = daemon(
+        {
+            "models": [
+                {"name": "a", "provider": "fake", "reply": "Canberra"},
+                {"name": "b", "provider": "fake", "reply": "Sydney"},
+            ],
+            "pipelines": {
+                "review": {
+                    "stages": [
+                        {"kind": "initial"},
+                        {"kind": "vote", "min_confidence": 0.9, "fallback": "synthesis"},
+                        {"kind": "synthesis", "model": "a"},
+                    ]
+                }
+            },
+        }
+    )
+    run = ctl(d.socket_path, "ask", "Capital?", "--pipeline", "review")
+    assert run.returncode == 0 and run.stdout.strip() == "Canberra", run.stderr
+    lines = run.stderr.splitlines()
+    assert "▶ vote" in lines and not any(line.strip() == "vote: 0/0 ok" for line in lines)
+    assert lines[-2] == "vote: confidence 0.50 below 0.9, on to synthesis"
+    assert lines[-1].startswith("pipeline review · synthesizer a · ")
+
+
 def test_invalid_params_exit_2(daemon) -> None:
     d = daemon(FAST)
     run = ctl(d.socket_path, "ask", "q", "--models", "nobody")

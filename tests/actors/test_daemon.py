@@ -794,9 +794,18 @@ def test_sighup_reloads_templates_and_pipeline_and_refuses_a_bad_file(daemon) ->
         return rpc(d, "ask", {"prompt": "q"})["result"]["job_id"]
 
     assert prompts_of(ask()) == {"OLD: q"}
+    fresh = {"prompt": "q", "pipeline": "fresh"}
+    assert "unknown pipeline 'fresh'" in rpc(d, "ask", fresh)["error"]["message"]
     daemon_section = {"socket": d.socket_path, "state_dir": str(Path(d.dir) / "state")}
     d.config_path.write_text(
-        render_toml({**config, "daemon": daemon_section, "templates": {"initial": "NEW: {prompt}"}})
+        render_toml(
+            {
+                **config,
+                "daemon": daemon_section,
+                "templates": {"initial": "NEW: {prompt}"},
+                "pipelines": {"fresh": {"stages": [{"kind": "initial"}, {"kind": "vote"}]}},
+            }
+        )
     )
     d.signal(signal.SIGHUP)
     deadline = time.monotonic() + WAIT
@@ -804,6 +813,7 @@ def test_sighup_reloads_templates_and_pipeline_and_refuses_a_bad_file(daemon) ->
         assert time.monotonic() < deadline, d.stderr()
         assert rpc(d, "ping")["result"] == "pong"
     assert prompts_of(ask()) == {"NEW: q"}
+    assert rpc(d, "ask", fresh)["result"]["pipeline"] == "fresh"  # a pipeline added by reload
     d.config_path.write_text("[templates]\ninitial = 'BROKEN: {nope}'\n[[models]]\n")
     d.signal(signal.SIGHUP)
     while "reload refused" not in d.stderr():
