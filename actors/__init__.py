@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from actors.config import Config, load_config
+    from actors.evaluation import evaluate
     from actors.orchestrator import VERSION, Orchestrator, start
 
-__all__ = ["VERSION", "Config", "Orchestrator", "load_config", "start"]
+__all__ = ["VERSION", "Config", "Orchestrator", "evaluate", "load_config", "start"]
 
 _LAZY = {
     "VERSION": "actors.orchestrator",
@@ -28,6 +29,7 @@ _LAZY = {
     "start": "actors.orchestrator",
     "Config": "actors.config",
     "load_config": "actors.config",
+    "evaluate": "actors.evaluation",
 }
 
 

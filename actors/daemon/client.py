@@ -465,6 +465,9 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(run=cmd_runs)
     export.set_defaults(run=cmd_export)
+    from actors.daemon import evalcmd  # here: evalcmd imports this module
+
+    evalcmd.add_parser(sub)
     for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
         sub.add_parser(name, help=text).set_defaults(run=cmd_simple(name))
     return p

@@ -300,7 +300,10 @@ class SocketServer:
         return send
 
     async def status(self, request: Request, conn: Connection) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, self.orch.status)
+        from actors.evaluation.plan import Setup  # what orchestrctl eval plans with
+
+        status = await asyncio.get_running_loop().run_in_executor(None, self.orch.status)
+        return {**status, "eval": Setup.of(self.orch.config).to_status()}
 
     async def job(self, request: Request, conn: Connection) -> Any:
         job_id = job_id_param(request.params)

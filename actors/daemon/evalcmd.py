@@ -1,0 +1,229 @@
+"""``orchestrctl eval DATASET.jsonl``: score systems on a dataset through the daemon.
+
+It shows what it is about to spend (calls, and at most how many USD) and asks first
+unless ``--yes`` (without a terminal it never waits: it stops, saying to pass ``--yes``).
+Answers are kept in the daemon's run store, so an interrupted or repeated run asks only
+for what is missing; ``--fresh`` asks again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from actors.daemon.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Client, RpcError
+
+JOB_FAILED = frozenset({-32002, -32003, -32004, -32008, -32009, -32010})
+OVERLOADED = -32001
+OVERLOAD_RETRIES = 100
+PAGE = 1000
+
+
+class SocketBackend:
+    """The daemon, one connection per worker thread."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.local = threading.local()
+        self.clients: list[Client] = []
+        self.lock = threading.Lock()
+
+    def _client(self) -> Client:
+        client = getattr(self.local, "client", None)
+        if client is None:
+            client = self.local.client = Client(self.path)
+            with self.lock:
+                self.clients.append(client)
+        return client
+
+    def ask(self, params: dict[str, Any]) -> dict[str, Any]:
+        from actors.evaluation import EvalAbort
+
+        for _ in range(OVERLOAD_RETRIES):
+            try:
+                return dict(self._client().call("ask", params))
+            except RpcError as exc:
+                code, data = exc.error.get("code"), exc.error.get("data")
+                if code == OVERLOADED:
+                    time.sleep(float((data or {}).get("retry_after_s", 0.5)))
+                    continue
+                if code in JOB_FAILED:  # the job ran and failed: a wrong answer
+                    if isinstance(data, dict) and "status" in data:
+                        return data
+                    return {"status": "error", "error": exc.error}
+                raise EvalAbort(str(exc)) from None
+        raise EvalAbort("the daemon stayed overloaded")
+
+    def stored(self, digest: str) -> Iterator[dict[str, Any]]:
+        from actors.evaluation.plan import EVAL_TAG
+
+        offset = 0
+        while True:
+            params = {"metadata": {EVAL_TAG: digest}, "full": True, "limit": PAGE, "offset": offset}
+            page = self._client().call("runs", params)["runs"]
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += len(page)
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.close()
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="score models, strategies and pipelines on a dataset (JSON lines)",
+        description="Score systems on the same questions: accuracy with 95%% intervals, cost, "
+        "latency, and each system against the best single model (difference, paired-"
+        "bootstrap interval, exact McNemar p). Systems: a model's name, synthesize, vote, "
+        "rank, a named pipeline, self:MODEL, oracle (default: every model, the three "
+        "strategies, oracle).",
+    )
+    p.add_argument("dataset", help="a .jsonl file: one {id, prompt, answer, grader} per line")
+    p.add_argument("--systems", metavar="LIST", help="comma-separated systems")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--out", metavar="DIR", help="write report.md and accuracy.png here")
+    p.add_argument("--concurrency", type=int, default=4, metavar="N", help="jobs at once (4)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N questions")
+    p.add_argument("--fresh", action="store_true", help="ask again; ignore stored answers")
+    p.add_argument("--yes", action="store_true", help="do not ask before spending")
+    p.add_argument("--max-cost", type=float, metavar="USD", help="start no job past this spend")
+    p.add_argument("--judge", metavar="MODEL", help="the model grading 'judge' questions")
+    p.set_defaults(run=cmd_eval)
+
+
+def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    from actors import evaluation
+    from actors.evaluation import output, plan, runner
+
+    if args.concurrency < 1 or (args.limit is not None and args.limit < 1):
+        err.print("orchestrctl eval: --concurrency and --limit must be at least 1")
+        return EXIT_USAGE
+    if args.max_cost is not None and not args.max_cost > 0:
+        err.print("orchestrctl eval: --max-cost must be a positive number")
+        return EXIT_USAGE
+    try:
+        dataset = evaluation.load(args.dataset).limited(args.limit)
+        setup = plan.Setup.from_status(client.call("status"))
+        names = [n for n in args.systems.split(",") if n] if args.systems else None
+        chosen = plan.systems(setup, names)
+        if args.judge is not None and args.judge not in setup.model_names:
+            raise plan.PlanError(f"--judge: no model named {args.judge!r}")
+    except (evaluation.DatasetError, plan.PlanError) as exc:
+        err.print(f"orchestrctl eval: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    backend = SocketBackend(client.path)
+    try:
+        stored = {} if args.fresh else runner.stored_answers(backend, dataset)
+        jobs = [t for t in runner.tasks(setup, dataset, chosen) if t.key not in stored]
+        calls, usd = plan.estimate(setup, [(t.system, t.item) for t in jobs])
+        visible = [s.name for s in chosen if not s.hidden]
+        err.print(
+            f"eval {dataset.name}: {len(dataset.items)} questions x {len(visible)} systems "
+            f"({', '.join(visible)}): {calls:,} calls to make"
+            + (f" ({len(stored)} jobs answered before)" if stored else "")
+            + f", at most ${usd:.4f}"
+            + (f"; stops at ${args.max_cost:g}" if args.max_cost is not None else ""),
+            markup=False,
+            highlight=False,
+        )
+        if usd > 0 and not args.yes and not _confirmed(err):
+            return EXIT_USAGE
+        with _progress_bar(err) as bar:
+            task = bar.add_task("asking", total=max(1, len(jobs)))
+
+            def progress(p: runner.Progress) -> None:
+                bar.update(task, total=max(1, p.total - p.reused), completed=p.done - p.reused)
+                bar.update(task, description=f"asking · ${p.spent_usd:.4f}")
+
+            answers, done = runner.run(
+                backend,
+                setup,
+                dataset,
+                chosen,
+                concurrency=args.concurrency,
+                fresh=args.fresh,
+                judge=args.judge,
+                max_cost=args.max_cost,
+                on_progress=progress,
+                stored=stored,
+            )
+    except evaluation.EvalAbort as exc:
+        err.print(f"orchestrctl eval: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    finally:
+        backend.close()
+    result = evaluation.report(setup, dataset, chosen, answers, done)
+    if args.out:
+        command = "orchestrctl " + shlex.join(sys.argv[1:]) if sys.argv else "orchestrctl eval"
+        for path in output.write(result, Path(args.out), command):
+            err.print(f"wrote {path}", markup=False, highlight=False)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        _print(out, result)
+    if done.stopped:
+        err.print("stopped at --max-cost: not every question was asked of every system")
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _confirmed(err: Console) -> bool:
+    if not sys.stdin.isatty():
+        err.print("orchestrctl eval: this spends money; rerun with --yes to go ahead")
+        return False
+    try:
+        answer = input("Go ahead? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
+def _progress_bar(err: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+def _print(out: Console, result: dict[str, Any]) -> None:
+    table = Table("system", "kind", "n", "accuracy", "95% CI", "$", "p50 ms", "calls")
+    for s in result["systems"]:
+        accuracy = "-" if s["accuracy"] is None else f"{100 * s['accuracy']:.1f}%"
+        table.add_row(
+            s["name"],
+            s["kind"],
+            str(s["n"]),
+            accuracy,
+            f"{100 * s['ci95'][0]:.1f}-{100 * s['ci95'][1]:.1f}%",
+            f"{s['cost_usd']:.4f}",
+            str(s["latency_ms"]["p50"] or "-"),
+            str(s["calls"]),
+        )
+    out.print(table)
+    for c in result["comparisons"]:
+        out.print(
+            f"{c['system']} vs {c['baseline']}: {100 * c['delta']:+.1f} pts "
+            f"[{100 * c['ci95'][0]:+.1f}, {100 * c['ci95'][1]:+.1f}], p = {c['p_value']:.3g}: "
+            f"{c['verdict']}",
+            markup=False,
+            highlight=False,
+        )

@@ -1,0 +1,114 @@
+"""Answer quality you can measure: score systems (single models, strategies, named
+pipelines, self-consistency, the oracle) on the same questions, with intervals and
+paired tests against the best single model (CONTRACT §10).
+
+Embedding::
+
+    import actors
+    with actors.start("config.toml") as orch:
+        report = actors.evaluate(orch, "eval/datasets/geography.jsonl", systems=["gpt", "vote"])
+
+``orchestrctl eval`` does the same through the daemon.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from actors.evaluation.dataset import Dataset, DatasetError, load
+from actors.evaluation.plan import EVAL_TAG, PlanError, Setup, estimate, systems
+from actors.evaluation.runner import Backend, EvalAbort, Progress, run
+from actors.evaluation.score import report
+
+__all__ = [
+    "Backend",
+    "DatasetError",
+    "EvalAbort",
+    "PlanError",
+    "Setup",
+    "estimate",
+    "evaluate",
+    "load",
+    "report",
+    "run",
+    "systems",
+]
+
+PAGE = 1000
+OVERLOAD_RETRIES = 50
+
+
+class EmbeddedBackend:
+    """An embedded orchestrator as the evaluation's backend (resume needs its run store:
+    ``[daemon] state_dir`` in the configuration)."""
+
+    def __init__(self, orch: Any) -> None:
+        self.orch = orch
+
+    def ask(self, params: dict[str, Any]) -> dict[str, Any]:
+        from messages.errors import InvalidParams, OrchestratorError, OverloadedError
+
+        params = dict(params)
+        prompt = params.pop("prompt")
+        for _ in range(OVERLOAD_RETRIES):
+            try:
+                future = self.orch.submit(prompt, **params)
+                limit = self.orch.config.pipeline.job_timeout_s + 30
+                result = future.get(timeout=limit)
+            except OverloadedError as exc:
+                time.sleep(float((exc.data or {}).get("retry_after_s", 0.5)))
+                continue
+            except InvalidParams as exc:
+                raise EvalAbort(str(exc)) from None
+            except OrchestratorError as exc:
+                return {"status": "error", "error": {"code": exc.code, "message": str(exc)}}
+            return dict(result.to_dict())
+        raise EvalAbort("the orchestrator stayed overloaded")
+
+    def stored(self, digest: str) -> Iterator[dict[str, Any]]:
+        if self.orch.store is None:
+            return
+        offset = 0
+        while True:
+            page = self.orch.runs(metadata={EVAL_TAG: digest}, full=True, limit=PAGE, offset=offset)
+            yield from page
+            if len(page) < PAGE:
+                return
+            offset += PAGE
+
+
+def evaluate(
+    orch: Any,
+    dataset: str | Path | Dataset,
+    systems: Sequence[str] | None = None,
+    *,
+    concurrency: int = 4,
+    limit: int | None = None,
+    fresh: bool = False,
+    judge: str | None = None,
+    max_cost: float | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> dict[str, Any]:
+    """Score ``systems`` (default: every model, the three strategies, oracle) on
+    ``dataset`` with the embedded orchestrator ``orch``; returns the ``--json`` report."""
+    from actors.evaluation import plan
+
+    data = dataset if isinstance(dataset, Dataset) else load(dataset)
+    data = data.limited(limit)
+    setup = Setup.of(orch.config)
+    chosen = plan.systems(setup, systems)
+    answers, progress = run(
+        EmbeddedBackend(orch),
+        setup,
+        data,
+        chosen,
+        concurrency=concurrency,
+        fresh=fresh,
+        judge=judge,
+        max_cost=max_cost,
+        on_progress=on_progress,
+    )
+    return report(setup, data, chosen, answers, progress)

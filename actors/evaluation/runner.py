@@ -1,0 +1,250 @@
+"""Running an evaluation: every (question, system, sample) job once, resumable.
+
+Each job carries ``metadata = {"eval": <dataset digest>, "eval_key": <job key>}``, so the
+run store keeps its answer; a later run of the same dataset first reads the stored
+answers and asks only for what is missing (``fresh`` ignores them). Jobs go out through a
+``Backend`` (the daemon's socket, or an embedded orchestrator) from ``concurrency`` worker
+threads; this is a client, not an actor, so its threads may wait. A ``max_cost`` stops
+new jobs once that much has been spent; the report then says how many questions it covers.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from actors.evaluation import graders
+from actors.evaluation.dataset import Dataset, Item
+from actors.evaluation.plan import EVAL_TAG, Setup, System, job_key, job_params
+
+DONE = frozenset({"ok", "error"})  # a stored job with this status needs no new call
+
+
+class EvalAbort(Exception):
+    """The evaluation cannot go on (bad params, no daemon): nothing more is asked."""
+
+
+class Backend(Protocol):
+    def ask(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Run one job; its result as the socket returns it (failed jobs too)."""
+        ...
+
+    def stored(self, digest: str) -> Iterator[dict[str, Any]]:
+        """Stored jobs of this dataset, newest first (``job`` records with metadata)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Task:
+    system: System
+    item: Item
+    sample: int
+    key: str
+    params: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Progress:
+    total: int = 0
+    done: int = 0
+    reused: int = 0
+    spent_usd: float = 0.0
+    stopped: bool = False  # max_cost reached: jobs were left out
+
+
+@dataclass(slots=True)
+class Answers:
+    """Every job's result by (system name, item id, sample), and judges' verdicts by
+    (item id, answer text)."""
+
+    results: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
+    verdicts: dict[tuple[str, str], bool] = field(default_factory=dict)
+    judge_costs: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+def tasks(setup: Setup, dataset: Dataset, chosen: Sequence[System]) -> list[Task]:
+    out = []
+    for item in dataset.items:
+        for system in chosen:
+            for sample in range(system.samples(setup)):
+                key = job_key(dataset.digest, system, item, sample)
+                params = job_params(system, item, sample)
+                params["metadata"] = {EVAL_TAG: dataset.digest, "eval_key": key}
+                out.append(Task(system=system, item=item, sample=sample, key=key, params=params))
+    return out
+
+
+def stored_answers(backend: Backend, dataset: Dataset) -> dict[str, dict[str, Any]]:
+    """The run store's finished jobs of this dataset, by job key (the newest of each)."""
+    stored: dict[str, dict[str, Any]] = {}
+    for record in backend.stored(dataset.digest):
+        key = (record.get("metadata") or {}).get("eval_key")
+        if isinstance(key, str) and key not in stored and record.get("status") in DONE:
+            stored[key] = record
+    return stored
+
+
+def run(
+    backend: Backend,
+    setup: Setup,
+    dataset: Dataset,
+    chosen: Sequence[System],
+    *,
+    concurrency: int = 4,
+    fresh: bool = False,
+    judge: str | None = None,
+    max_cost: float | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    stored: dict[str, dict[str, Any]] | None = None,
+) -> tuple[Answers, Progress]:
+    """Every job of ``chosen`` on ``dataset``, reusing ``stored`` answers (read from the
+    backend unless given; none with ``fresh``), then the judges' verdicts."""
+    todo = tasks(setup, dataset, chosen)
+    if fresh:
+        stored = {}
+    elif stored is None:
+        stored = stored_answers(backend, dataset)
+    answers = Answers()
+    progress = Progress(total=len(todo))
+    missing = []
+    for task in todo:
+        if task.key in stored:
+            answers.results[(task.system.name, task.item.id, task.sample)] = stored[task.key]
+            progress.done += 1
+            progress.reused += 1
+        else:
+            missing.append(task)
+    if on_progress is not None:
+        on_progress(progress)
+
+    def answered(task: Task, result: dict[str, Any]) -> None:
+        answers.results[(task.system.name, task.item.id, task.sample)] = result
+        progress.spent_usd += float(result.get("cost_usd") or 0.0)
+
+    _pool(backend, missing, answered, concurrency, max_cost, progress, on_progress)
+    judged = _judge_tasks(setup, dataset, chosen, answers, judge)
+    progress.total += len(judged)
+    for task, verdict_key in judged:
+        if task.key in stored:
+            _record_verdict(answers, verdict_key, stored[task.key])
+            progress.done += 1
+            progress.reused += 1
+    missing_judged = [(t, k) for t, k in judged if t.key not in stored]
+    by_key = {t.key: k for t, k in missing_judged}
+
+    def judged_one(task: Task, result: dict[str, Any]) -> None:
+        _record_verdict(answers, by_key[task.key], result)
+        progress.spent_usd += float(result.get("cost_usd") or 0.0)
+
+    _pool(
+        backend,
+        [t for t, _ in missing_judged],
+        judged_one,
+        concurrency,
+        max_cost,
+        progress,
+        on_progress,
+    )
+    return answers, progress
+
+
+def _pool(
+    backend: Backend,
+    todo: list[Task],
+    done: Callable[[Task, dict[str, Any]], None],
+    concurrency: int,
+    max_cost: float | None,
+    progress: Progress,
+    on_progress: Callable[[Progress], None] | None,
+) -> None:
+    """Run ``todo`` on ``concurrency`` threads, never starting one past ``max_cost``."""
+    if not todo:
+        return
+    lock = threading.Lock()
+    pending = iter(todo)
+    with cf.ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval") as pool:
+        running: dict[cf.Future[dict[str, Any]], Task] = {}
+
+        def fill() -> None:
+            while len(running) < concurrency:
+                if max_cost is not None and progress.spent_usd >= max_cost:
+                    progress.stopped = progress.stopped or next(pending, None) is not None
+                    return
+                task = next(pending, None)
+                if task is None:
+                    return
+                running[pool.submit(backend.ask, task.params)] = task
+
+        fill()
+        try:
+            while running:
+                finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    result = future.result()  # EvalAbort propagates: stop asking
+                    with lock:
+                        done(task, result)
+                        progress.done += 1
+                    if on_progress is not None:
+                        on_progress(progress)
+                fill()
+        except BaseException:
+            for future in running:
+                future.cancel()
+            raise
+
+
+def _judge_tasks(
+    setup: Setup,
+    dataset: Dataset,
+    chosen: Sequence[System],
+    answers: Answers,
+    judge: str | None,
+) -> list[tuple[Task, tuple[str, str]]]:
+    """One judge job per distinct (question, answer) the ``judge`` grader must grade."""
+    from actors.evaluation.score import system_answer  # the answer a system gave
+
+    out: list[tuple[Task, tuple[str, str]]] = []
+    seen: set[tuple[str, str]] = set()
+    default_judge = judge or setup.model_names[0]
+    for item in dataset.items:
+        if item.grader.name != "judge":
+            continue
+        model = item.judge or default_judge
+        if model not in setup.model_names:
+            raise EvalAbort(f"item {item.id}: no model named {model!r} to judge with")
+        for system in chosen:
+            if system.kind == "oracle":
+                continue
+            answer = system_answer(setup, system, item, answers)
+            if answer is None or (item.id, answer) in seen:
+                continue
+            seen.add((item.id, answer))
+            judge_system = System(name=f"judge:{model}", kind="model", model=model)
+            key = job_key(dataset.digest, judge_system, item, 0) + _digest(answer)
+            params = {
+                "prompt": graders.judge_prompt(item.prompt, item.answers, answer),
+                "models": [model],
+                "rounds": ["initial"],
+                "temperature": 0.0,
+                "metadata": {EVAL_TAG: dataset.digest, "eval_key": key},
+            }
+            task = Task(system=judge_system, item=item, sample=0, key=key, params=params)
+            out.append((task, (item.id, answer)))
+    return out
+
+
+def _digest(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
+
+
+def _record_verdict(answers: Answers, key: tuple[str, str], result: dict[str, Any]) -> None:
+    answers.verdicts[key] = graders.judge_verdict(
+        result.get("answer") if result.get("status") == "ok" else None
+    )
+    answers.judge_costs[key] = float(result.get("cost_usd") or 0.0)
