@@ -349,8 +349,22 @@ class CoordinatorActor(pykka.ThreadingActor):
         roles = tuple(m for m in dict.fromkeys(extra) if m not in live)
         return (*self._live(job, roles), *live)
 
+    @staticmethod
+    def _chair_reason(job: Job) -> str:
+        """Why the chair comes first (see ``_chair``)."""
+        if job.ask.synthesizer is not None:
+            return "the request's synthesizer"
+        if job.stage.models:
+            return "the pipeline stage's model"
+        return "[pipeline] synthesizer"
+
     def _synthesize(
-        self, job: Job, prompt: str, candidates: tuple[str, ...], preferred: str | None
+        self,
+        job: Job,
+        prompt: str,
+        candidates: tuple[str, ...],
+        preferred: str | None,
+        why: str | None = None,
     ) -> None:
         if not candidates:
             self._finish(job, "error", NoModelAvailable("no live model can synthesise"))
@@ -360,6 +374,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             prompt=prompt,
             candidates=candidates,
             preferred=preferred,
+            preferred_reason=why or self._chair_reason(job),
             deadline=job.deadline,
             reply_to=self.actor_ref,
             system=job.system,
@@ -426,6 +441,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job.record(reply)
                 job.emit("reply", "synthesis", reply)
             job.synthesized_by = msg.synthesizer
+            job.synthesis_reason = msg.reason
             if msg.hedge is not None:
                 job.hedge = dict(msg.hedge)
             if msg.reply is not None and msg.synthesizer and not self._repair(job, msg):
@@ -488,7 +504,8 @@ class CoordinatorActor(pykka.ThreadingActor):
             prompt = prompts.schema_repair(
                 job.config.templates, job.synthesis_prompt, msg.reply.text, errors
             )
-            self._synthesize(job, prompt, (msg.synthesizer,), msg.synthesizer)
+            why = f"repairing its own answer ({msg.reason})" if msg.reason else None
+            self._synthesize(job, prompt, (msg.synthesizer,), msg.synthesizer, why)
         else:
             others = tuple(m for m in self._live(job) if m not in job.tried)
             if not others:
@@ -662,9 +679,13 @@ class CoordinatorActor(pykka.ThreadingActor):
                     extra["schema_errors"] = tuple(errors)
         if job.hedge is not None:
             extra["hedge"] = job.hedge
+        if synthesizer is not None and job.synthesis_reason is not None:
+            extra["synthesizer_reason"] = job.synthesis_reason
         extra["agreement"] = strategies.agreement_map(
             job.answers(), answer if status == "ok" else None, job.pattern
         )
+        if status == "ok":
+            self._record_quality(job, extra)
         result = job.result(
             status=status,
             answer=answer,
@@ -674,6 +695,21 @@ class CoordinatorActor(pykka.ThreadingActor):
             **extra,
         )
         return result
+
+    def _record_quality(self, job: Job, extra: dict[str, Any]) -> None:
+        """What this job says about each model's answers, for the auto synthesizer: its
+        peers' rank score, else 1 if its answer agreed with the final one, 0 if not."""
+        answers = job.answers()
+        if len(answers) < 2:
+            return  # one answer agrees with itself: no evidence
+        scores = (extra.get("ranking") or {}).get("scores")
+        if scores:
+            for model, score in scores.items():
+                self.metrics.record_quality(model, score)
+            return
+        dissenters = set(extra["agreement"]["dissenters"])
+        for model in answers:
+            self.metrics.record_quality(model, 0.0 if model in dissenters else 1.0)
 
     def _outcome(self, job: Job) -> Outcome:
         """The job's answer: a named pipeline's last deciding stage, else [pipeline]'s

@@ -58,6 +58,7 @@ class Job:
     replies: list[ModelReply] = field(default_factory=list)  # of the current round
     completed: list[RoundResult] = field(default_factory=list)
     synthesized_by: str | None = None
+    synthesis_reason: str | None = None  # why that synthesizer (SynthesisFinished.reason)
     hedge: dict[str, Any] | None = None
     delivered: bool = False  # its result has been handed to its caller
     deadline_timer: Timer | None = None

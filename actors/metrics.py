@@ -1,9 +1,12 @@
-"""Per-model call metrics: counters and a rolling window of recent outcomes.
+"""Per-model call metrics: counters, a rolling window of recent outcomes, and answer
+quality.
 
-Written by model actors when a call ends, read by the synthesizer (``auto`` picks
-the best recent success rate, then the lowest latency) and by ``status``. It
-outlives actor restarts, so a model's history survives its crashes. A lock guards
-a few integer updates: no caller ever waits on I/O here.
+Written by model actors when a call ends and by the coordinator when a job ends (how
+far each model's answer agreed with the final or winning one, or its peers' rank
+score), read by the synthesizer (``auto`` picks the best answer quality, then the best
+recent success rate, then the lowest latency) and by ``status``. It outlives actor
+restarts, and the daemon seeds it from the run store. A lock guards a few updates: no
+caller ever waits on I/O here.
 """
 
 from __future__ import annotations
@@ -40,15 +43,40 @@ class ModelStats:
         return self.consecutive_failures >= CIRCUIT_FAILURES
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Quality:
+    """How good a model's answers have been: ``score`` is the Laplace-smoothed mean of its
+    recent quality samples (1 = agreed with the final answer or ranked first, 0 = a
+    dissent or ranked last) and its evaluation results, 0.5 with no evidence at all."""
+
+    score: float = 0.5
+    samples: int = 0
+    agreed: float = 0.0  # the sum of the samples
+    eval_correct: int = 0
+    eval_n: int = 0
+
+    def describe(self) -> str:
+        parts = []
+        if self.samples:
+            parts.append(f"{self.agreed:g} of {self.samples} recent answers agreed or ranked high")
+        if self.eval_n:
+            parts.append(f"evaluation {self.eval_correct}/{self.eval_n}")
+        evidence = "; ".join(parts) if parts else "no evidence yet"
+        return f"answer quality {self.score:.2f} ({evidence})"
+
+
 class _Window:
     __slots__ = (
         "calls_failed",
         "calls_ok",
         "consecutive_failures",
         "cost_usd",
+        "eval_correct",
+        "eval_n",
         "inflight",
         "input_tokens",
         "output_tokens",
+        "quality",
         "recent",
         "retries",
     )
@@ -63,6 +91,9 @@ class _Window:
         self.consecutive_failures = 0
         self.inflight = 0
         self.recent: deque[tuple[bool, float]] = deque(maxlen=size)
+        self.quality: deque[float] = deque(maxlen=size)
+        self.eval_correct = 0
+        self.eval_n = 0
 
 
 class Metrics:
@@ -111,6 +142,37 @@ class Metrics:
                 win.recent.append((ok, latency_s))
                 win.consecutive_failures = 0 if ok else win.consecutive_failures + 1
 
+    def record_quality(self, model: str, score: float) -> None:
+        """One quality sample in [0, 1] for ``model`` (see ``Quality``)."""
+        with self._lock:
+            self._get(model).quality.append(min(1.0, max(0.0, float(score))))
+
+    def load_quality(self, samples: list[tuple[str, float]]) -> None:
+        """Seed the quality windows with samples recorded before (oldest first)."""
+        for model, score in samples:
+            self.record_quality(model, score)
+
+    def record_eval(self, model: str, correct: int, n: int) -> None:
+        """An evaluation's result for ``model`` alone: the latest replaces the last."""
+        with self._lock:
+            win = self._get(model)
+            win.eval_correct, win.eval_n = int(correct), int(n)
+
+    def quality(self, model: str) -> Quality:
+        with self._lock:
+            win = self._get(model)
+            samples = list(win.quality)
+            correct, n = win.eval_correct, win.eval_n
+        agreed = sum(samples)
+        score = (agreed + correct + 1) / (len(samples) + n + 2)
+        return Quality(
+            score=round(score, 4),
+            samples=len(samples),
+            agreed=round(agreed, 4),
+            eval_correct=correct,
+            eval_n=n,
+        )
+
     def add_inflight(self, model: str, delta: int) -> None:
         with self._lock:
             win = self._get(model)
@@ -152,11 +214,18 @@ class Metrics:
         return latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
 
     def rank(self, models: Iterable[str]) -> list[str]:
-        """``models`` best first: closed circuits before open ones, then success rate,
-        then latency, then the given order."""
+        """``models`` best first: closed circuits before open ones, then answer quality,
+        then success rate, then latency, then the given order."""
         names = list(models)
         keyed = []
         for index, name in enumerate(names):
             s = self.stats(name)
-            keyed.append((s.circuit_open, -s.success_rate, s.mean_latency_ms, index, name))
+            q = self.quality(name).score
+            keyed.append((s.circuit_open, -q, -s.success_rate, s.mean_latency_ms, index, name))
         return [name for *_, name in sorted(keyed)]
+
+    def why(self, model: str) -> str:
+        """Why ``rank`` put ``model`` where it is, in words (for a result's reason)."""
+        s = self.stats(model)
+        latency = "no latency yet" if s.p50_latency_ms is None else f"p50 {s.p50_latency_ms:g} ms"
+        return f"{self.quality(model).describe()}; success {s.success_rate:.0%}, {latency}"

@@ -2,9 +2,11 @@
 a late one.
 
 The order: the configured synthesizer first (if any), then the job's other live
-models ranked by recent success rate, then latency (``auto``). The first that
-answers wins; the ``SynthesisFinished`` it sends back names it and carries the
-failed attempts, so the result says who really synthesised.
+models ranked by answer quality (how often their answers agreed with the final one or
+ranked high, and their evaluation accuracy), then recent success rate, then latency
+(``auto``). The first that answers wins; the ``SynthesisFinished`` it sends back names
+it, says why it was chosen, and carries the failed attempts, so the result says who
+really synthesised and why.
 
 Hedging: when the synthesizer has not answered within twice its own recent p95 latency
 (known after 5 successes; at least 1 s), the next candidate starts too (once per job).
@@ -207,6 +209,7 @@ class SynthesizerActor(pykka.ThreadingActor):
                 safe_tell(entry.ref, CancelJob(job_id=job.msg.job_id))
         if job.hedge is not None:
             job.hedge["winner"] = None if reply is None else reply.model
+        reason = None if reply is None else self._reason(job, reply.model)
         safe_tell(
             job.msg.reply_to,
             SynthesisFinished(
@@ -215,5 +218,19 @@ class SynthesizerActor(pykka.ThreadingActor):
                 synthesizer=None if reply is None else reply.model,
                 failed=tuple(job.failed),
                 hedge=job.hedge,
+                reason=reason,
             ),
         )
+
+    def _reason(self, job: _Synthesis, model: str) -> str:
+        """Why ``model`` wrote the answer, in words (the result's ``synthesizer_reason``)."""
+        msg = job.msg
+        failed = list(dict.fromkeys(r.model for r in job.failed))
+        prefix = f"after {', '.join(failed)} failed, " if failed else ""
+        if job.hedge is not None and job.hedge.get("backup") == model:
+            prefix += f"a hedge ({job.hedge['primary']} was late), "
+        if model == msg.preferred:
+            return prefix + msg.preferred_reason
+        if msg.deterministic:
+            return prefix + "a deterministic job: the first live candidate in the job's order"
+        return prefix + "auto: " + self.metrics.why(model)

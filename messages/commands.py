@@ -121,6 +121,7 @@ class Synthesize:
         default_factory=lambda: _frozen_mapping(None)
     )
     deterministic: bool = False  # candidates in the given order, not by call history
+    preferred_reason: str = "the configured synthesizer"  # why ``preferred`` comes first
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -47,6 +47,7 @@ class SynthesisFinished:
     synthesizer: str | None
     failed: tuple[ModelReply, ...] = ()
     hedge: Mapping[str, Any] | None = None  # primary, backup, after_ms, winner
+    reason: str | None = None  # why the synthesizer that answered was chosen
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

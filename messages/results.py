@@ -153,6 +153,7 @@ class JobResult:
     early_exit: bool = False
     hedge: dict[str, Any] | None = None  # a hedged synthesis: who was asked, who won
     agreement: dict[str, Any] | None = None  # score, dissenters, clusters of equal answers
+    synthesizer_reason: str | None = None  # why that synthesizer was chosen
     pipeline: str | None = None  # the named pipeline the job ran (None: the default)
     escalations: tuple[dict[str, Any], ...] = ()  # confidence gates that fired, in order
 
@@ -191,6 +192,8 @@ class JobResult:
             out["early_exit"] = True
         if self.hedge is not None:
             out["hedge"] = self.hedge
+        if self.synthesizer_reason is not None:
+            out["synthesizer_reason"] = self.synthesizer_reason
         if self.pipeline is not None:
             out["pipeline"] = self.pipeline
         if self.escalations:
@@ -221,6 +224,7 @@ class JobResult:
             early_exit=bool(data.get("early_exit", False)),
             hedge=data.get("hedge"),
             agreement=data.get("agreement"),
+            synthesizer_reason=data.get("synthesizer_reason"),
             pipeline=data.get("pipeline"),
             escalations=tuple(data.get("escalations") or ()),
         )

@@ -210,6 +210,8 @@ class Daemon:
         try:  # whatever happens from here on, the actors (non-daemon threads) are stopped
             history = store.history(self.config.model_names)  # the auto synthesizer's memory
             orch.metrics.load(await asyncio.wrap_future(history))
+            quality = store.quality_history()  # and what it learnt of answer quality
+            orch.metrics.load_quality(await asyncio.wrap_future(quality))
             retention = asyncio.create_task(self._retain(store))
             server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
             old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race

@@ -245,6 +245,24 @@ class RunStore:
 
         return self.submit(op)
 
+    def quality_history(self, jobs: int = 500) -> Future[list[tuple[str, float]]]:
+        """The answer-quality samples of the last ``jobs`` ok jobs (oldest first), as the
+        coordinator recorded them: each model's rank score, else 1 if its last answer
+        agreed with the final one and 0 if it dissented (jobs of one answer say nothing)."""
+
+        def op(db: sqlite3.Connection) -> list[tuple[str, float]]:
+            rows = db.execute(
+                "SELECT result FROM jobs WHERE status = 'ok' AND result IS NOT NULL "
+                "ORDER BY rowid DESC LIMIT ?",  # newest first, by the primary key's order
+                (jobs,),
+            ).fetchall()
+            out: list[tuple[str, float]] = []
+            for (raw,) in reversed(rows):
+                out += quality_samples(json.loads(raw))
+            return out
+
+        return self.submit(op)
+
     def runs(self, params: Mapping[str, Any]) -> Future[list[dict[str, Any]]]:
         """Past jobs matching ``params`` (see ``actors.daemon.runs``), newest first;
         ``full`` gives whole records (``export``) instead of listings."""
@@ -295,3 +313,20 @@ def _settle(future: Future[Any], value: Any, error: BaseException | None) -> Non
         future.set_result(value)
     else:
         future.set_exception(error)
+
+
+def quality_samples(result: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """A stored result's answer-quality samples (see ``Store.quality_history``)."""
+    scores = (result.get("ranking") or {}).get("scores")
+    if isinstance(scores, dict) and len(scores) >= 2:
+        return [(m, float(v)) for m, v in scores.items() if isinstance(v, int | float)]
+    answering = [
+        r for r in result.get("rounds") or () if r.get("name") in ("initial", "meta", "chain")
+    ]
+    if not answering:
+        return []
+    models = [x["model"] for x in answering[-1].get("replies") or () if x.get("status") == "ok"]
+    if len(set(models)) < 2:
+        return []
+    dissenters = set((result.get("agreement") or {}).get("dissenters") or ())
+    return [(m, 0.0 if m in dissenters else 1.0) for m in dict.fromkeys(models)]

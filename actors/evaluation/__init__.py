@@ -111,4 +111,8 @@ def evaluate(
         max_cost=max_cost,
         on_progress=on_progress,
     )
-    return report(setup, data, chosen, answers, progress)
+    out = report(setup, data, chosen, answers, progress)
+    for row in out["systems"]:  # the auto synthesizer learns from each model's accuracy
+        if row["kind"] == "model" and row["n"]:
+            orch.metrics.record_eval(row["name"], row["correct"], row["n"])
+    return out

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, field
 from typing import Any
 
 from actors.config import STRATEGIES, Config
@@ -42,11 +42,16 @@ class Setup:
     rounds: tuple[str, ...]
     strategy: str
     pipelines: Mapping[str, Sequence[tuple[str, int]]]  # name -> (kind, model count) per stage
+    # What each system's answers depend on ("model:NAME" for a model alone, "*" for the
+    # rest): part of every job's key, so a changed model, template or pipeline is asked
+    # again while the answers it cannot change are kept.
+    fingerprints: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, config: Config) -> Setup:
         n = len(config.models)
         return cls(
+            fingerprints=fingerprints(config),
             models=tuple(
                 ModelInfo(
                     name=m.name,
@@ -73,6 +78,7 @@ class Setup:
             rounds=tuple(info["rounds"]),
             strategy=info["strategy"],
             pipelines={k: [tuple(s) for s in v] for k, v in info["pipelines"].items()},
+            fingerprints=dict(info.get("fingerprints") or {}),
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -89,11 +95,47 @@ class Setup:
             "rounds": list(self.rounds),
             "strategy": self.strategy,
             "pipelines": {k: [list(s) for s in v] for k, v in self.pipelines.items()},
+            "fingerprints": dict(self.fingerprints),
         }
+
+    def fingerprint(self, system: System) -> str:
+        if system.kind in ("model", "self"):
+            return self.fingerprints.get(f"model:{system.model}", "")
+        return self.fingerprints.get("*", "")
 
     @property
     def model_names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.models)
+
+
+def fingerprints(config: Config) -> dict[str, str]:
+    """Digests of the configuration each system's answers depend on."""
+
+    def digest(*parts: Any) -> str:
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    def model(m: Any) -> tuple[Any, ...]:
+        return (
+            m.name,
+            m.provider,
+            m.model,
+            m.base_url,
+            m.max_tokens,
+            m.temperature,
+            m.seed,
+            m.system,
+            sorted((k, repr(v)) for k, v in m.options.items()),
+        )
+
+    single = (config.templates.system, config.templates.initial)
+    out = {f"model:{m.name}": digest(model(m), single) for m in config.models}
+    out["*"] = digest(
+        [model(m) for m in config.models],
+        astuple(config.templates),
+        repr(config.pipeline),
+        repr(dict(config.pipelines)),
+    )
+    return out
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,9 +202,12 @@ def job_params(system: System, item: Item, sample: int = 0) -> dict[str, Any]:
     return params
 
 
-def job_key(digest: str, system: System, item: Item, sample: int) -> str:
-    """Where a job's answer is kept: the dataset, the question, the system, the sample."""
-    raw = json.dumps([digest, item.id, item.prompt, system.name, sample], ensure_ascii=False)
+def job_key(digest: str, system: System, item: Item, sample: int, fingerprint: str = "") -> str:
+    """Where a job's answer is kept: the dataset, the question, the system, the sample,
+    and the configuration the answer depends on."""
+    raw = json.dumps(
+        [digest, item.id, item.prompt, system.name, sample, fingerprint], ensure_ascii=False
+    )
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 

@@ -70,7 +70,7 @@ def tasks(setup: Setup, dataset: Dataset, chosen: Sequence[System]) -> list[Task
     for item in dataset.items:
         for system in chosen:
             for sample in range(system.samples(setup)):
-                key = job_key(dataset.digest, system, item, sample)
+                key = job_key(dataset.digest, system, item, sample, setup.fingerprint(system))
                 params = job_params(system, item, sample)
                 params["metadata"] = {EVAL_TAG: dataset.digest, "eval_key": key}
                 out.append(Task(system=system, item=item, sample=sample, key=key, params=params))
@@ -224,7 +224,8 @@ def _judge_tasks(
                 continue
             seen.add((item.id, answer))
             judge_system = System(name=f"judge:{model}", kind="model", model=model)
-            key = job_key(dataset.digest, judge_system, item, 0) + _digest(answer)
+            fingerprint = setup.fingerprint(judge_system)
+            key = job_key(dataset.digest, judge_system, item, 0, fingerprint) + _digest(answer)
             params = {
                 "prompt": graders.judge_prompt(item.prompt, item.answers, answer),
                 "models": [model],

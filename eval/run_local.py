@@ -1,0 +1,104 @@
+"""The bundled datasets on the embedded model (the zero-configuration trio local-1..3:
+SmolLM2-135M at three seeds and temperatures), as committed in eval/REPORT.md.
+
+    .venv/bin/python eval/run_local.py --label after --limit 10
+
+Writes ``eval/results/LABEL/DATASET/report.md`` and ``accuracy.png`` per dataset, and
+``eval/results/LABEL/summary.md``: every system's accuracy per dataset, and how many
+synthesized answers carry a defect the issue names (a copied label such as ``C:`` or
+``Answer B:``, or a preamble such as ``The best final answer is:``). Answers are kept in
+``eval/.state`` (a run store), so an interrupted run resumes and a rerun after a template
+change asks only the systems the change can affect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import actors  # noqa: E402
+from actors.daemon.defaults import default_models  # noqa: E402
+from actors.evaluation import output  # noqa: E402
+
+DATASETS = ("arithmetic", "geography", "reasoning")
+DEFECT = re.compile(
+    r"^\s*(?:\**\s*(?:answer\s+)?[A-H]\s*[:)]\s*|[^\n]{0,40}\b(?:best|final)\s+(?:final\s+)?"
+    r"answer\b[^\n]{0,40}?(?:is|:))",
+    re.IGNORECASE,
+)
+
+
+def defects(orch: actors.Orchestrator, digest: str) -> tuple[int, int]:
+    """(synthesized answers with a copied label or preamble, synthesized answers)."""
+    bad = total = 0
+    for record in orch.runs(metadata={"eval": digest}, full=True, limit=10_000):
+        if record.get("strategy") != "synthesize" or record.get("status") != "ok":
+            continue
+        if not any(r["name"] == "synthesis" for r in record.get("rounds") or ()):
+            continue
+        total += 1
+        bad += bool(DEFECT.match(record.get("answer") or ""))
+    return bad, total
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--label", required=True, help="results go to eval/results/LABEL")
+    p.add_argument("--limit", type=int, default=10, help="questions per dataset (10)")
+    p.add_argument("--systems", help="comma-separated (default: models, strategies, oracle)")
+    p.add_argument("--concurrency", type=int, default=3)
+    p.add_argument("--max-tokens", type=int, default=128, help="per reply (128)")
+    args = p.parse_args()
+    out = ROOT / "eval" / "results" / args.label
+    config = {
+        "models": [{**m, "max_tokens": args.max_tokens} for m in default_models({})],
+        "pipeline": {"quorum": 0},
+        "daemon": {"state_dir": str(ROOT / "eval" / ".state")},
+    }
+    systems = args.systems.split(",") if args.systems else None
+    command = "python " + shlex.join(["eval/run_local.py", *sys.argv[1:]])
+    lines = [
+        f"# {args.label}: the embedded model on the bundled datasets",
+        "",
+        f"`{command}` at {time.strftime('%Y-%m-%d %H:%M %Z')}, {args.limit} questions each.",
+        "",
+    ]
+    table: dict[str, dict[str, str]] = {}
+    with actors.start(config) as orch:
+        for name in DATASETS:
+            started = time.monotonic()
+            report = actors.evaluate(
+                orch,
+                ROOT / "eval" / "datasets" / f"{name}.jsonl",
+                systems=systems,
+                limit=args.limit,
+                concurrency=args.concurrency,
+            )
+            output.write(report, out / name, command)
+            (out / name / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+            for row in report["systems"]:
+                table.setdefault(row["name"], {})[name] = (
+                    f"{row['correct']}/{row['n']}" if row["accuracy"] is not None else "-"
+                )
+            digest = actors.evaluation.load(ROOT / "eval" / "datasets" / f"{name}.jsonl").digest
+            bad, total = defects(orch, digest)
+            table.setdefault("synthesis defects", {})[name] = f"{bad}/{total}"
+            print(f"{name}: done in {time.monotonic() - started:.0f} s", flush=True)
+    lines += ["| system | " + " | ".join(DATASETS) + " |", "| --- |" + " ---: |" * 3]
+    for system, cells in table.items():
+        lines.append(f"| {system} | " + " | ".join(cells.get(d, "-") for d in DATASETS) + " |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    print((out / "summary.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
