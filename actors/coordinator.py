@@ -26,6 +26,7 @@ from actors.config import Config
 from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
 from actors.pipelines import DECIDING, STRATEGY_OF, Outcome, Stage, next_after_gate
+from actors.prompts import clean_synthesis as clean
 from actors.runtime import IOLoop, safe_tell
 from messages.commands import (
     Ask,
@@ -324,6 +325,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             answers=outcome.synthesis_answers(job),
             round_number=job.round_index + 1,
             rng=job.rng,
+            numbered=True,
         )
         if job.schema is not None:
             prompt += prompts.schema_instructions(job.schema)
@@ -495,7 +497,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         assert msg.reply is not None and msg.synthesizer is not None
         if (job.schema is None and not job.validate) or msg.reply.text is None:
             return True
-        errors = strategies.answer_errors(msg.reply.text, job.schema, job.validate)
+        errors = strategies.answer_errors(clean(msg.reply.text), job.schema, job.validate)
         if not errors or job.schema_attempts >= 2:
             return True
         job.schema_attempts += 1
@@ -567,7 +569,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             )
         winner = next((r for r in reversed(result.replies) if r.ok), None)
         return Outcome(
-            answer=None if winner is None else winner.text,
+            answer=None if winner is None or winner.text is None else clean(winner.text),
             synthesizer=job.synthesized_by,
             confidence=strategies.agreement(outcome.synthesis_answers(job)),
         )

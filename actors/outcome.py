@@ -48,7 +48,7 @@ def outcome(job: Job, metrics: Metrics) -> Outcome:
     last = job.completed[-1]
     if last.name == "synthesis":
         winner = next((r for r in reversed(last.replies) if r.ok), None)
-        answer = winner.text if winner else None
+        answer = prompts.clean_synthesis(winner.text) if winner and winner.text else None
         synthesizer = job.synthesized_by
     else:
         answer, synthesizer = None, None

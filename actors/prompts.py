@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,9 +29,10 @@ DEFAULT_TEMPLATES = {
     "Then write your own improved answer to the question. "
     "End with the improved answer alone, after a line 'Improved answer:'.",
     "synthesis": "Question:\n{prompt}\n\n"
-    "Here are anonymous candidate answers:\n\n{answers}\n\n"
-    "Write the single best final answer to the question, combining what is correct "
-    "in the candidates and fixing what is wrong. Reply with the final answer only.",
+    "Several assistants answered it:\n\n{answers}\n\n"
+    "Keep what is correct in these answers, fix what is wrong, and answer the question "
+    "yourself. Reply with the answer alone: do not mention the candidates, and do not "
+    "introduce it.",
     "chain": "Question:\n{prompt}\n\nHere is the current answer to it:\n\n{answer}\n\n"
     "Critique this answer: note errors, omissions and unclear parts. "
     "Then write an improved answer to the question. "
@@ -110,11 +112,37 @@ def label(index: int) -> str:
     return letters
 
 
-def format_answers(answers: Sequence[str], rng: random.Random) -> str:
-    """The answers, shuffled and labelled, as one block of text."""
+def format_answers(answers: Sequence[str], rng: random.Random, numbered: bool = False) -> str:
+    """The answers, shuffled and labelled (``Answer A``, …; ``numbered``: ``Candidate 1``,
+    …, for the synthesis, whose writer copied letter labels into its answer), as one
+    block of text."""
     shuffled = list(answers)
     rng.shuffle(shuffled)
+    if numbered:
+        return "\n\n".join(f"Candidate {i + 1}:\n{t.strip()}" for i, t in enumerate(shuffled))
     return "\n\n".join(f"Answer {label(i)}:\n{text.strip()}" for i, text in enumerate(shuffled))
+
+
+# What a synthesizer put before its answer that is not the answer: a candidate's label, or
+# a preamble such as "The single best final answer to the question is:".
+_SYNTHESIS_LEAD = re.compile(
+    r"\A\s*(?:\**\s*candidate\s+\d+\s*\**\s*[:.)-]\s*\**\s*"
+    r"|(?:here\s+is\s+)?the\s+(?:single\s+)?(?:best\s+)?(?:final\s+)?(?:improved\s+)?"
+    r"answer(?:\s+to\s+(?:the|this)\s+question)?(?:\s+is)?\s*:\s*)",
+    re.IGNORECASE,
+)
+
+
+def clean_synthesis(text: str) -> str:
+    """A synthesized answer without a copied candidate label or an introducing preamble
+    (measured on the embedded model: eval/REPORT.md); the rest is left as written."""
+    cleaned = text
+    for _ in range(2):  # "Candidate 2: The best answer is: …"
+        stripped = _SYNTHESIS_LEAD.sub("", cleaned, count=1)
+        if stripped == cleaned or not stripped.strip():
+            break
+        cleaned = stripped
+    return cleaned.strip() if cleaned != text else text
 
 
 def render(
@@ -124,8 +152,9 @@ def render(
     answers: Sequence[str] = (),
     round_number: int = 1,
     rng: random.Random | None = None,
+    numbered: bool = False,
 ) -> str:
     """A stage's user message for one model: ``template`` (initial, meta, synthesis) with
     the question, the shuffled anonymous ``answers`` and the round's number."""
-    block = format_answers(answers, rng or random.Random()) if answers else ""
+    block = format_answers(answers, rng or random.Random(), numbered) if answers else ""
     return template.format(prompt=prompt, answers=block, round=round_number)

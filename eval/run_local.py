@@ -30,7 +30,7 @@ from actors.evaluation import output  # noqa: E402
 
 DATASETS = ("arithmetic", "geography", "reasoning")
 DEFECT = re.compile(
-    r"^\s*(?:\**\s*(?:answer\s+)?[A-H]\s*[:)]\s*|[^\n]{0,40}\b(?:best|final)\s+(?:final\s+)?"
+    r"^\s*(?:\**\s*(?:(?:answer|candidate)\s+)?(?:[A-H]|\d)\s*\**\s*:\s*|[^\n]{0,40}\b(?:best|final)\s+(?:final\s+)?"
     r"answer\b[^\n]{0,40}?(?:is|:))",
     re.IGNORECASE,
 )

@@ -17,7 +17,7 @@ FRUIT = {"m-alpha": "apple", "m-bravo": "banana", "m-charlie": "cherry"}
 
 def stage_of(body: dict) -> str:
     user = body["messages"][-1]["content"]
-    if "candidate answers" in user:
+    if "Candidate 1:" in user:
         return "synthesis"
     return "meta" if "Answer A:" in user else "initial"
 

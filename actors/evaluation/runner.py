@@ -20,7 +20,17 @@ from actors.evaluation import graders
 from actors.evaluation.dataset import Dataset, Item
 from actors.evaluation.plan import EVAL_TAG, Setup, System, job_key, job_params
 
-DONE = frozenset({"ok", "error"})  # a stored job with this status needs no new call
+# A stored job that needs no new call: an answer, or a failure that is the system's own
+# (no round could agree, the schema was not met, the budget ran out). A failure of the
+# moment (no model up, a crash, a timeout, a shutdown) is asked again by the next run.
+FINAL_ERRORS = frozenset({"round_failed", "schema_failed", "budget_exhausted"})
+
+
+def final(record: dict[str, Any]) -> bool:
+    if record.get("status") == "ok":
+        return True
+    error = record.get("error") or {}
+    return record.get("status") == "error" and error.get("code") in FINAL_ERRORS
 
 
 class EvalAbort(Exception):
@@ -82,7 +92,7 @@ def stored_answers(backend: Backend, dataset: Dataset) -> dict[str, dict[str, An
     stored: dict[str, dict[str, Any]] = {}
     for record in backend.stored(dataset.digest):
         key = (record.get("metadata") or {}).get("eval_key")
-        if isinstance(key, str) and key not in stored and record.get("status") in DONE:
+        if isinstance(key, str) and key not in stored and final(record):
             stored[key] = record
     return stored
 

@@ -211,7 +211,9 @@ QUESTIONS = [
 def scripted(request) -> str:
     n = int(re.search(r"What is (\d+) plus one", request.prompt).group(1))
     if request.round_name == "synthesis" or request.round_name == "meta":
-        answers = re.findall(r"Answer [A-Z]:\nThe answer is (\d+)", request.prompt)
+        answers = re.findall(
+            r"(?:Answer [A-Z]|Candidate \d+):\nThe answer is (\d+)", request.prompt
+        )
         return f"Improved answer: The answer is {max(set(answers), key=answers.count)}"
     if request.round_name == "ranking":
         return "Ranking: A > B"
@@ -424,3 +426,30 @@ def test_orchestrctl_eval_asks_before_spending_and_refuses_bad_input(daemon, tmp
     assert run.returncode == 2 and "line 1: give exactly one of answer and answers" in run.stderr
     run = ctl(d.socket_path, "eval", str(path), "--systems", "nobody", "--yes")
     assert run.returncode == 2 and "unknown system 'nobody'" in run.stderr
+
+
+def test_a_changed_template_asks_again_only_what_it_can_change(start_orch, tmp_path) -> None:
+    from dataclasses import replace
+
+    recorder = Recorder(scripted)
+    orch = start_scripted(start_orch, recorder, state_dir=str(tmp_path / "state"))
+    data = dataset.parse(QUESTIONS[:3], name="plus-one")
+    actors.evaluate(orch, data, systems=["good", "synthesize"])
+    asked = len(recorder.requests)
+    templates = replace(orch.config.templates, synthesis="Q: {prompt}\n{answers}\nAnswer.")
+    orch.reconfigure(replace(orch.config, templates=templates))
+    again = actors.evaluate(orch, data, systems=["good", "synthesize"])
+    assert again["reused"] == 3  # good alone cannot change: its three answers are kept
+    new = recorder.requests[asked:]
+    assert len(new) == 3 * 7  # synthesize: three initial, three meta, one synthesis each
+    assert again["systems"][1]["correct"] == 3
+
+
+def test_a_failure_of_the_moment_is_asked_again_by_the_next_run() -> None:
+    from actors.evaluation.runner import final
+
+    assert final({"status": "ok"})
+    assert final({"status": "error", "error": {"code": "round_failed", "message": ""}})
+    assert not final({"status": "error", "error": {"code": "no_model_available", "message": ""}})
+    assert not final({"status": "timeout", "error": {"code": "job_timeout", "message": ""}})
+    assert not final({"status": "interrupted"})

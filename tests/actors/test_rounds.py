@@ -182,3 +182,44 @@ def test_improved_answer_extraction(text: str, expected: str) -> None:
     from actors.prompts import improved_answer
 
     assert improved_answer(text) == expected
+
+
+def test_the_synthesis_numbers_its_candidates_and_its_answer_loses_a_copied_label(
+    start_orch,
+) -> None:
+    """The embedded model copied letter labels and preambles into its answer
+    ("C: The capital …", "The best final answer to the question is: …"): the synthesis
+    prompt numbers its candidates, and such a lead is taken off the final answer (the
+    round keeps what the model wrote)."""
+    from helpers import Recorder, fake_models
+
+    recorder = Recorder(
+        lambda r: (
+            "Candidate 2: The best final answer to the question is: Canberra."
+            if r.round_name == "synthesis"
+            else "Canberra"
+        )
+    )
+    orch = start_orch({"models": fake_models(("a", "b"), reply=recorder)})
+    result = orch.ask("Capital of Australia?", rounds=["initial", "synthesis"])
+    [synthesis] = recorder.by_round("synthesis")
+    assert "Candidate 1:\nCanberra\n\nCandidate 2:\nCanberra" in synthesis.prompt
+    assert "Answer A" not in synthesis.prompt
+    assert result.answer == "Canberra."
+    assert result.rounds[-1].replies[0].text.startswith("Candidate 2: The best")
+
+
+@pytest.mark.parametrize(
+    ("written", "kept"),
+    [
+        ("The single best answer to the question is: 160 - 9", "160 - 9"),
+        ("**Candidate 1**: 42", "42"),
+        ("A: A", "A: A"),  # a choice answer: a letter label is not ours to strip
+        ("The answer is 42", "The answer is 42"),  # no colon: an answer, not a preamble
+        ("The final answer is:", "The final answer is:"),  # nothing after it: kept whole
+    ],
+)
+def test_clean_synthesis(written, kept) -> None:
+    from actors.prompts import clean_synthesis
+
+    assert clean_synthesis(written) == kept
