@@ -182,10 +182,9 @@ def transport_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
     timeouts: list[type[BaseException]] = []
     transport: list[type[BaseException]] = []
     import httpx2
-    import requests
 
-    timeouts += [httpx2.TimeoutException, requests.Timeout]
-    transport += [httpx2.TransportError, requests.ConnectionError, requests.RequestException]
+    timeouts += [httpx2.TimeoutException]
+    transport += [httpx2.TransportError]
     try:  # google-genai may also drive plain httpx or aiohttp when they are installed
         import httpx
 
@@ -205,7 +204,7 @@ def transport_classes() -> tuple[tuple[type[BaseException], ...], tuple[type[Bas
 
 def transport_error(exc: BaseException) -> ProviderError | None:
     """Timeouts, refused or dropped connections and garbage bodies, from any HTTP stack."""
-    garbage = bad_json(exc)  # first: requests' JSONDecodeError is also a RequestException
+    garbage = bad_json(exc)
     if garbage is not None:
         return garbage
     timeouts, transport = transport_classes()  # imported on first use: fast daemon start

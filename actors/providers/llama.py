@@ -1,20 +1,19 @@
-"""``llama``: Llama models over plain HTTP with ``requests`` (one pooled session per actor).
+"""``llama``: Llama models over HTTP with httpx2's async client (one pooled client per
+actor, on the I/O loop: no thread waits on a socket).
 
 ``api = "ollama"`` (default, ``http://127.0.0.1:11434``) speaks Ollama's ``/api/chat``
-as streamed NDJSON, with ``prompt_eval_count``/``eval_count`` as usage;
-``api = "openai"`` speaks ``/v1/chat/completions`` for llama.cpp server, vLLM and
-other compatible servers (default ``http://127.0.0.1:8080``). requests blocks, so
-calls run on this provider's bounded pool (``max_concurrency`` threads), never on an
-actor. ``requests``' own retries are off.
+as streamed NDJSON, read line by line as it arrives, with ``prompt_eval_count``/
+``eval_count`` as usage; ``api = "openai"`` speaks ``/v1/chat/completions`` for llama.cpp
+server, vLLM and other compatible servers (default ``http://127.0.0.1:8080``). The client
+never retries by itself: the model actor's policy is the only retry layer.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import requests
-from requests.adapters import HTTPAdapter
+import httpx2
 
 from actors.providers.base import (
     Provider,
@@ -34,6 +33,7 @@ if TYPE_CHECKING:
 
 DEFAULT_URLS = {"ollama": "http://127.0.0.1:11434", "openai": "http://127.0.0.1:8080"}
 CONNECT_TIMEOUT_S = 5.0
+MAX_ERROR_BODY = 64 * 1024  # what an error response may give us to quote
 
 
 class LlamaProvider(Provider):
@@ -54,41 +54,36 @@ class LlamaProvider(Provider):
         self.api = self.option("api")
         base = (config.base_url or DEFAULT_URLS[self.api]).rstrip("/")
         self.base_url = base.removesuffix("/v1") if self.api == "openai" else base
-        self.session = requests.Session()
-        adapter = HTTPAdapter(pool_maxsize=config.max_concurrency, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
         key = self.api_key("LLAMA_API_KEY")
-        if key:
-            self.session.headers["Authorization"] = f"Bearer {key}"
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._client: httpx2.AsyncClient | None = None  # made on the I/O loop, first call
+
+    def client(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            self._client = httpx2.AsyncClient(
+                base_url=self.base_url,
+                headers=self.headers,
+                limits=httpx2.Limits(max_connections=self.config.max_concurrency),
+                follow_redirects=False,
+            )
+        return self._client
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
-        call = self._ollama if self.api == "ollama" else self._openai
-        result: ProviderResponse = await self.run_blocking(call, request)
-        return result
+        if self.api == "ollama":
+            return await self._ollama(request)
+        return await self._openai(request)
 
-    # --- the two dialects (blocking; run on the pool) -----------------------------------
+    # --- the two dialects ---------------------------------------------------------------
 
     def _messages(self, request: ProviderRequest) -> list[dict[str, str]]:
         system = [{"role": "system", "content": request.system}] if request.system else []
         return [*system, {"role": "user", "content": request.prompt}]
 
-    def _post(self, path: str, body: dict[str, Any], timeout_s: float, stream: bool) -> Any:
-        response = self.session.post(
-            self.base_url + path,
-            json=body,
-            timeout=(min(CONNECT_TIMEOUT_S, timeout_s), timeout_s),
-            stream=stream,
-        )
-        if response.status_code != 200:
-            raise error_for_status(
-                response.status_code,
-                _error_message(response),
-                parse_retry_after(dict(response.headers)),
-            )
-        return response
+    @staticmethod
+    def _timeout(request: ProviderRequest) -> httpx2.Timeout:
+        return httpx2.Timeout(request.timeout_s, connect=min(CONNECT_TIMEOUT_S, request.timeout_s))
 
-    def _ollama(self, request: ProviderRequest) -> ProviderResponse:
+    async def _ollama(self, request: ProviderRequest) -> ProviderResponse:
         options: dict[str, Any] = {
             "temperature": request.temperature,
             "num_predict": request.max_tokens,
@@ -101,10 +96,14 @@ class LlamaProvider(Provider):
             "stream": True,
             "options": options,
         }
-        with self._post("/api/chat", body, request.timeout_s, stream=True) as response:
-            return parse_ollama_stream(response.iter_lines())
+        stream = self.client().stream(
+            "POST", "/api/chat", json=body, timeout=self._timeout(request)
+        )
+        async with stream as response:
+            await _check(response)
+            return await parse_ollama_lines(response.aiter_lines())
 
-    def _openai(self, request: ProviderRequest) -> ProviderResponse:
+    async def _openai(self, request: ProviderRequest) -> ProviderResponse:
         body: dict[str, Any] = {
             "model": request.model,
             "messages": self._messages(request),
@@ -113,31 +112,66 @@ class LlamaProvider(Provider):
         }
         if request.seed is not None:
             body["seed"] = request.seed
-        response = self._post("/v1/chat/completions", body, request.timeout_s, stream=False)
+        response = await self.client().post(
+            "/v1/chat/completions", json=body, timeout=self._timeout(request)
+        )
+        await _check(response)
         return parse_chat_json(parse_json(response.content))
 
     async def aclose(self) -> None:
-        self.session.close()
+        if self._client is not None:
+            await self._client.aclose()
         await super().aclose()
 
 
-def _error_message(response: requests.Response) -> str:
+async def _check(response: httpx2.Response) -> None:
+    """A non-200 answer as our error, quoting (the start of) the server's own message."""
+    if response.status_code == 200:
+        return
+    body = b""
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) >= MAX_ERROR_BODY:
+            break
+    raise error_for_status(
+        response.status_code,
+        _error_message(response.status_code, body),
+        parse_retry_after(dict(response.headers)),
+    )
+
+
+def _error_message(status: int, body: bytes) -> str:
     try:
-        data = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}: {response.text[:200]}"
+        data = parse_json(body)
+    except BadResponse:
+        return f"HTTP {status}: {body[:200].decode('utf-8', 'replace')}"
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict):
         error = error.get("message")
-    return f"HTTP {response.status_code}: {error or data}"
+    return f"HTTP {status}: {error or data}"
 
 
-def parse_ollama_stream(lines: Iterable[bytes]) -> ProviderResponse:
-    """Ollama's NDJSON chat stream: content chunks, then one ``done`` line with counts."""
-    parts: list[str] = []
-    for line in lines:
+async def parse_ollama_lines(lines: AsyncIterable[str]) -> ProviderResponse:
+    """Ollama's NDJSON chat stream, line by line as it arrives: content chunks, then one
+    ``done`` line with the token counts (a stream that ends before it is truncated)."""
+    stream = OllamaStream()
+    async for line in lines:
+        done = stream.feed(line)
+        if done is not None:
+            return done
+    raise stream.truncated()
+
+
+class OllamaStream:
+    """One Ollama chat stream's state: the content so far."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def feed(self, line: bytes | str) -> ProviderResponse | None:
+        """Take one line; the response once the ``done`` line is in, else None."""
         if not line.strip():
-            continue
+            return None
         chunk = parse_json(line)  # a garbage line is bad_response
         if not isinstance(chunk, dict):
             raise BadResponse(f"Ollama sent a line that is not an object: {line[:100]!r}")
@@ -146,11 +180,15 @@ def parse_ollama_stream(lines: Iterable[bytes]) -> ProviderResponse:
         message = chunk.get("message") or {}
         if not isinstance(message, dict):
             raise BadResponse("Ollama sent a message that is not an object")
-        parts.append(str(message.get("content") or ""))
-        if chunk.get("done"):
-            usage = Usage(
-                input_tokens=token_count(chunk.get("prompt_eval_count"), "prompt_eval_count"),
-                output_tokens=token_count(chunk.get("eval_count"), "eval_count"),
-            )
-            return ProviderResponse(text="".join(parts), usage=usage)
-    raise BadResponse("Ollama's stream ended before its 'done' line (truncated)")
+        self.parts.append(str(message.get("content") or ""))
+        if not chunk.get("done"):
+            return None
+        usage = Usage(
+            input_tokens=token_count(chunk.get("prompt_eval_count"), "prompt_eval_count"),
+            output_tokens=token_count(chunk.get("eval_count"), "eval_count"),
+        )
+        return ProviderResponse(text="".join(self.parts), usage=usage)
+
+    @staticmethod
+    def truncated() -> BadResponse:
+        return BadResponse("Ollama's stream ended before its 'done' line (truncated)")

@@ -1,12 +1,13 @@
-"""The llama adapter: requests over real HTTP, Ollama NDJSON and OpenAI-compatible JSON."""
+"""The llama adapter: httpx2 over real HTTP, Ollama NDJSON and OpenAI-compatible JSON."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+import httpx2
 import pytest
-import requests
 from helpers import (
     DEEP,
     HUGE_INT,
@@ -167,13 +168,27 @@ def test_an_unknown_api_is_a_config_error() -> None:
 @pytest.mark.parametrize(
     ("exc", "code"),
     [
-        (requests.ConnectTimeout("t"), "timeout"),
-        (requests.ReadTimeout("t"), "timeout"),
-        (requests.ConnectionError("refused"), "provider_unavailable"),
-        (requests.exceptions.ChunkedEncodingError("cut"), "provider_unavailable"),
-        (requests.exceptions.JSONDecodeError("x", "doc", 0), "bad_response"),
-        (requests.RequestException("other"), "provider_unavailable"),
+        (httpx2.ConnectTimeout("t"), "timeout"),
+        (httpx2.ReadTimeout("t"), "timeout"),
+        (httpx2.ConnectError("refused"), "provider_unavailable"),
+        (httpx2.RemoteProtocolError("cut"), "provider_unavailable"),
+        (json.JSONDecodeError("x", "doc", 0), "bad_response"),
+        (httpx2.ReadError("other"), "provider_unavailable"),
     ],
 )
-def test_requests_exceptions_map_to_ours(exc: Exception, code: str) -> None:
+def test_http_exceptions_map_to_ours(exc: Exception, code: str) -> None:
     assert transport_error(exc).code == code
+
+
+@pytest.mark.parametrize("api", ["ollama", "openai"])
+def test_a_refused_connection_says_so_plainly(start_orch, api) -> None:
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    model = {"name": "llama", "provider": "llama", "api": api, "max_attempts": 1}
+    reply = single_reply(start_orch, {**model, "base_url": f"http://127.0.0.1:{port}"})
+    assert reply.status == "error" and reply.error.code == "provider_unavailable"
+    assert reply.error.message.startswith("cannot reach the provider")
+    assert "Max retries" not in reply.error.message  # requests' misleading wording
