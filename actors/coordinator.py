@@ -646,8 +646,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             result = JobResult(
                 job_id=job.job_id, status="error", strategy=job.strategy, error=failure
             )
-        if result.status != "ok":
-            logger.info("job {} ended {}: {}", job.job_id, result.status, result.error)
+        _log_finished(result)
         self._deliver(job, result)
 
     def _result(
@@ -732,6 +731,29 @@ class CoordinatorActor(pykka.ThreadingActor):
             if entry.ref is not None:
                 safe_tell(entry.ref, CancelJob(job_id=job.job_id))
         safe_tell(self.synthesizer, CancelJob(job_id=job.job_id))
+
+
+def _log_finished(result: JobResult) -> None:
+    """One INFO line per finished job (WARNING when it failed), with ``job_id``,
+    ``status`` and ``strategy`` as fields of a JSON log record: what it cost, how long it
+    took, and which calls failed and why."""
+    replies = [r for rnd in result.rounds for r in rnd.replies]
+    failed = [r for r in replies if r.status in ("error", "timeout")]
+    calls = sum(1 for r in replies if r.status != "skipped")
+    text = (
+        f"job {result.job_id} {result.status} in {result.elapsed_ms:.0f} ms: {result.strategy}, "
+        f"{calls} calls, {result.usage.total} tokens, ${result.cost_usd:.6f}"
+    )
+    if result.synthesizer:
+        text += f", synthesized by {result.synthesizer}"
+    if failed:
+        text += "; failed: " + "; ".join(
+            f"{r.model} {r.error.code if r.error else r.status}" for r in failed
+        )
+    if result.error is not None:
+        text += f"; {result.error.code}: {result.error.message[:300]}"
+    bound = logger.bind(job_id=result.job_id, status=result.status, strategy=result.strategy)
+    (bound.info if result.ok else bound.warning)("{}", text)
 
 
 def _why_not(model: str, entry: RosterEntry | None) -> str:

@@ -483,6 +483,18 @@ class ModelActor(pykka.ThreadingActor):
         self.metrics.record(
             self.config.name, ok=False, latency_s=latency_s, attempts=call.retry.attempt
         )
+        if isinstance(error, ProviderError):  # (a cancelled call is not the model's failure)
+            logger.bind(
+                job_id=call.msg.job_id, model=self.config.name, round=call.msg.round_name
+            ).warning(
+                "{} failed in {} of job {} after {} attempt(s): {}: {}",
+                self.config.name,
+                call.msg.round_name,
+                call.msg.job_id,
+                max(1, call.retry.attempt),
+                error.code,
+                error.message[:300],
+            )
         _reply(self.config, call.msg, call.retry.attempt, latency_s, error)
 
     # --- cancelling and abandoning -----------------------------------------------------

@@ -820,3 +820,42 @@ def test_sighup_reloads_templates_and_pipeline_and_refuses_a_bad_file(daemon) ->
         assert time.monotonic() < deadline, d.stderr()
         assert rpc(d, "ping")["result"] == "pong"
     assert prompts_of(ask()) == {"NEW: q"}  # the running configuration stayed
+
+
+def test_every_finished_job_logs_one_line_with_its_fields(daemon) -> None:
+    """A job used to log nothing unless it failed, even when a model answered 401."""
+    from helpers import LoopbackServer, Reply, openai_error
+
+    with LoopbackServer() as server:
+        server.default = Reply(status=401, body=openai_error(401, "Incorrect API key"))
+        d = daemon(
+            {
+                "models": [
+                    {"name": "a", "provider": "fake", "reply": "fine"},
+                    {
+                        "name": "gpt",
+                        "provider": "openai",
+                        "base_url": server.base_url,
+                        "api_key_env": "TEST_KEY",
+                    },
+                ]
+            },
+            args=["--log-json"],
+            env={"TEST_KEY": "sk-test-not-logged-123"},
+        )
+        result = rpc(d, "ask", {"prompt": "q", "rounds": ["initial"]})["result"]
+        rpc(d, "shutdown")
+        d.wait()
+    records = [json.loads(line)["record"] for line in d.stderr().splitlines() if line.strip()]
+    [job] = [
+        r
+        for r in records
+        if r["extra"].get("job_id") == result["job_id"] and "status" in r["extra"]
+    ]
+    assert job["level"]["name"] == "INFO" and job["extra"]["status"] == "ok"
+    assert job["message"].startswith(f"job {result['job_id']} ok in ")
+    assert "2 calls" in job["message"] and "failed: gpt provider_rejected" in job["message"]
+    [failure] = [r for r in records if r["extra"].get("model") == "gpt"]
+    assert failure["level"]["name"] == "WARNING" and failure["extra"]["round"] == "initial"
+    assert failure["extra"]["job_id"] == result["job_id"] and "401" in failure["message"]
+    assert "sk-test-not-logged-123" not in d.stderr()
