@@ -240,6 +240,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 temperature=temperature,
                 seed=seed,
                 max_tokens=job.ask.max_tokens,
+                history=job.ask.history,
             ),
         )
         if not sent:
@@ -384,6 +385,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             max_tokens=job.ask.max_tokens,
             sampling=MappingProxyType({m: job.sampling(m) for m in candidates}),
             deterministic=job.seed is not None,
+            history=job.ask.history,
         )
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced

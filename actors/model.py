@@ -345,6 +345,7 @@ class ModelActor(pykka.ThreadingActor):
             participant=self.config.name,
             round_name=msg.round_name,
             call_id=msg.call_id,
+            history=msg.history,
         )
         self._inflight[msg.call_id] = call
         self.metrics.add_inflight(self.config.name, 1)

@@ -12,7 +12,7 @@ import datetime
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import astuple, replace
 from pathlib import Path
 from typing import Any, cast
@@ -41,7 +41,8 @@ from messages.commands import (
     Subscribe,
     SuperviseCore,
 )
-from messages.errors import ConfigError, OrchestratorError, OverloadedError
+from messages.conversation import split, turns
+from messages.errors import ConfigError, InvalidParams, OrchestratorError, OverloadedError
 from messages.events import CoreChanged, JobEvent, RosterEntry
 from messages.options import ASK_OPTIONS
 from messages.results import ErrorInfo, JobResult
@@ -150,8 +151,9 @@ class Orchestrator:
 
     def submit(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Sequence[Mapping[str, str]] | None = None,
         models: list[str] | tuple[str, ...] | None = None,
         rounds: list[str] | tuple[str, ...] | None = None,
         timeout: float | None = None,
@@ -160,8 +162,12 @@ class Orchestrator:
     ) -> pykka.Future[JobResult]:
         """Start a job; the future resolves to its ``JobResult`` (failed jobs too).
         ``options`` are the other fields of ``messages.Ask`` (``strategy``, ``schema``,
-        ``deterministic``, ``early_exit``, ``max_cost_usd``, ``answer_pattern``, …)."""
+        ``deterministic``, ``early_exit``, ``max_cost_usd``, ``answer_pattern``, …).
+        Give ``prompt``, or ``messages`` (a conversation: ``[{"role": "system" | "user" |
+        "assistant", "content": …}]``, the last from the user); a bad one raises
+        ``InvalidParams``."""
         future: pykka.Future[JobResult] = pykka.ThreadingFuture()
+        prompt, options = _conversation(prompt, messages, options)
         ask = Ask(
             prompt=prompt,
             models=tuple(models) if models else None,
@@ -283,15 +289,18 @@ class Orchestrator:
 
     def ask(
         self,
-        prompt: str,
+        prompt: str | None = None,
         *,
+        messages: Sequence[Mapping[str, str]] | None = None,
         models: list[str] | tuple[str, ...] | None = None,
         rounds: list[str] | tuple[str, ...] | None = None,
         timeout: float | None = None,
         **options: Any,
     ) -> JobResult:
         """Run a job and wait for its result (the job's own deadline bounds the wait)."""
-        future = self.submit(prompt, models=models, rounds=rounds, timeout=timeout, **options)
+        future = self.submit(
+            prompt, messages=messages, models=models, rounds=rounds, timeout=timeout, **options
+        )
         limit = timeout if timeout is not None else self.config.pipeline.job_timeout_s
         return future.get(timeout=limit + _CALL_TIMEOUT_S)
 
@@ -403,6 +412,23 @@ class Orchestrator:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _conversation(
+    prompt: str | None, messages: Any, options: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
+    """The job's prompt and options from ``prompt`` or ``messages`` (exactly one)."""
+    if (prompt is None) == (messages is None):
+        raise InvalidParams("give exactly one of prompt and messages")
+    if messages is None:
+        return str(prompt), options
+    conversation = turns(messages)
+    system, _, last = split(conversation)
+    if system is not None:
+        if options.get("system") is not None:
+            raise InvalidParams("give the system prompt once: as system or in messages")
+        options = {**options, "system": system}
+    return last, {**options, "messages": conversation}
 
 
 def _iso(when: float | None) -> str | None:

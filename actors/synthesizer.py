@@ -170,6 +170,7 @@ class SynthesizerActor(pykka.ThreadingActor):
                     temperature=temperature,
                     seed=seed,
                     max_tokens=job.msg.max_tokens,
+                    history=job.msg.history,
                 ),
             )
             if sent:

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from messages.conversation import split
 from messages.errors import (
     InvalidParams,
     OrchestratorError,
@@ -208,9 +209,16 @@ def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:
     if unknown:
         known = sorted(OPTIONS_BY_NAME)
         raise InvalidParams(f"unknown param(s) {sorted(unknown)}; known: {known}")
-    if "prompt" not in params:
-        raise InvalidParams("prompt must be a non-empty string")
-    out = {o.name: o.validate(params.get(o.name)) for o in ASK_OPTIONS}
+    if ("prompt" in params) == ("messages" in params):
+        raise InvalidParams("give exactly one of prompt (a string) and messages (a conversation)")
+    out = {o.name: o.validate(params.get(o.name)) for o in ASK_OPTIONS if o.name in params}
+    out.update({o.name: o.validate(None) for o in ASK_OPTIONS if o.name not in params})
+    if out["messages"] is not None:
+        system, _, out["prompt"] = split(out["messages"])
+        if system is not None:
+            if out["system"] is not None:
+                raise InvalidParams("give the system prompt once: as system or in messages")
+            out["system"] = system
     out["metadata"] = out["metadata"] or {}
     return out
 

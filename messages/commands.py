@@ -44,8 +44,9 @@ class Ask:
     ``JobEvent`` from the coordinator's thread; it must not block.
     """
 
-    prompt: str
+    prompt: str  # with ``messages``: the last user turn
     job_id: str = field(default_factory=new_id)
+    messages: tuple[tuple[str, str], ...] | None = None  # a conversation: (role, content)
     models: tuple[str, ...] | None = None
     rounds: tuple[str, ...] | None = None
     strategy: str | None = None
@@ -74,6 +75,15 @@ class Ask:
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
 
+    @property
+    def history(self) -> tuple[tuple[str, str], ...]:
+        """The conversation's user and assistant turns before the last one (none for a
+        plain prompt): every call of the job gets them before its own prompt."""
+        if not self.messages:
+            return ()
+        talk = [(r, c) for r, c in self.messages if r != "system"]
+        return tuple(talk[:-1])
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Complete:
@@ -90,6 +100,7 @@ class Complete:
     temperature: float | None = None  # None: the model's own
     seed: int | None = None  # None: the model's own
     max_tokens: int | None = None  # None: the model's own
+    history: tuple[tuple[str, str], ...] = ()  # a conversation's earlier turns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +133,7 @@ class Synthesize:
     )
     deterministic: bool = False  # candidates in the given order, not by call history
     preferred_reason: str = "the configured synthesizer"  # why ``preferred`` comes first
+    history: tuple[tuple[str, str], ...] = ()  # a conversation's earlier turns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

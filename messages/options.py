@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from messages.errors import InvalidParams
 
-Kind = Literal["text", "string", "bool", "number", "count", "names", "object"]
+Kind = Literal["text", "string", "bool", "number", "count", "names", "object", "messages"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +40,10 @@ class AskOption:
             raise InvalidParams(f"{self.name} must be {problem}")
         if self.kind == "names":
             return tuple(value)
+        if self.kind == "messages":
+            from messages.conversation import turns
+
+            return turns(value)
         if self.kind == "number":
             return float(value)
         return value
@@ -92,6 +96,10 @@ def _object(option: AskOption, value: Any) -> str | None:
     return None if isinstance(value, dict) else "an object"
 
 
+def _messages(option: AskOption, value: Any) -> str | None:
+    return None  # checked turn by turn (messages.conversation.turns), naming the turn
+
+
 _CHECKS = {
     "text": _text,
     "string": _string,
@@ -100,10 +108,19 @@ _CHECKS = {
     "count": _number,
     "names": _names,
     "object": _object,
+    "messages": _messages,
 }
 
 ASK_OPTIONS: tuple[AskOption, ...] = (
-    AskOption(name="prompt", kind="text", help="the question"),
+    AskOption(name="prompt", kind="text", help="the question (or give messages)"),
+    AskOption(
+        name="messages",
+        kind="messages",
+        flag="--messages",
+        metavar="FILE",
+        help="a conversation instead of prompt: {role, content} turns (system, user, "
+        "assistant), the last from the user",
+    ),
     AskOption(
         name="system",
         kind="text",

@@ -222,7 +222,13 @@ def read_prompt(prompt: str, stdin: Any) -> str:
 
 
 def ask_params(args: argparse.Namespace) -> dict[str, Any]:
-    params: dict[str, Any] = {"prompt": read_prompt(args.prompt, sys.stdin), "stream": True}
+    params: dict[str, Any] = {"stream": True}
+    if args.messages is None:
+        if args.prompt is None:
+            raise argparse.ArgumentTypeError("give a PROMPT (or --messages FILE)")
+        params["prompt"] = read_prompt(args.prompt, sys.stdin)
+    elif args.prompt is not None:
+        raise argparse.ArgumentTypeError("give a PROMPT or --messages FILE, not both")
     for option in ASK_OPTIONS:
         value = getattr(args, option.name, None) if option.flag else None
         if value is not None and value is not False:
@@ -231,7 +237,11 @@ def ask_params(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
-    params = ask_params(args)
+    try:
+        params = ask_params(args)
+    except argparse.ArgumentTypeError as exc:
+        err.print(f"orchestrctl ask: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
     progress = Progress(err, show=not args.json)
     try:
         result = client.call("ask", params, on_event=progress)
@@ -390,6 +400,21 @@ def _names(text: str) -> list[str]:
     return [name for name in text.split(",") if name]
 
 
+def _messages_file(path: str) -> Any:
+    """``--messages FILE`` (``-``: stdin): a JSON array of {role, content} turns."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError(f"{path} must hold a JSON array of messages")
+    return value
+
+
 _TYPES: dict[str, Callable[[str], Any]] = {
     "text": str,
     "string": str,
@@ -397,6 +422,7 @@ _TYPES: dict[str, Callable[[str], Any]] = {
     "count": int,
     "names": _names,
     "object": _json_value,
+    "messages": _messages_file,
 }
 
 
@@ -436,7 +462,9 @@ def parser() -> argparse.ArgumentParser:
         "footer (confidence, tokens, cost) go to stderr. Ctrl-C cancels the job.",
     )
     ask.add_argument(
-        "prompt", help="the prompt; - reads it from stdin; piped stdin is added as a document"
+        "prompt",
+        nargs="?",
+        help="the prompt; - reads it from stdin; piped stdin is added as a document",
     )
     for option in ASK_OPTIONS:
         if option.flag is not None:

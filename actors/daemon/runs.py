@@ -122,10 +122,13 @@ def record(row: tuple[Any, ...]) -> dict[str, Any]:
     out: dict[str, Any] = (
         json.loads(result) if result else {"job_id": job_id, "status": status, "strategy": strategy}
     )
+    requested = json.loads(options)
     out.update(
         prompt=prompt,
         metadata=json.loads(metadata),
-        options=json.loads(options),
+        options=requested,
         created=iso(accepted),
     )
+    if requested.get("messages"):  # a conversation: its turns, as they were sent
+        out["messages"] = [{"role": r, "content": c} for r, c in requested["messages"]]
     return out

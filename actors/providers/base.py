@@ -49,6 +49,14 @@ class ProviderRequest:
     participant: str = ""  # the configured model name, for logs and fakes
     round_name: str = ""
     call_id: str = ""
+    history: tuple[tuple[str, str], ...] = ()  # earlier (role, content) turns, user/assistant
+
+    def chat(self) -> list[dict[str, str]]:
+        """The call as chat messages (OpenAI, Ollama and llama.cpp's form): the system
+        prompt, the conversation's earlier turns, then this call's prompt."""
+        system = [{"role": "system", "content": self.system}] if self.system else []
+        earlier = [{"role": role, "content": content} for role, content in self.history]
+        return [*system, *earlier, {"role": "user", "content": self.prompt}]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -82,7 +82,7 @@ class GeminiProvider(Provider):
             seed=request.seed,
         )
         response = await self._get_client().aio.models.generate_content(
-            model=request.model, contents=request.prompt, config=config
+            model=request.model, contents=contents(request), config=config
         )
         return parse_response(response)
 
@@ -93,6 +93,21 @@ class GeminiProvider(Provider):
         if self._client is not None:
             await self._client.aio.aclose()
         await super().aclose()
+
+
+def contents(request: ProviderRequest) -> Any:
+    """The call as Gemini ``contents``: the conversation's earlier turns (an assistant
+    turn is the ``model`` role), then this call's prompt; the system prompt goes in
+    ``system_instruction``."""
+    if not request.history:
+        return request.prompt
+    turns = [*request.history, ("user", request.prompt)]
+    return [
+        types.Content(
+            role="model" if role == "assistant" else "user", parts=[types.Part(text=text)]
+        )
+        for role, text in turns
+    ]
 
 
 def parse_response(response: Any) -> ProviderResponse:

@@ -76,8 +76,7 @@ class LlamaProvider(Provider):
     # --- the two dialects ---------------------------------------------------------------
 
     def _messages(self, request: ProviderRequest) -> list[dict[str, str]]:
-        system = [{"role": "system", "content": request.system}] if request.system else []
-        return [*system, {"role": "user", "content": request.prompt}]
+        return request.chat()
 
     @staticmethod
     def _timeout(request: ProviderRequest) -> httpx2.Timeout:

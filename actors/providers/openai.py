@@ -41,11 +41,7 @@ NO_KEY = "not-needed"  # OpenAI-compatible local servers accept any key
 
 
 def chat_messages(request: ProviderRequest) -> list[dict[str, str]]:
-    messages = []
-    if request.system:
-        messages.append({"role": "system", "content": request.system})
-    messages.append({"role": "user", "content": request.prompt})
-    return messages
+    return request.chat()
 
 
 def parse_chat_json(data: Any) -> ProviderResponse:

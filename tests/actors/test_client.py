@@ -156,7 +156,19 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
         "--answer-pattern": "(\\{.*\\})",
         "--deterministic": None,
     }
-    alone = {"--pipeline": "quick"}  # a named pipeline excludes --rounds and --strategy
+    conversation = tmp_path / "talk.json"
+    conversation.write_text(
+        json.dumps(
+            [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Capital of France?"},
+                {"role": "assistant", "content": "Paris."},
+                {"role": "user", "content": "And of Italy?"},
+            ]
+        )
+    )
+    # a named pipeline excludes --rounds and --strategy; a conversation, the prompt
+    alone = {"--pipeline": "quick", "--messages": str(conversation)}
     flags = {o.flag for o in ASK_OPTIONS if o.flag}
     assert flags == set(values) | set(alone)  # a new option gets a flag, and this test a value
     d = daemon(
@@ -185,6 +197,16 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
     assert record["options"]["pipeline"] == "quick"
     both = ctl(d.socket_path, "ask", "q", "--pipeline", "quick", "--strategy", "rank")
     assert both.returncode == 2 and "named pipeline" in both.stderr
+    run = ctl(d.socket_path, "ask", "--json", "--messages", str(conversation))
+    assert run.returncode == 0, run.stderr + run.stdout
+    record = json.loads(ctl(d.socket_path, "job", json.loads(run.stdout)["job_id"]).stdout)
+    assert record["prompt"] == "And of Italy?" and record["messages"][2] == {
+        "role": "assistant",
+        "content": "Paris.",
+    }
+    assert record["options"]["system"] == "Be brief."
+    neither = ctl(d.socket_path, "ask")
+    assert neither.returncode == 2 and "give a PROMPT (or --messages FILE)" in neither.stderr
 
 
 def test_ask_shows_the_job_id_first_and_a_footer_and_no_markup(daemon) -> None:

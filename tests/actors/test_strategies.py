@@ -390,6 +390,7 @@ def test_every_cached_option_changes_the_cache_key(start_orch) -> None:
     base = Ask(prompt="q", deterministic=True)
     samples = {
         "prompt": "other",
+        "messages": (("user", "earlier"), ("assistant", "reply"), ("user", "q")),
         "system": "s",
         "max_tokens": 5,
         "temperature": 0.5,

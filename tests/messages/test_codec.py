@@ -120,6 +120,7 @@ def test_ask_params_normalise() -> None:
     out = ask_params({"prompt": "q", "models": ["a"], "timeout_s": 5, "stream": True})
     assert out == {
         "prompt": "q",
+        "messages": None,
         "system": None,
         "max_tokens": None,
         "temperature": None,
