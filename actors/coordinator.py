@@ -54,6 +54,7 @@ from messages.events import (
     CoreChanged,
     RosterChanged,
     RosterEntry,
+    SynthesisDelta,
     SynthesisFinished,
     TimerFired,
 )
@@ -91,6 +92,14 @@ class CoordinatorActor(pykka.ThreadingActor):
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, Ask):
             return self._accept(message)
+        if isinstance(message, SynthesisDelta):
+            job = self.jobs.get(message.job_id)
+            if job is not None and job.stage.kind == "synthesis":
+                if message.reset:
+                    job.emit("reset", "synthesis")
+                if message.text:
+                    job.emit("delta", "synthesis", text=message.text)
+            return None
         if isinstance(message, CallFinished | SynthesisFinished | TimerFired):
             job = self.jobs.get(
                 message.job_id if not isinstance(message, TimerFired) else message.key
@@ -333,6 +342,8 @@ class CoordinatorActor(pykka.ThreadingActor):
         if job.validate:
             prompt += prompts.validate_instructions(job.validate)
         job.synthesis_prompt = prompt
+        if job.streamed:  # an earlier synthesis (a gate's fallback) streamed: void now
+            job.emit("reset", "synthesis")
         chair = self._chair(job)
         self._synthesize(job, prompt, self._synthesis_candidates(job, chair), chair)
 
@@ -386,6 +397,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             sampling=MappingProxyType({m: job.sampling(m) for m in candidates}),
             deterministic=job.seed is not None,
             history=job.ask.history,
+            stream=job.ask.listener is not None,
         )
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced
@@ -504,6 +516,8 @@ class CoordinatorActor(pykka.ThreadingActor):
             return True
         job.schema_attempts += 1
         job.tried.append(msg.synthesizer)
+        if job.streamed:  # the repaired answer streams from the start (a reset first)
+            job.emit("reset", "synthesis")
         if job.schema_attempts == 1:
             prompt = prompts.schema_repair(
                 job.config.templates, job.synthesis_prompt, msg.reply.text, errors
@@ -689,6 +703,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         )
         if status == "ok":
             self._record_quality(job, extra)
+            self._stream_answer(job, answer or "")
         result = job.result(
             status=status,
             answer=answer,
@@ -698,6 +713,16 @@ class CoordinatorActor(pykka.ThreadingActor):
             **extra,
         )
         return result
+
+    @staticmethod
+    def _stream_answer(job: Job, answer: str) -> None:
+        """The deltas joined are the answer: when what streamed differs (no synthesis
+        streamed, a label was taken off, a hedge or repair won), a reset and the answer."""
+        if job.ask.listener is None or "".join(job.streamed) == answer:
+            return
+        if job.streamed:
+            job.emit("reset", job.round_name)
+        job.emit("delta", job.round_name, text=answer)
 
     def _record_quality(self, job: Job, extra: dict[str, Any]) -> None:
         """What this job says about each model's answers, for the auto synthesizer: its

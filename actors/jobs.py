@@ -59,6 +59,7 @@ class Job:
     completed: list[RoundResult] = field(default_factory=list)
     synthesized_by: str | None = None
     synthesis_reason: str | None = None  # why that synthesizer (SynthesisFinished.reason)
+    streamed: list[str] = field(default_factory=list)  # the answer's pieces sent so far
     hedge: dict[str, Any] | None = None
     delivered: bool = False  # its result has been handed to its caller
     deadline_timer: Timer | None = None
@@ -163,10 +164,20 @@ class Job:
                 self.pool[model] = prompts.improved_answer(text)
         return result
 
-    def emit(self, type_: JobEventType, round_name: str, reply: ModelReply | None = None) -> None:
+    def emit(
+        self,
+        type_: JobEventType,
+        round_name: str,
+        reply: ModelReply | None = None,
+        text: str | None = None,
+    ) -> None:
         listener = self.ask.listener
         if listener is None:
             return
+        if type_ == "delta" and text:
+            self.streamed.append(text)
+        elif type_ == "reset":
+            self.streamed.clear()
         try:
             listener(
                 JobEvent(
@@ -175,6 +186,7 @@ class Job:
                     round=round_name,
                     round_index=self.round_index,
                     reply=reply,
+                    text=text,
                 )
             )
         except Exception:  # a listener's bug must not break the job

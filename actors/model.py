@@ -47,6 +47,7 @@ from messages.errors import (
 from messages.events import (
     ActorFailed,
     ActorStarted,
+    CallDelta,
     CallFinished,
     LimitAnswered,
     ModelHealthy,
@@ -331,6 +332,20 @@ class ModelActor(pykka.ThreadingActor):
 
     # --- calls -------------------------------------------------------------------------
 
+    @staticmethod
+    def _streamer(msg: Complete, call: _Call) -> Callable[[str], None]:
+        """Where a streaming call's pieces go: straight from the I/O loop to the caller
+        (a tell, never a wait), marked with the attempt they belong to."""
+        attempt = max(1, call.retry.attempt)
+
+        def send(text: str) -> None:
+            safe_tell(
+                msg.reply_to,
+                CallDelta(call_id=msg.call_id, job_id=msg.job_id, attempt=attempt, text=text),
+            )
+
+        return send
+
     def _start(self, call: _Call, now: float) -> None:
         assert self.provider is not None
         msg = call.msg
@@ -346,6 +361,7 @@ class ModelActor(pykka.ThreadingActor):
             round_name=msg.round_name,
             call_id=msg.call_id,
             history=msg.history,
+            on_delta=self._streamer(msg, call) if msg.stream else None,
         )
         self._inflight[msg.call_id] = call
         self.metrics.add_inflight(self.config.name, 1)

@@ -29,9 +29,11 @@ from actors.runtime import IOLoop, Timer, safe_tell
 from messages.commands import CancelJob, Complete, Reconfigure, Synthesize, new_id
 from messages.events import (
     ActorFailed,
+    CallDelta,
     CallFinished,
     RosterChanged,
     RosterEntry,
+    SynthesisDelta,
     SynthesisFinished,
     TimerFired,
 )
@@ -58,6 +60,7 @@ class _Synthesis:
     calls: dict[str, str] = field(default_factory=dict)  # call_id -> model, in flight
     hedge: dict[str, Any] | None = None
     timer: Timer | None = None
+    streaming: tuple[str, int] | None = None  # (call_id, attempt) whose pieces go out
 
 
 class SynthesizerActor(pykka.ThreadingActor):
@@ -109,6 +112,10 @@ class SynthesizerActor(pykka.ThreadingActor):
             running = self.jobs.get(message.job_id)
             if running is not None and message.call_id in running.calls:
                 self._on_reply(running, message)
+        elif isinstance(message, CallDelta):
+            running = self.jobs.get(message.job_id)
+            if running is not None and message.call_id in running.calls:
+                self._on_delta(running, message)
         elif isinstance(message, TimerFired):
             running = self.jobs.get(message.key)
             if running is not None and message.kind == "hedge":
@@ -136,6 +143,21 @@ class SynthesizerActor(pykka.ThreadingActor):
                 self.supervisor,
                 ActorFailed(name="synthesizer", generation=self.generation, error=error),
             )
+
+    def _on_delta(self, job: _Synthesis, msg: CallDelta) -> None:
+        """Pass one call's pieces on: the first call that streams, until it fails or
+        retries; then the next one, after a reset (a hedge streaming alongside is not
+        passed on: the coordinator sends the winner's whole text if it differs)."""
+        key = (msg.call_id, msg.attempt)
+        if job.streaming != key:
+            current = job.streaming
+            still_going = current is not None and current[0] in job.calls
+            if still_going and current is not None and current[0] != msg.call_id:
+                return  # another call is streaming already
+            if current is not None:
+                safe_tell(job.msg.reply_to, SynthesisDelta(job_id=job.msg.job_id, reset=True))
+            job.streaming = key
+        safe_tell(job.msg.reply_to, SynthesisDelta(job_id=job.msg.job_id, text=msg.text))
 
     def _on_reply(self, job: _Synthesis, msg: CallFinished) -> None:
         del job.calls[msg.call_id]
@@ -171,6 +193,7 @@ class SynthesizerActor(pykka.ThreadingActor):
                     seed=seed,
                     max_tokens=job.msg.max_tokens,
                     history=job.msg.history,
+                    stream=job.msg.stream,
                 ),
             )
             if sent:

@@ -101,6 +101,7 @@ class Complete:
     seed: int | None = None  # None: the model's own
     max_tokens: int | None = None  # None: the model's own
     history: tuple[tuple[str, str], ...] = ()  # a conversation's earlier turns
+    stream: bool = False  # send CallDelta pieces to reply_to as the provider streams
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,6 +135,7 @@ class Synthesize:
     deterministic: bool = False  # candidates in the given order, not by call history
     preferred_reason: str = "the configured synthesizer"  # why ``preferred`` comes first
     history: tuple[tuple[str, str], ...] = ()  # a conversation's earlier turns
+    stream: bool = False  # send SynthesisDelta pieces to reply_to as the text is written
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -51,6 +51,27 @@ class SynthesisFinished:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class CallDelta:
+    """A streaming call's next piece of text (model actor -> whoever sent the Complete).
+    ``attempt`` counts the call's attempts: a retry streams from the start again."""
+
+    call_id: str
+    job_id: str
+    attempt: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SynthesisDelta:
+    """The synthesis being written (synthesizer -> coordinator): ``reset`` first when what
+    was sent so far is void (a retry, another synthesizer), then ``text``."""
+
+    job_id: str
+    text: str = ""
+    reset: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LimitAnswered:
     """The shared limits answered a model actor's question about ``call_id``: 0.0 (taken:
     it may start), the seconds to wait, or None (unreachable: fall back)."""
@@ -142,7 +163,7 @@ class RosterChanged:
     roster: tuple[RosterEntry, ...]
 
 
-JobEventType = Literal["round_started", "reply", "round_finished"]
+JobEventType = Literal["round_started", "reply", "round_finished", "delta", "reset"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,6 +175,7 @@ class JobEvent:
     round: str
     round_index: int
     reply: ModelReply | None = None
+    text: str | None = None  # delta: the next piece of the final answer
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -164,4 +186,6 @@ class JobEvent:
         }
         if self.reply is not None:
             out["reply"] = self.reply.to_dict()
+        if self.text is not None:
+            out["text"] = self.text
         return out

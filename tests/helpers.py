@@ -132,6 +132,47 @@ def completion(
     }
 
 
+SSE = {"content-type": "text/event-stream"}
+
+
+def sse(events: list[Any], done: bool = True) -> bytes:
+    """Server-sent events: one ``data:`` line per event (dicts as JSON), then [DONE]."""
+    lines = [f"data: {e if isinstance(e, str) else json.dumps(e)}\n\n" for e in events]
+    return ("".join(lines) + ("data: [DONE]\n\n" if done else "")).encode()
+
+
+def chunks(text: str, prompt_tokens: int = 10, completion_tokens: int = 5) -> list[dict]:
+    """``text`` as OpenAI ``chat.completion.chunk`` events word by word, then usage."""
+    words = text.split(" ")
+    out: list[dict[str, Any]] = [
+        {
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [
+                {"index": 0, "delta": {"content": w + (" " if i < len(words) - 1 else "")}}
+            ],
+        }
+        for i, w in enumerate(words)
+    ]
+    out.append(
+        {
+            "id": "chatcmpl-test",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "m",
+            "choices": [],
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }
+    )
+    return out
+
+
 def openai_error(status: int, message: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": "test_error", "code": str(status)}}
 
@@ -168,7 +209,8 @@ class LoopbackServer:
                     reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                 )
                 self.send_response(reply.status)
-                self.send_header("content-type", "application/json")
+                if "content-type" not in {k.lower() for k in reply.headers}:
+                    self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data) + 100 * reply.truncate))
                 for key, value in reply.headers.items():
                     self.send_header(key, value)

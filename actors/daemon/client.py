@@ -146,9 +146,11 @@ class Client:
 class Progress:
     """A job's progress on stderr: its id first, then round by round."""
 
-    def __init__(self, console: Console, show: bool) -> None:
+    def __init__(self, console: Console, show: bool, answer_to: Any = None) -> None:
         self.console = console
         self.show = show
+        self.answer_to = answer_to  # a terminal: the answer's pieces are written as they come
+        self.streamed: list[str] = []
         self.job_id: str | None = None
         self.ok = 0
         self.total = 0
@@ -158,9 +160,13 @@ class Progress:
             self.job_id = event.get("job_id")
             if self.show:
                 self.console.print(Text(f"job {self.job_id}", style="dim"))
-        if not self.show:
-            return
         kind, round_name = event["type"], event.get("round", "")
+        if self.answer_to is not None and kind in ("delta", "reset"):
+            self._piece(kind, event.get("text") or "")
+            return
+        if not self.show or kind in ("delta", "reset"):
+            return
+        self._end_line()
         if kind == "round_started":
             self.ok = self.total = 0
             self.console.print(Text(f"▶ {round_name}", style="bold"))
@@ -168,6 +174,33 @@ class Progress:
             self._reply(event["reply"])
         elif kind == "round_finished" and self.total:  # (a vote makes no call)
             self.console.print(Text(f"  {round_name}: {self.ok}/{self.total} ok", style="dim"))
+
+    def _piece(self, kind: str, text: str) -> None:
+        if kind == "reset":  # what was written is void: the answer starts again below
+            self._end_line()
+            if self.streamed:
+                self.console.print(Text("(the answer restarts)", style="yellow"))
+            self.streamed.clear()
+            return
+        self.streamed.append(text)
+        self.answer_to.write(text)
+        self.answer_to.flush()
+
+    def _end_line(self) -> None:
+        """Progress goes below the answer's pieces, not after them on one line."""
+        if self.streamed and not self.streamed[-1].endswith("\n"):
+            self.answer_to.write("\n")
+            self.answer_to.flush()
+            self.streamed.append("\n")
+
+    def finish(self, answer: str) -> None:
+        """Write the answer unless its pieces already were (then end their line)."""
+        written = "".join(self.streamed)
+        if written.rstrip("\n") == answer and written:
+            self._end_line()
+            return
+        self._end_line()
+        print(answer)
 
     def _reply(self, reply: dict[str, Any]) -> None:
         self.total += 1
@@ -242,7 +275,8 @@ def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console
     except argparse.ArgumentTypeError as exc:
         err.print(f"orchestrctl ask: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
-    progress = Progress(err, show=not args.json)
+    terminal = not args.json and sys.stdout.isatty()
+    progress = Progress(err, show=not args.json, answer_to=sys.stdout if terminal else None)
     try:
         result = client.call("ask", params, on_event=progress)
     except KeyboardInterrupt:
@@ -257,8 +291,8 @@ def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console
     if args.json:
         print(json.dumps(result, indent=2))
     else:
+        progress.finish(result["answer"])
         err.print(footer(result))
-        print(result["answer"])
     return EXIT_OK
 
 

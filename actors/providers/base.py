@@ -17,9 +17,9 @@ import json
 import math
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from messages.errors import (
@@ -50,6 +50,13 @@ class ProviderRequest:
     round_name: str = ""
     call_id: str = ""
     history: tuple[tuple[str, str], ...] = ()  # earlier (role, content) turns, user/assistant
+    # Set: stream, and hand each piece of text to it as it arrives (on the I/O loop; it
+    # must not block). The response still carries the whole text and the usage.
+    on_delta: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
+
+    def emit(self, text: str | None) -> None:
+        if text and self.on_delta is not None:
+            self.on_delta(text)
 
     def chat(self) -> list[dict[str, str]]:
         """The call as chat messages (OpenAI, Ollama and llama.cpp's form): the system

@@ -14,6 +14,7 @@ import asyncio
 import inspect
 import itertools
 import random
+import re
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +71,8 @@ class FakeProvider(Provider):
         else:
             out = reply
         if isinstance(out, ProviderResponse):
+            for piece in pieces(out.text):
+                request.emit(piece)
             return out
         text = str(out)
         if not callable(reply):  # fill the documented placeholders only; JSON braces stay
@@ -80,4 +83,11 @@ class FakeProvider(Provider):
             input_tokens=estimate_tokens((request.system or "") + request.prompt),
             output_tokens=estimate_tokens(text),
         )
+        for piece in pieces(text):  # a streaming call gets the reply word by word
+            request.emit(piece)
         return ProviderResponse(text=text, usage=usage)
+
+
+def pieces(text: str) -> list[str]:
+    """``text`` in word-sized pieces that join back to it exactly."""
+    return re.findall(r"\S+\s*|\s+", text)

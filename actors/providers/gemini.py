@@ -81,7 +81,23 @@ class GeminiProvider(Provider):
             temperature=request.temperature,
             seed=request.seed,
         )
-        response = await self._get_client().aio.models.generate_content(
+        models = self._get_client().aio.models
+        if request.on_delta is not None:  # generate_content_stream: pieces as they come
+            parts: list[str] = []
+            last = None
+            chunks = await models.generate_content_stream(
+                model=request.model, contents=contents(request), config=config
+            )
+            async for chunk in chunks:
+                last = chunk
+                text = _chunk_text(chunk)
+                if text:
+                    parts.append(text)
+                    request.emit(text)
+            if not parts:
+                raise BadResponse(f"Gemini answered no text{_why_empty(last)}")
+            return ProviderResponse(text="".join(parts), usage=_usage(last))
+        response = await models.generate_content(
             model=request.model, contents=contents(request), config=config
         )
         return parse_response(response)
@@ -118,14 +134,25 @@ def parse_response(response: Any) -> ProviderResponse:
     if not isinstance(text, str) or not text:
         reason = _why_empty(response)
         raise BadResponse(f"Gemini answered no text{reason}")
-    usage = None
+    return ProviderResponse(text=text, usage=_usage(response))
+
+
+def _usage(response: Any) -> Usage | None:
     meta = getattr(response, "usage_metadata", None)
-    if meta is not None:
-        usage = Usage(
-            input_tokens=token_count(meta.prompt_token_count, "promptTokenCount"),
-            output_tokens=token_count(meta.candidates_token_count, "candidatesTokenCount"),
-        )
-    return ProviderResponse(text=text, usage=usage)
+    if meta is None:
+        return None
+    return Usage(
+        input_tokens=token_count(meta.prompt_token_count, "promptTokenCount"),
+        output_tokens=token_count(meta.candidates_token_count, "candidatesTokenCount"),
+    )
+
+
+def _chunk_text(chunk: Any) -> str:
+    """One streamed chunk's text (its first candidate's text parts; none: "")."""
+    candidates = getattr(chunk, "candidates", None) or []
+    content = getattr(candidates[0], "content", None) if candidates else None
+    parts = getattr(content, "parts", None) or []
+    return "".join(p.text for p in parts if isinstance(getattr(p, "text", None), str))
 
 
 def _why_empty(response: Any) -> str:

@@ -24,7 +24,7 @@ from actors.providers.base import (
     parse_retry_after,
     token_count,
 )
-from actors.providers.openai import parse_chat_json
+from actors.providers.openai import ChatStream, parse_chat_json
 from messages.errors import BadResponse, ConfigError, ProviderUnavailable
 from messages.results import Usage
 
@@ -100,7 +100,7 @@ class LlamaProvider(Provider):
         )
         async with stream as response:
             await _check(response)
-            return await parse_ollama_lines(response.aiter_lines())
+            return await parse_ollama_lines(response.aiter_lines(), request)
 
     async def _openai(self, request: ProviderRequest) -> ProviderResponse:
         body: dict[str, Any] = {
@@ -111,6 +111,19 @@ class LlamaProvider(Provider):
         }
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.on_delta is not None:  # server-sent events, read as they arrive
+            body.update(stream=True, stream_options={"include_usage": True})
+            chat = ChatStream(request)
+            stream = self.client().stream(
+                "POST", "/v1/chat/completions", json=body, timeout=self._timeout(request)
+            )
+            async with stream as response:
+                await _check(response)
+                async for line in response.aiter_lines():
+                    chat.feed(line)
+                    if chat.done:
+                        break
+            return chat.result()
         response = await self.client().post(
             "/v1/chat/completions", json=body, timeout=self._timeout(request)
         )
@@ -150,10 +163,12 @@ def _error_message(status: int, body: bytes) -> str:
     return f"HTTP {status}: {error or data}"
 
 
-async def parse_ollama_lines(lines: AsyncIterable[str]) -> ProviderResponse:
+async def parse_ollama_lines(
+    lines: AsyncIterable[str], request: ProviderRequest
+) -> ProviderResponse:
     """Ollama's NDJSON chat stream, line by line as it arrives: content chunks, then one
     ``done`` line with the token counts (a stream that ends before it is truncated)."""
-    stream = OllamaStream()
+    stream = OllamaStream(request)
     async for line in lines:
         done = stream.feed(line)
         if done is not None:
@@ -164,7 +179,8 @@ async def parse_ollama_lines(lines: AsyncIterable[str]) -> ProviderResponse:
 class OllamaStream:
     """One Ollama chat stream's state: the content so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, request: ProviderRequest) -> None:
+        self.request = request
         self.parts: list[str] = []
 
     def feed(self, line: bytes | str) -> ProviderResponse | None:
@@ -180,6 +196,7 @@ class OllamaStream:
         if not isinstance(message, dict):
             raise BadResponse("Ollama sent a message that is not an object")
         self.parts.append(str(message.get("content") or ""))
+        self.request.emit(self.parts[-1])
         if not chunk.get("done"):
             return None
         usage = Usage(

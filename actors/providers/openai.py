@@ -64,6 +64,51 @@ def parse_chat_json(data: Any) -> ProviderResponse:
     return ProviderResponse(text=text, usage=usage)
 
 
+class ChatStream:
+    """A streamed chat completion (server-sent events of ``chat.completion.chunk``), read
+    line by line: each content piece goes to ``request.emit`` as it arrives; usage comes
+    from the last chunk when the server sends it (``stream_options.include_usage``)."""
+
+    def __init__(self, request: ProviderRequest) -> None:
+        self.request = request
+        self.parts: list[str] = []
+        self.usage: Usage | None = None
+        self.done = False
+
+    def feed(self, line: str) -> None:
+        if not line.startswith("data:"):
+            return  # blank separators, comments, event names
+        payload = line[5:].strip()
+        if payload == "[DONE]":
+            self.done = True
+            return
+        chunk = parse_json(payload)
+        if not isinstance(chunk, dict):
+            raise BadResponse(f"a stream chunk that is not an object: {payload[:100]!r}")
+        if isinstance(chunk.get("error"), dict):
+            raise ProviderUnavailable(f"the stream ended with an error: {chunk['error']}")
+        raw = chunk.get("usage")
+        if isinstance(raw, dict):
+            self.usage = Usage(
+                input_tokens=token_count(raw.get("prompt_tokens"), "prompt_tokens"),
+                output_tokens=token_count(raw.get("completion_tokens"), "completion_tokens"),
+            )
+        choices = chunk.get("choices") or []
+        if not isinstance(choices, list):
+            raise BadResponse("a stream chunk whose choices are not a list")
+        for choice in choices[:1]:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            text = delta.get("content") if isinstance(delta, dict) else None
+            if isinstance(text, str) and text:
+                self.parts.append(text)
+                self.request.emit(text)
+
+    def result(self) -> ProviderResponse:
+        if not self.done and not self.parts:
+            raise BadResponse("the stream ended before any answer (truncated)")
+        return ProviderResponse(text="".join(self.parts), usage=self.usage)
+
+
 class OpenAIProvider(Provider):
     name = "openai"
     default_model = "gpt-4o-mini"
@@ -116,8 +161,21 @@ class OpenAIProvider(Provider):
         if request.seed is not None:
             kwargs["seed"] = request.seed
         # The SDK does the HTTP, auth and status errors; we read the JSON ourselves.
+        if request.on_delta is not None:
+            return await self._stream(request, kwargs)
         raw = await self._get_client().chat.completions.with_raw_response.create(**kwargs)
         return parse_chat_json(parse_json(raw.http_response.content))
+
+    async def _stream(self, request: ProviderRequest, kwargs: dict[str, Any]) -> ProviderResponse:
+        stream = ChatStream(request)
+        kwargs = {**kwargs, "stream": True, "stream_options": {"include_usage": True}}
+        completions = self._get_client().chat.completions
+        async with completions.with_streaming_response.create(**kwargs) as response:
+            async for line in response.iter_lines():
+                stream.feed(line)
+                if stream.done:
+                    break
+        return stream.result()
 
     def translate(self, exc: BaseException) -> ProviderError | None:
         return translate_openai(exc)

@@ -355,3 +355,44 @@ def test_help_texts_explain() -> None:
         timeout=WAIT,
     )
     assert "--max-cost USD" in ask.stdout and "Ctrl-C cancels" in ask.stdout
+
+
+def test_on_a_terminal_the_answer_is_written_as_it_streams(daemon) -> None:
+    """On a terminal the answer's pieces are written as they arrive (and not again at the
+    end); progress lines go below them. In a pipe, the answer is written once, whole."""
+    import pty
+
+    d = daemon(
+        {
+            "models": [{"name": "a", "provider": "fake", "reply": "one two three"}],
+            "pipeline": {"rounds": ["initial", "synthesis"]},
+        }
+    )
+    main, secondary = pty.openpty()
+    try:
+        run = subprocess.run(
+            [str(ROOT / "bin" / "orchestrctl"), "--socket", d.socket_path, "ask", "q"],
+            stdin=subprocess.DEVNULL,
+            stdout=secondary,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=WAIT,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
+        os.close(secondary)
+        secondary = -1
+        written = b""
+        while True:
+            try:
+                data = os.read(main, 4096)
+            except OSError:  # EIO: the other side is closed and drained
+                break
+            if not data:
+                break
+            written += data
+    finally:
+        os.close(main)
+        if secondary != -1:
+            os.close(secondary)
+    assert run.returncode == 0, run.stderr
+    assert written.decode().replace("\r\n", "\n") == "one two three\n"  # once, not twice
