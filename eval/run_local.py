@@ -36,10 +36,12 @@ DEFECT = re.compile(
 )
 
 
-def defects(orch: actors.Orchestrator, digest: str) -> tuple[int, int]:
-    """(synthesized answers with a copied label or preamble, synthesized answers)."""
+def defects(orch: actors.Orchestrator, digest: str, since: float) -> tuple[int, int]:
+    """(synthesized answers with a copied label or preamble, synthesized answers), counting
+    only the jobs this run asked (the state directory is shared by every label)."""
     bad = total = 0
-    for record in orch.runs(metadata={"eval": digest}, full=True, limit=10_000):
+    records = orch.runs(metadata={"eval": digest}, since=since, full=True, limit=10_000)
+    for record in records:
         if record.get("strategy") != "synthesize" or record.get("status") != "ok":
             continue
         if not any(r["name"] == "synthesis" for r in record.get("rounds") or ()):
@@ -74,7 +76,7 @@ def main() -> int:
     table: dict[str, dict[str, str]] = {}
     with actors.start(config) as orch:
         for name in DATASETS:
-            started = time.monotonic()
+            started, wall = time.monotonic(), time.time()
             report = actors.evaluate(
                 orch,
                 ROOT / "eval" / "datasets" / f"{name}.jsonl",
@@ -89,7 +91,7 @@ def main() -> int:
                     f"{row['correct']}/{row['n']}" if row["accuracy"] is not None else "-"
                 )
             digest = actors.evaluation.load(ROOT / "eval" / "datasets" / f"{name}.jsonl").digest
-            bad, total = defects(orch, digest)
+            bad, total = defects(orch, digest, wall)
             table.setdefault("synthesis defects", {})[name] = f"{bad}/{total}"
             print(f"{name}: done in {time.monotonic() - started:.0f} s", flush=True)
     lines += ["| system | " + " | ".join(DATASETS) + " |", "| --- |" + " ---: |" * 3]
