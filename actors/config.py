@@ -161,6 +161,20 @@ class SupervisionConfig:
     circuit_failures: int = 5
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpConfig:
+    """The OpenAI-compatible front door: off unless ``listen`` ("127.0.0.1:8321") is set."""
+
+    listen: str | None = None
+    api_key_env: str = "ORCHESTRORD_API_KEY"  # unset: a key made once in state_dir/http.key
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self.listen is not None
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
 LIMIT_BACKENDS = ("local", "redis")
 
 
@@ -184,6 +198,7 @@ class Config:
     templates: TemplatesConfig = field(default_factory=TemplatesConfig)
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
     pipelines: Mapping[str, NamedPipeline] = field(
         default_factory=lambda: types.MappingProxyType({})
     )  # [pipelines.NAME]: chosen per request
@@ -386,7 +401,27 @@ def _supervision(data: Any) -> SupervisionConfig:
     return sup
 
 
-SECTIONS = ("daemon", "models", "pipeline", "pipelines", "templates", "supervision", "limits")
+SECTIONS = (
+    "daemon",
+    "models",
+    "pipeline",
+    "pipelines",
+    "templates",
+    "supervision",
+    "limits",
+    "http",
+)
+
+
+def _http(data: Any) -> HttpConfig:
+    http = _build(HttpConfig, data, "http")
+    if http.listen is not None:
+        host, sep, port = http.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("http.listen", f'expected "HOST:PORT", got {http.listen!r}')
+    if not http.api_key_env or not http.api_key_env.replace("_", "").isalnum():
+        raise ConfigError("http.api_key_env", "expected an environment variable's name")
+    return http
 
 
 def _limits(data: Any) -> LimitsConfig:
@@ -428,6 +463,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
         limits=_limits(data.get("limits", {})),
+        http=_http(data.get("http", {})),
         pipelines=parse_pipelines(data.get("pipelines", {}), set(names)),
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),

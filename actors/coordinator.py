@@ -167,6 +167,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             return future
         self.jobs[job.job_id] = job
         self.jobs_total += 1
+        self.metrics.job_started()
         job.deadline_timer = self.io.tell_later(
             job.deadline - self.clock(), self.actor_ref, TimerFired(kind="deadline", key=job.job_id)
         )
@@ -663,6 +664,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job_id=job.job_id, status="error", strategy=job.strategy, error=failure
             )
         _log_finished(result)
+        self.metrics.job_finished(result.status, result.strategy, (r.name for r in result.rounds))
         self._deliver(job, result)
 
     def _result(

@@ -16,8 +16,102 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from messages.results import Usage
+
+# OpenTelemetry GenAI semantic conventions: metric names and explicit bucket boundaries.
+DURATION_BUCKETS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+TOKEN_BUCKETS = (
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
+)
+WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+GENAI = ("gen_ai_operation_name", "gen_ai_system", "gen_ai_request_model", "orchestrord_model")
+
+
+class Telemetry:
+    """Prometheus instruments of one orchestrator (its own registry: two orchestrators
+    in one process never share counters), exposed by the HTTP front door's /metrics."""
+
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.duration = Histogram(
+            "gen_ai_client_operation_duration_seconds",
+            "GenAI operation duration (a model call, retries included)",
+            [*GENAI, "error_type"],
+            buckets=DURATION_BUCKETS,
+            registry=r,
+        )
+        self.tokens = Histogram(
+            "gen_ai_client_token_usage",
+            "Measures number of input and output tokens used",
+            [*GENAI, "gen_ai_token_type"],
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.cost = Counter(
+            "orchestrord_cost_usd", "USD spent on model calls", ["orchestrord_model"], registry=r
+        )
+        self.calls = Counter(
+            "orchestrord_calls",
+            "Model calls by outcome",
+            ["orchestrord_model", "outcome"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "orchestrord_rate_limited",
+            "429 answers from providers",
+            ["orchestrord_model"],
+            registry=r,
+        )
+        self.waits = Histogram(
+            "orchestrord_limiter_wait_seconds",
+            "How long calls waited (rate limits, concurrency) before they started",
+            ["orchestrord_model"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.jobs = Counter("orchestrord_jobs", "Finished jobs", ["status", "strategy"], registry=r)
+        self.rounds = Counter("orchestrord_rounds", "Rounds run", ["round"], registry=r)
+        self.inflight_jobs = Gauge("orchestrord_inflight_jobs", "Jobs running", registry=r)
+        self.inflight_calls = Gauge(
+            "orchestrord_inflight_calls",
+            "Model calls running",
+            ["orchestrord_model"],
+            registry=r,
+        )
+
 
 CIRCUIT_FAILURES = 3
 HEDGE_MIN_SAMPLES = 5
@@ -101,6 +195,20 @@ class Metrics:
         self._size = window
         self._lock = threading.Lock()
         self._models: dict[str, _Window] = {}
+        self.telemetry = Telemetry()
+        self._labels: dict[str, tuple[str, str, str, str]] = {}  # model -> GenAI labels
+
+    @property
+    def registry(self) -> Any:
+        return self.telemetry.registry
+
+    def describe(self, models: Iterable[Any]) -> None:
+        """The configured models (provider, model id) the GenAI labels name."""
+        for m in models:
+            self._labels[m.name] = ("chat", m.provider, m.model, m.name)
+
+    def _genai(self, model: str) -> tuple[str, str, str, str]:
+        return self._labels.get(model, ("chat", "", "", model))
 
     def _get(self, model: str) -> _Window:
         win = self._models.get(model)
@@ -117,7 +225,17 @@ class Metrics:
         usage: Usage | None = None,
         cost_usd: float = 0.0,
         attempts: int = 1,
+        error: str | None = None,
     ) -> None:
+        t = self.telemetry
+        labels = self._genai(model)
+        t.duration.labels(*labels, "" if ok else (error or "error")).observe(latency_s)
+        t.calls.labels(model, "ok" if ok else (error or "error")).inc()
+        if usage is not None:
+            t.tokens.labels(*labels, "input").observe(usage.input_tokens)
+            t.tokens.labels(*labels, "output").observe(usage.output_tokens)
+        if cost_usd:
+            t.cost.labels(model).inc(cost_usd)
         with self._lock:
             win = self._get(model)
             win.retries += max(0, attempts - 1)
@@ -173,7 +291,26 @@ class Metrics:
             eval_n=n,
         )
 
+    def rate_limited(self, model: str) -> None:
+        """A provider answered 429."""
+        self.telemetry.rate_limited.labels(model).inc()
+
+    def waited(self, model: str, seconds: float) -> None:
+        """A call waited this long (its limits, the concurrency) before it started."""
+        self.telemetry.waits.labels(model).observe(max(0.0, seconds))
+
+    def job_started(self) -> None:
+        self.telemetry.inflight_jobs.inc()
+
+    def job_finished(self, status: str, strategy: str, rounds: Iterable[str]) -> None:
+        t = self.telemetry
+        t.inflight_jobs.dec()
+        t.jobs.labels(status, strategy).inc()
+        for name in rounds:
+            t.rounds.labels(name).inc()
+
     def add_inflight(self, model: str, delta: int) -> None:
+        self.telemetry.inflight_calls.labels(model).inc(delta)
         with self._lock:
             win = self._get(model)
             win.inflight = max(0, win.inflight + delta)

@@ -365,6 +365,8 @@ class ModelActor(pykka.ThreadingActor):
         )
         self._inflight[msg.call_id] = call
         self.metrics.add_inflight(self.config.name, 1)
+        if call.retry.attempt <= 1:
+            self.metrics.waited(self.config.name, now - call.received)
         call.future = self.io.submit(self._attempt(self.provider, request, call))
 
     async def _attempt(self, provider: Provider, request: ProviderRequest, call: _Call) -> None:
@@ -446,6 +448,7 @@ class ModelActor(pykka.ThreadingActor):
             self.admission.reconcile(call.cost, 0, now)  # the provider spent no tokens
         pause = bounded_pause(error.retry_after)
         if isinstance(error, RateLimited):
+            self.metrics.rate_limited(self.config.name)
             self._window = 1  # slow start again once the pause is over
             if pause:
                 self.admission.pause(pause, now)
@@ -498,7 +501,11 @@ class ModelActor(pykka.ThreadingActor):
         I/O loop, in ``_attempt``)."""
         latency_s = self.clock() - call.received
         self.metrics.record(
-            self.config.name, ok=False, latency_s=latency_s, attempts=call.retry.attempt
+            self.config.name,
+            ok=False,
+            latency_s=latency_s,
+            attempts=call.retry.attempt,
+            error=error.code,
         )
         if isinstance(error, ProviderError):  # (a cancelled call is not the model's failure)
             logger.bind(

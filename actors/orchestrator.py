@@ -74,6 +74,7 @@ class Orchestrator:
             store = RunStore(Path(config.daemon.state_dir).expanduser() / "runs.sqlite3")
         self.store = store
         self.metrics = Metrics()
+        self.metrics.describe(self.config.models)
         self.shared = SharedResources()  # e.g. the local model server the participants share
         self.cache: dict[str, JobResult] = {}  # deterministic results (the daemon's: SQLite)
         if provider_factory is None:

@@ -25,6 +25,7 @@ SCENARIOS = (
     "memory",
     "stragglers",
     "sharedlimits",
+    "ttft",
 )
 NOTES = [
     "- **How the peer is built** (`bench/peer.py`): one `AsyncOpenAI` client per model, "
@@ -108,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             results.stragglers = scenarios.stragglers(
                 jobs=4 if args.quick else 16, repetitions=1 if args.quick else 2
             )
+        elif name == "ttft":
+            results.ttft = scenarios.ttft(jobs=6 if args.quick else 20)
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     results.duration_s = time.perf_counter() - started
     path = render(results, Path(args.out))

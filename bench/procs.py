@@ -16,7 +16,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -135,6 +137,7 @@ class BenchServerProcess:
         burst: float = 2.0,
         tpm: float | None = None,
         model_latency_ms: dict[str, float] | None = None,
+        token_ms: float = 0.0,
     ) -> None:
         argv = [
             sys.executable,
@@ -149,6 +152,8 @@ class BenchServerProcess:
             argv += ["--rpm", str(rpm)]
         if tpm:
             argv += ["--tpm", str(tpm)]
+        if token_ms:
+            argv += ["--token-ms", str(token_ms)]
         for model, ms in (model_latency_ms or {}).items():
             argv += ["--model-latency", f"{model}={ms}"]
         self.proc = subprocess.Popen(argv, env=child_env(), stdout=subprocess.PIPE, cwd=ROOT)
@@ -232,6 +237,8 @@ class SocketClient:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader = reader
         self.writer = writer
+        # a job's stream events as they arrive, with time.perf_counter() at arrival
+        self.on_event: Callable[[dict[str, Any], float], None] = lambda params, at: None
         self.next_id = 0
         self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self.pump = asyncio.create_task(self._pump())
@@ -244,6 +251,9 @@ class SocketClient:
     async def _pump(self) -> None:
         while line := await self.reader.readline():
             message = json.loads(line)
+            if message.get("method") == "event":
+                self.on_event(message["params"], time.perf_counter())
+                continue
             future = self.waiting.pop(message.get("id"), None) if "id" in message else None
             if future is not None and not future.done():
                 future.set_result(message)

@@ -23,6 +23,8 @@ from bench.scenarios import (
     SharedLimitsRun,
     StragglerRun,
     ThroughputResult,
+    TtftRun,
+    percentile,
 )
 
 ORCH_SOCKET = "orchestrord (socket)"
@@ -42,6 +44,7 @@ class Results:
     memory: MemoryResult | None = None
     stragglers: list[StragglerRun] = field(default_factory=list)
     shared_limits: list[SharedLimitsRun] = field(default_factory=list)
+    ttft: list[TtftRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -348,6 +351,50 @@ def straggler_section(runs: list[StragglerRun]) -> list[str]:
     return lines
 
 
+def ttft_section(runs: list[TtftRun]) -> list[str]:
+    if not runs:
+        return []
+    first = runs[0]
+    lines = [
+        "## 8. Time to the first token",
+        "",
+        f"Three models answer their first token after {first.first_ms:.0f} ms, then a word every "
+        f"{first.token_ms:.0f} ms; three rounds, m1 synthesizes; one streamed job at a time, "
+        "timed from the client. *Before synthesis*: until the socket's `round_started` event "
+        "for the synthesis (the HTTP door sends no round events, so its row uses the "
+        "socket's median). *Synthesizer alone*: m1's first token asked directly with a "
+        f"streamed openai SDK call, median {first.direct_ttft_ms:.1f} ms. *Overhead*: first "
+        "token minus both; target at most 20 ms (issue #11).",
+        "",
+        "| door | jobs | before synthesis p50 ms | first token p50 ms | p90 ms "
+        "| whole answer p50 ms | overhead p50 ms | p90 ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    verdicts = []
+    for run in runs:
+        if not run.ttft_ms:
+            lines.append(f"| {run.door} | 0 | - | - | - | - | - | - |")
+            verdicts.append(False)
+            continue
+        over = run.overhead_ms
+        p50 = percentile(over, 50)
+        verdicts.append(p50 <= 20)
+        lines.append(
+            f"| {run.door} | {len(run.ttft_ms)} | {percentile(run.before_ms, 50):.0f} "
+            f"| {percentile(run.ttft_ms, 50):.0f} | {percentile(run.ttft_ms, 90):.0f} "
+            f"| {percentile(run.total_ms, 50):.0f} | {p50:.1f} | {percentile(over, 90):.1f} |"
+        )
+    lines += [
+        "",
+        f"- overhead p50 at most 20 ms on every door {verdict(all(verdicts))}",
+        "- an overhead at or below zero means the daemon adds nothing measurable: its adapter "
+        "reads the provider's stream as raw server-sent events (`with_streaming_response`), "
+        "while the reference call builds the SDK's chunk objects.",
+        "",
+    ]
+    return lines
+
+
 def shared_limits_section(runs: list[SharedLimitsRun]) -> list[str]:
     if not runs:
         return []
@@ -405,6 +452,7 @@ def render(results: Results, out: Path) -> Path:
     lines += memory_section(results.memory)
     lines += straggler_section(results.stragglers)
     lines += shared_limits_section(results.shared_limits)
+    lines += ttft_section(results.ttft)
     if results.notes:
         lines += ["## Notes", "", *results.notes, ""]
     path = out / "REPORT.md"

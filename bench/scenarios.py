@@ -641,3 +641,139 @@ async def _two_daemon_batch(daemons: list[DaemonProcess], each: int) -> list[tup
         for client in clients:
             await client.close()
     return [item for batch in batches for item in batch]
+
+
+# --- 8. time to the first token -----------------------------------------------------------
+
+
+@dataclass
+class TtftRun:
+    """One door's streamed jobs: per job, the time to the synthesis round's start (the
+    rounds before it), to the first delta of the final answer, and to the whole answer."""
+
+    door: str
+    first_ms: float
+    token_ms: float
+    direct_ttft_ms: float  # the synthesizer's own first token, asked directly, median
+    before_ms: list[float] = field(default_factory=list)
+    ttft_ms: list[float] = field(default_factory=list)
+    total_ms: list[float] = field(default_factory=list)
+
+    @property
+    def overhead_ms(self) -> list[float]:
+        """What the first token costs beyond the rounds before the synthesis and the
+        synthesizer's own first-token time: the target is at most 20 ms."""
+        pairs = zip(self.ttft_ms, self.before_ms, strict=True)
+        return [t - b - self.direct_ttft_ms for t, b in pairs]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _direct_ttft(base_url: str, n: int) -> float:
+    """The synthesizer's own time to the first token: a streamed call straight to it."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=base_url, api_key="bench", max_retries=0)
+    times = []
+    try:
+        for i in range(n):
+            started = time.perf_counter()
+            stream = await client.chat.completions.create(
+                model="m1",
+                messages=[{"role": "user", "content": f"direct {i}"}],
+                stream=True,
+                max_tokens=MAX_TOKENS,
+            )
+            async for chunk in stream:
+                if chunk.choices and chunk.choices[0].delta.content:
+                    times.append((time.perf_counter() - started) * 1000)
+                    break
+            await stream.close()
+    finally:
+        await client.close()
+    return statistics.median(times)
+
+
+async def _socket_ttft(path: str, run: TtftRun, jobs: int) -> None:
+    client = await SocketClient.connect(path)
+    marks: dict[str, float] = {}
+
+    def on_event(params: dict[str, Any], at: float) -> None:
+        if params.get("type") == "round_started" and params.get("round") == "synthesis":
+            marks.setdefault("synthesis", at)
+        elif params.get("type") == "delta" and params.get("text"):
+            marks.setdefault("delta", at)
+
+    client.on_event = on_event
+    try:
+        for i in range(jobs):
+            marks.clear()
+            started = time.perf_counter()
+            reply = await client.request("ask", {"prompt": f"ttft socket {i}", "stream": True})
+            done = time.perf_counter()
+            if reply.get("result", {}).get("status") != "ok" or len(marks) < 2:
+                continue
+            run.before_ms.append((marks["synthesis"] - started) * 1000)
+            run.ttft_ms.append((marks["delta"] - started) * 1000)
+            run.total_ms.append((done - started) * 1000)
+    finally:
+        await client.close()
+
+
+async def _http_ttft(url: str, key: str, run: TtftRun, jobs: int) -> None:
+    """The OpenAI front door with the openai SDK streaming. A chunk carries no round
+    events, so the rounds before the synthesis are the socket's median for the same jobs."""
+    from openai import AsyncOpenAI
+
+    client = AsyncOpenAI(base_url=url, api_key=key, max_retries=0, timeout=120)
+    try:
+        for i in range(jobs):
+            started = time.perf_counter()
+            first = None
+            stream = await client.chat.completions.create(
+                model="orchestrord",
+                messages=[{"role": "user", "content": f"ttft http {i}"}],
+                stream=True,
+            )
+            async for chunk in stream:
+                if first is None and chunk.choices and chunk.choices[0].delta.content:
+                    first = time.perf_counter()
+            if first is not None:
+                run.ttft_ms.append((first - started) * 1000)
+                run.total_ms.append((time.perf_counter() - started) * 1000)
+    finally:
+        await client.close()
+
+
+def ttft(first_ms: float = 100, token_ms: float = 10, jobs: int = 20) -> list[TtftRun]:
+    """Three models at ``first_ms`` to the first token, then a word every ``token_ms``;
+    three rounds, m1 synthesizes. One job at a time, streamed through the socket and
+    through the HTTP front door, measured from the client's side."""
+    server = BenchServerProcess(latency_ms=first_ms, token_ms=token_ms)
+    port = _free_port()
+    config = {
+        "models": openai_models(server.base_url),
+        "pipeline": {"synthesizer": "m1", "job_timeout_s": 120},
+        "http": {"listen": f"127.0.0.1:{port}", "api_key_env": "BENCH_HTTP_KEY"},
+    }
+    key = "bench-http-key"
+    daemon = DaemonProcess(config, env={"OPENAI_API_KEY": "bench", "BENCH_HTTP_KEY": key})
+    try:
+        daemon.start()
+        direct = asyncio.run(_direct_ttft(server.base_url, 10))
+        sock = TtftRun(door="socket", first_ms=first_ms, token_ms=token_ms, direct_ttft_ms=direct)
+        asyncio.run(_socket_ttft(daemon.socket_path, sock, jobs))
+        http = TtftRun(door="http", first_ms=first_ms, token_ms=token_ms, direct_ttft_ms=direct)
+        asyncio.run(_http_ttft(f"http://127.0.0.1:{port}/v1", key, http, jobs))
+        before = statistics.median(sock.before_ms) if sock.before_ms else float("nan")
+        http.before_ms = [before] * len(http.ttft_ms)
+        return [sock, http]
+    finally:
+        daemon.cleanup()
+        server.stop()

@@ -29,7 +29,47 @@ class Limits:
     burst: float = 2.0
     tpm: float | None = None
     answer_words: int = 12
+    token_ms: float = 0.0  # between one word and the next: a stream's pace after its first
     model_latency_ms: dict[str, float] = field(default_factory=dict)  # per-model override
+
+
+@dataclass
+class Stream:
+    """A streamed completion as OpenAI sends it: server-sent ``chat.completion.chunk``
+    events in a chunked body, the first after ``first_ms``, then one every ``token_ms``,
+    then a usage chunk (``stream_options.include_usage``) and ``[DONE]``."""
+
+    model: str
+    first_ms: float
+    token_ms: float
+    pieces: list[str]
+    usage: dict[str, int]
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return {"id": "bench", "object": "chat.completion.chunk", "created": 0,
+                "model": self.model, "choices": [choice]}  # fmt: skip
+
+    async def write(self, writer: asyncio.StreamWriter) -> None:
+        head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+        writer.write((head + "transfer-encoding: chunked\r\n\r\n").encode())
+
+        async def send(event: Any) -> None:
+            data = f"data: {event if isinstance(event, str) else json.dumps(event)}\n\n".encode()
+            writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            await writer.drain()
+
+        await asyncio.sleep(self.first_ms / 1000)
+        for i, piece in enumerate(self.pieces):
+            if i and self.token_ms:
+                await asyncio.sleep(self.token_ms / 1000)
+            delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+            await send(self._chunk(delta))
+        await send(self._chunk({}, "stop"))
+        await send({**self._chunk({}), "choices": [], "usage": self.usage})
+        await send("[DONE]")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
 
 
 class GCRA:
@@ -108,8 +148,17 @@ class BenchServer:
             return 429, headers, {"error": {"message": "rate limited", "type": "requests"}}
         self.calls.append((t, model, 200))
         latency_ms = self.limits.model_latency_ms.get(model, self.limits.latency_ms)
-        if latency_ms:
-            await asyncio.sleep(latency_ms / 1000)
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        }
+        if body.get("stream") is True:  # latency_ms is then the time to the first token
+            pieces = [f"{model}:", *(f" w{i}" for i in range(completion_tokens))]
+            return 200, {}, Stream(model, latency_ms, self.limits.token_ms, pieces, usage)
+        pace = latency_ms + self.limits.token_ms * completion_tokens
+        if pace:
+            await asyncio.sleep(pace / 1000)
         words = " ".join(f"w{i}" for i in range(completion_tokens))
         return (
             200,
@@ -126,11 +175,7 @@ class BenchServer:
                         "message": {"role": "assistant", "content": f"{model}: {words}"},
                     }
                 ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
+                "usage": usage,
             },
         )
 
@@ -148,6 +193,9 @@ class BenchServer:
                         length = int(value.strip())
                 raw = await reader.readexactly(length) if length else b""
                 status, headers, payload = await self.route(method, path, raw)
+                if isinstance(payload, Stream):
+                    await payload.write(writer)
+                    continue
                 data = json.dumps(payload).encode()
                 head = [
                     f"HTTP/1.1 {status} {'OK' if status == 200 else 'Error'}",
@@ -190,6 +238,7 @@ def main() -> None:
     parser.add_argument("--rpm", type=float)
     parser.add_argument("--burst", type=float, default=2.0)
     parser.add_argument("--tpm", type=float)
+    parser.add_argument("--token-ms", type=float, default=0.0, help="a stream's pace")
     parser.add_argument(
         "--model-latency",
         action="append",
@@ -204,6 +253,7 @@ def main() -> None:
         rpm=args.rpm,
         burst=args.burst,
         tpm=args.tpm,
+        token_ms=args.token_ms,
         model_latency_ms=per_model,
     )
     asyncio.run(serve(args.port, limits))

@@ -315,6 +315,41 @@ def cancel(path: str, job_id: str | None, err: Console) -> None:
 # --- the other commands -------------------------------------------------------------------
 
 
+def cmd_http_key(client: None, args: argparse.Namespace, out: Console, err: Console) -> int:
+    """The key HTTP clients send as ``Authorization: Bearer KEY``."""
+    from actors.config import with_overrides
+    from actors.daemon.defaults import load_dotenv_file, resolve_config
+    from actors.daemon.http import KEY_FILE, read_key_file
+    from messages.errors import ConfigError
+
+    load_dotenv_file()
+    try:
+        config = resolve_config(args.config, os.environ)
+        config = with_overrides(config, state_dir=os.environ.get("ORCHESTRORD_STATE_DIR"))
+    except ConfigError as exc:
+        err.print(f"orchestrctl: bad configuration: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    name = config.http.api_key_env
+    if os.environ.get(name):
+        print(os.environ[name])
+        return EXIT_OK
+    path = Path(config.daemon.state_dir).expanduser() / KEY_FILE
+    try:
+        print(read_key_file(path))
+    except FileNotFoundError:
+        err.print(
+            f"orchestrctl: no key yet: {path} is made when orchestrord starts with [http] "
+            f"listen set (or set ${name})",
+            markup=False,
+            highlight=False,
+        )
+        return EXIT_FAILED
+    except OSError as exc:
+        err.print(f"orchestrctl: {exc}", markup=False, highlight=False)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
 def cmd_status(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
     status = client.call("status")
     if args.json:
@@ -530,6 +565,12 @@ def parser() -> argparse.ArgumentParser:
     from actors.daemon import evalcmd  # here: evalcmd imports this module
 
     evalcmd.add_parser(sub)
+    key = sub.add_parser(
+        "http-key",
+        help="print the HTTP front door's API key (from [http] api_key_env or state_dir/http.key)",
+    )
+    key.add_argument("--config", help="the daemon's configuration file (as orchestrord takes it)")
+    key.set_defaults(run=cmd_http_key, offline=True)
     for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
         sub.add_parser(name, help=text).set_defaults(run=cmd_simple(name))
     return p
@@ -541,6 +582,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     # rich honours NO_COLOR; progress and footer lines are never wrapped (a pipe is not 80
     # columns wide, and a log reader wants one line per reply).
     out, err = Console(), Console(stderr=True, soft_wrap=True)
+    if getattr(args, "offline", False):  # needs no daemon
+        offline: int = args.run(None, args, out, err)
+        return offline
     try:
         client = Client(path)
     except Unreachable as exc:

@@ -151,6 +151,10 @@ def sd_notify(message: str) -> None:
         sock.sendto(message.encode(), address)
 
 
+class ListenError(OSError):
+    """The HTTP front door's address cannot be bound (in use, not ours to take)."""
+
+
 class Daemon:
     def __init__(self, config: Config, reload: Callable[[], Config] | None = None) -> None:
         self.config = config
@@ -219,6 +223,12 @@ class Daemon:
                 await server.start(str(self.socket_path))
             finally:
                 os.umask(old_umask)
+            door = None
+            if self.config.http.listen is not None:
+                from actors.daemon.http import FrontDoor  # only a daemon with [http] pays
+
+                door = FrontDoor(server, self.config, os.environ)
+                await door.start()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, self._on_signal, signum)
             loop.add_signal_handler(signal.SIGHUP, self._on_reload)
@@ -233,7 +243,11 @@ class Daemon:
             sd_notify("STOPPING=1")
             budget = self.config.daemon.drain_s
             stop_by = loop.time() + budget
+            if door is not None:
+                door.stop_accepting()  # no new connections; open streams run on
             left = await server.drain(budget)
+            if door is not None:
+                await door.wait(max(CLOSE_MIN_S, stop_by - loop.time()))
             if left:
                 logger.warning("{} job(s) still running after the drain: answering them", left)
             await loop.run_in_executor(None, orch.stop)  # running jobs end with partial results
@@ -270,6 +284,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return asyncio.run(Daemon(config, reload=lambda: effective_config(args)).run())
     except SocketInUse as exc:
+        print(f"orchestrord: {exc}", file=sys.stderr)
+        return 2
+    except ListenError as exc:  # the HTTP front door's address is taken
         print(f"orchestrord: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # e.g. the socket cannot be bound

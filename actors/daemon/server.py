@@ -37,10 +37,11 @@ from messages.codec import (
     response_exception,
     response_result,
 )
-from messages.commands import Ask, new_id
+from messages.commands import Ask, CancelJob, new_id
 from messages.errors import (
     ERRORS_BY_CODE,
     InvalidParams,
+    JobCancelled,
     MethodNotFound,
     OrchestratorError,
     OverloadedError,
@@ -193,6 +194,7 @@ class SocketServer:
         self.on_shutdown = on_shutdown
         self.accepting = True
         self.inflight: dict[str, asyncio.Future[Any]] = {}
+        self.cancelled: set[str] = set()  # asked to stop before the coordinator had them
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._uid = os.getuid()
@@ -233,9 +235,31 @@ class SocketServer:
     # --- methods ------------------------------------------------------------------------
 
     async def ask(self, request: Request, conn: Connection) -> Any:
+        params = ask_params(request.params)
+        stream = params.pop("stream")
+        loop = asyncio.get_running_loop()
+
+        def listener(job_id: str) -> Callable[[JobEvent], None] | None:
+            return self._streamer(loop, conn, request, job_id) if stream else None
+
+        result = await self.run_job(params, listener)
+        if result.status != "ok":
+            raise JobFailed(result)
+        return result.to_dict()
+
+    async def run_job(
+        self,
+        params: dict[str, Any],
+        listener: Callable[[str], Callable[[JobEvent], None] | None] = lambda job_id: None,
+        on_start: Callable[[str], None] = lambda job_id: None,
+    ) -> JobResult:
+        """One job from validated ``ask`` params (without ``stream``), recorded in the run
+        store when accepted and, before it is returned, when finished: the socket's ``ask``
+        and the HTTP front door's. ``listener(job_id)`` gives the job's event listener;
+        ``on_start(job_id)`` is called once it has an id. A job that cannot start raises
+        its error (recorded too)."""
         if not self.accepting:
             raise ShuttingDown("the daemon is shutting down")
-        params = ask_params(request.params)
         if len(self.inflight) >= self.config.max_inflight_jobs:
             raise OverloadedError(
                 f"{len(self.inflight)} jobs in flight (max_inflight_jobs)",
@@ -245,15 +269,21 @@ class SocketServer:
         job_id = new_id()
         outcome: asyncio.Future[Any] = loop.create_future()
         self.inflight[job_id] = outcome  # claimed before any await: admission holds
+        on_start(job_id)
         try:
-            stream = params.pop("stream")
             options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
             await asyncio.wrap_future(
                 self.store.accept(job_id, params["prompt"], options, params["metadata"])
             )
             key = self.orch.cache_key(Ask(**params)) if params["deterministic"] else None
             hit = None if key is None else await asyncio.wrap_future(self.store.cached(key))
-            if hit is not None:  # served from the run store: no provider call
+            if job_id in self.cancelled:  # cancelled while it was being accepted
+                strategy = params["strategy"] or self.orch.config.pipeline.strategy
+                error = ErrorInfo.of(JobCancelled("cancelled by request"))
+                result = JobResult(
+                    job_id=job_id, status="cancelled", strategy=strategy, error=error
+                )
+            elif hit is not None:  # served from the run store: no provider call
                 result = hit.with_changes(job_id=job_id, cached=True)
             else:
                 self.orch.start_job(
@@ -261,12 +291,13 @@ class SocketServer:
                         job_id=job_id,
                         **params,
                         reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
-                        listener=self._streamer(loop, conn, request, job_id) if stream else None,
+                        listener=listener(job_id),
                     )
                 )
                 result = await outcome
         finally:
             self.inflight.pop(job_id, None)
+            self.cancelled.discard(job_id)
         if isinstance(result, OrchestratorError):  # the job could not start (bad params)
             strategy = params["strategy"] or self.orch.config.pipeline.strategy
             failed = JobResult(
@@ -277,9 +308,7 @@ class SocketServer:
         if key is not None and result.ok and not result.cached:
             self.store.cache_result(key, job_id)  # committed with (or before) the finish row
         await self._record(result)
-        if result.status != "ok":
-            raise JobFailed(result)
-        return result.to_dict()
+        return result
 
     async def _record(self, result: JobResult) -> None:
         """Write the finish row and wait for its commit: a client is answered only after
@@ -320,12 +349,23 @@ class SocketServer:
 
     async def cancel(self, request: Request, conn: Connection) -> Any:
         job_id = job_id_param(request.params)
+        if self.cancel_job(job_id):
+            return {"cancelled": True}
         loop = asyncio.get_running_loop()
         if await loop.run_in_executor(None, self.orch.cancel, job_id):
             return {"cancelled": True}
         if await asyncio.wrap_future(self.store.get(job_id)) is None:
             raise UnknownJob(f"no job {job_id!r}")
         return {"cancelled": False}  # it had already finished
+
+    def cancel_job(self, job_id: str) -> bool:
+        """Cancels a job this daemon is still accepting (True), which the coordinator does
+        not know yet; a job it knows is told to stop as well. False: not one of ours."""
+        if job_id not in self.inflight:
+            return False
+        self.cancelled.add(job_id)  # run_job checks it just before starting the job
+        self.orch.coordinator.tell(CancelJob(job_id=job_id))  # it may have started already
+        return True
 
     async def ping(self, request: Request, conn: Connection) -> Any:
         return "pong"

@@ -76,3 +76,42 @@ def test_a_result_is_answered_only_after_its_finish_row_is_committed(
     finally:
         gate.set()
         store.close()
+
+
+def test_a_job_cancelled_while_it_is_being_accepted_never_starts(start_orch, monkeypatch) -> None:
+    """A client that goes away (or cancels) before the coordinator has its job: the
+    coordinator would ignore the cancel, so the server remembers it and never starts it."""
+    orch = start_orch({"models": fake_models(["a"]), "pipeline": {"rounds": ["initial"]}})
+    workdir = Path(tempfile.mkdtemp(prefix="os-", dir="/tmp"))
+    store = RunStore(workdir / "runs.sqlite3")
+    gate, accepting = threading.Event(), threading.Event()
+    real_accept = store.accept
+
+    def held_accept(*args: Any) -> Any:
+        store.submit(lambda db: (accepting.set(), gate.wait(WAIT)))  # the writer is busy
+        return real_accept(*args)
+
+    monkeypatch.setattr(store, "accept", held_accept)
+    started: list[Any] = []
+    monkeypatch.setattr(orch, "start_job", started.append)
+
+    async def scenario() -> Any:
+        srv = SocketServer(orch, store, DaemonConfig(socket=""), on_shutdown=lambda: None)
+        ids: list[str] = []
+        params = server_module.ask_params({"prompt": "q"})
+        params.pop("stream")
+        job = asyncio.create_task(srv.run_job(params, on_start=ids.append))
+        loop = asyncio.get_running_loop()
+        assert await loop.run_in_executor(None, accepting.wait, WAIT)
+        assert srv.cancel_job(ids[0])
+        assert not srv.cancel_job("no-such-job")
+        gate.set()
+        return await asyncio.wait_for(job, WAIT)
+
+    try:
+        result = asyncio.run(scenario())
+        assert result.status == "cancelled" and started == []
+        assert store.get(result.job_id).result(WAIT).status == "cancelled"
+    finally:
+        gate.set()
+        store.close()
