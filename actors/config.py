@@ -95,6 +95,22 @@ class ModelConfig:
     options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
+    def answer_settings(self) -> tuple[Any, ...]:
+        """Every setting this model's answers depend on: the cache key and an evaluation's
+        resume both use it, so a changed role or option never serves a stale answer."""
+        return (
+            self.name,
+            self.provider,
+            self.model,
+            self.base_url,
+            self.max_tokens,
+            self.temperature,
+            self.seed,
+            self.system,
+            sorted((k, repr(v)) for k, v in self.options.items()),
+        )
+
+    @property
     def request_burst(self) -> float:
         if self.burst is not None:
             return self.burst

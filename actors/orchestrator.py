@@ -270,20 +270,7 @@ class Orchestrator:
         if named is not None:  # its stages, as configured now (SIGHUP may change them)
             options["stages"] = repr(named)
             callers.update(m for stage in named.stages for m in stage.models or ())
-        models = [
-            (
-                m.name,
-                m.provider,
-                m.model,
-                m.base_url,
-                m.max_tokens,
-                m.temperature,
-                m.seed,
-                sorted((k, str(v)) for k, v in m.options.items()),
-            )
-            for m in cfg.models
-            if m.name in callers
-        ]
+        models = [m.answer_settings for m in cfg.models if m.name in callers]
         return strategies.cache_key(
             options=options, configs=models, templates=astuple(cfg.templates)
         )

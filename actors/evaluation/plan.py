@@ -114,23 +114,10 @@ def fingerprints(config: Config) -> dict[str, str]:
     def digest(*parts: Any) -> str:
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
-    def model(m: Any) -> tuple[Any, ...]:
-        return (
-            m.name,
-            m.provider,
-            m.model,
-            m.base_url,
-            m.max_tokens,
-            m.temperature,
-            m.seed,
-            m.system,
-            sorted((k, repr(v)) for k, v in m.options.items()),
-        )
-
     single = (config.templates.system, config.templates.initial)
-    out = {f"model:{m.name}": digest(model(m), single) for m in config.models}
+    out = {f"model:{m.name}": digest(m.answer_settings, single) for m in config.models}
     out["*"] = digest(
-        [model(m) for m in config.models],
+        [m.answer_settings for m in config.models],
         astuple(config.templates),
         repr(config.pipeline),
         repr(dict(config.pipelines)),

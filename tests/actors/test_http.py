@@ -12,6 +12,7 @@ import stat
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import openai
@@ -77,6 +78,20 @@ def test_the_sdk_streams_the_answer_as_chunks(daemon) -> None:
             usage = chunk.usage
     assert "".join(pieces) == "Canberra is the capital." and len(pieces) == 4  # word by word
     assert usage is not None and usage.total_tokens > 0
+
+
+def test_a_failed_job_ends_its_stream_with_an_openai_error_the_sdk_raises(daemon) -> None:
+    d = start(daemon, models=fake_models(("a", "b"), fail_rate=1.0, max_attempts=1))
+    stream = client(d).chat.completions.create(model="orchestrord", messages=QUESTION, stream=True)
+    with pytest.raises(openai.APIError) as caught:
+        for _chunk in stream:
+            pass
+    assert caught.value.body is not None and "code" in caught.value.body
+    failed = client(d).with_options(max_retries=0)
+    with pytest.raises(openai.APIStatusError) as status:  # not streamed: the status says it
+        failed.chat.completions.create(model="orchestrord", messages=QUESTION)
+    assert status.value.status_code in (502, 503)
+    assert status.value.body["code"] == caught.value.body["code"]  # type: ignore[index]
 
 
 def test_the_async_sdk_streams_and_not(daemon) -> None:
@@ -241,17 +256,18 @@ def test_overloaded_is_429_with_retry_after(daemon) -> None:
     assert second.json()["error"]["code"] == "overloaded"
 
 
+def open_stream(http: httpx2.Client, d) -> Any:
+    return http.stream(
+        "POST",
+        f"{d.url}/v1/chat/completions",
+        json={"model": "orchestrord", "messages": QUESTION, "stream": True},
+        headers={"Authorization": f"Bearer {KEY}"},
+    )
+
+
 def test_a_client_that_disconnects_mid_stream_cancels_its_job(daemon) -> None:
     d = start(daemon, models=fake_models(("slow",), reply="late", latency_ms=5000))
-    with (
-        httpx2.Client(timeout=WAIT) as http,
-        http.stream(
-            "POST",
-            f"{d.url}/v1/chat/completions",
-            json={"model": "orchestrord", "messages": QUESTION, "stream": True},
-            headers={"Authorization": f"Bearer {KEY}"},
-        ) as response,
-    ):
+    with httpx2.Client(timeout=WAIT) as http, open_stream(http, d) as response:
         first = json.loads(next(response.iter_lines()).removeprefix("data: "))
     job_id = first["id"].removeprefix("chatcmpl-")
     deadline = time.monotonic() + WAIT
@@ -267,15 +283,7 @@ def test_a_client_that_disconnects_mid_stream_cancels_its_job(daemon) -> None:
 def test_sigterm_lets_an_open_stream_finish(daemon) -> None:
     d = start(daemon, models=fake_models(("slow",), reply="done at last", latency_ms=400))
     lines = []
-    with (
-        httpx2.Client(timeout=WAIT) as http,
-        http.stream(
-            "POST",
-            f"{d.url}/v1/chat/completions",
-            json={"model": "orchestrord", "messages": QUESTION, "stream": True},
-            headers={"Authorization": f"Bearer {KEY}"},
-        ) as response,
-    ):
+    with httpx2.Client(timeout=WAIT) as http, open_stream(http, d) as response:
         iterator = response.iter_lines()
         lines.append(next(iterator))  # started
         d.signal(signal.SIGTERM)

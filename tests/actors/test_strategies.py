@@ -410,6 +410,19 @@ def test_every_cached_option_changes_the_cache_key(start_orch) -> None:
             assert orch.cache_key(changed) != orch.cache_key(base), option.name
 
 
+def test_a_models_role_changes_the_cache_key(start_orch) -> None:
+    """A model's ``system`` (its role) changes its answers: a cached answer written under
+    another role must not be served (it was left out of the key once)."""
+    from messages.commands import Ask
+
+    keys = []
+    for role in (None, "You are a terse reviewer."):
+        models = [{**m, "system": role} if role else m for m in fake_models(["a", "b"])]
+        orch = start_orch({"models": models})
+        keys.append(orch.cache_key(Ask(prompt="q", deterministic=True)))
+    assert keys[0] != keys[1]
+
+
 def test_every_result_carries_an_agreement_map(start_orch) -> None:
     replies = {"a": "Canberra", "b": "Sydney", "c": "Canberra is the capital"}
     orch = start_orch(
