@@ -50,6 +50,7 @@ from messages.errors import (
 )
 from messages.events import (
     ActorFailed,
+    CallDelta,
     CallFinished,
     CoreChanged,
     RosterChanged,
@@ -99,6 +100,15 @@ class CoordinatorActor(pykka.ThreadingActor):
                     job.emit("reset", "synthesis")
                 if message.text:
                     job.emit("delta", "synthesis", text=message.text)
+            return None
+        if isinstance(message, CallDelta):  # a passthrough job's one call, as it streams
+            job = self.jobs.get(message.job_id)
+            if job is not None and message.call_id in job.pending:
+                if message.attempt != job.streamed_attempt:  # a retry streams from the start
+                    if job.streamed:
+                        job.emit("reset", job.round_name)
+                    job.streamed_attempt = message.attempt
+                job.emit("delta", job.round_name, text=message.text)
             return None
         if isinstance(message, CallFinished | SynthesisFinished | TimerFired):
             job = self.jobs.get(
@@ -251,6 +261,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 seed=seed,
                 max_tokens=job.ask.max_tokens,
                 history=job.ask.history,
+                stream=job.ask.listener is not None and job.passthrough,
             ),
         )
         if not sent:

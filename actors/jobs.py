@@ -60,6 +60,7 @@ class Job:
     synthesized_by: str | None = None
     synthesis_reason: str | None = None  # why that synthesizer (SynthesisFinished.reason)
     streamed: list[str] = field(default_factory=list)  # the answer's pieces sent so far
+    streamed_attempt: int = 0  # a passthrough call's attempt whose pieces went out
     hedge: dict[str, Any] | None = None
     delivered: bool = False  # its result has been handed to its caller
     deadline_timer: Timer | None = None
@@ -91,6 +92,15 @@ class Job:
     @property
     def round_name(self) -> str:
         return self.stage.round_name
+
+    @property
+    def passthrough(self) -> bool:
+        """One model, one initial round, nothing after it: that model's reply is the
+        answer, so its call streams straight out (the daemon as a gateway to one model)."""
+        if self.pipeline is not None or len(self.stages) != 1:
+            return False
+        only = self.stages[0]
+        return only.kind == "initial" and len(self.stage_models(only)) == 1
 
     def stage_models(self, stage: Stage) -> tuple[str, ...]:
         """Who takes part in ``stage``: its own ``models``, else the job's."""

@@ -94,6 +94,15 @@ def test_a_failed_job_ends_its_stream_with_an_openai_error_the_sdk_raises(daemon
     assert status.value.body["code"] == caught.value.body["code"]  # type: ignore[index]
 
 
+def test_single_model_passthrough_streams_that_models_tokens(daemon) -> None:
+    d = start(daemon)
+    stream = client(d).chat.completions.create(model="b", messages=QUESTION, stream=True)
+    pieces = [
+        c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content
+    ]
+    assert pieces == ["Canberra ", "is ", "the ", "capital."]  # as the provider wrote them
+
+
 def test_the_async_sdk_streams_and_not(daemon) -> None:
     d = start(daemon)
 

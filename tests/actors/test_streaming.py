@@ -229,3 +229,40 @@ def _completion(text: str) -> dict:
     from helpers import completion
 
     return completion(text)
+
+
+def test_a_single_model_job_streams_that_models_call(start_orch) -> None:
+    """One model, one initial round: the daemon is a gateway to that model, and its reply
+    streams as the provider writes it (not as one delta at the end)."""
+    result, events = streamed(
+        start_orch,
+        {"models": fake_models(("a", "b"), reply="forty two and more")},
+        models=["a"],
+        rounds=["initial"],
+    )
+    assert events == [("delta", "forty "), ("delta", "two "), ("delta", "and "), ("delta", "more")]
+    assert result.answer == "forty two and more"
+
+
+def test_a_single_model_call_cut_and_retried_resets_its_stream(start_orch) -> None:
+    with LoopbackServer() as server:
+        cut = Reply(body=sse(chunks("Canberra is")[:2], done=False), headers=SSE)
+        cut.truncate = True  # two pieces, then the connection drops: the actor retries
+        server.script = [cut]
+        server.default = Reply(body=sse(chunks("Canberra, the capital.")), headers=SSE)
+        config = {
+            "models": [
+                {"name": "gpt", "provider": "openai", "base_url": server.base_url},
+            ],
+        }
+        result, events = streamed(start_orch, config, rounds=["initial"])
+    assert result.status == "ok" and len(server.requests) == 2
+    assert events == [
+        ("delta", "Canberra "),
+        ("delta", "is"),
+        ("reset", None),  # the first attempt's pieces are void
+        ("delta", "Canberra, "),
+        ("delta", "the "),
+        ("delta", "capital."),
+    ]
+    assert after_last_reset(events) == result.answer
