@@ -775,8 +775,15 @@ class CoordinatorActor(pykka.ThreadingActor):
 
 def _log_finished(result: JobResult) -> None:
     """One INFO line per finished job (WARNING when it failed), with ``job_id``,
-    ``status`` and ``strategy`` as fields of a JSON log record: what it cost, how long it
-    took, and which calls failed and why."""
+    ``status`` and ``strategy`` as fields of a JSON log record. The line is only written
+    out (lazily) when the level lets it through: jobs are the hot path."""
+    bound = logger.bind(job_id=result.job_id, status=result.status, strategy=result.strategy)
+    lazy = bound.opt(lazy=True)
+    (lazy.info if result.ok else lazy.warning)("{}", lambda: _job_summary(result))
+
+
+def _job_summary(result: JobResult) -> str:
+    """What a job cost, how long it took, and which calls failed and why."""
     replies = [r for rnd in result.rounds for r in rnd.replies]
     failed = [r for r in replies if r.status in ("error", "timeout")]
     calls = sum(1 for r in replies if r.status != "skipped")
@@ -792,8 +799,7 @@ def _log_finished(result: JobResult) -> None:
         )
     if result.error is not None:
         text += f"; {result.error.code}: {result.error.message[:300]}"
-    bound = logger.bind(job_id=result.job_id, status=result.status, strategy=result.strategy)
-    (bound.info if result.ok else bound.warning)("{}", text)
+    return text
 
 
 def _why_not(model: str, entry: RosterEntry | None) -> str:

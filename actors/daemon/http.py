@@ -236,7 +236,8 @@ class FrontDoor:
     def _authorise(self, request: Request) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), self.key):
+        given = token.strip().encode("utf-8", "surrogateescape")  # any bytes: never a 500
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given, self.key.encode()):
             raise HttpError(
                 401, "a valid API key is needed: Authorization: Bearer KEY", "invalid_api_key"
             )
@@ -246,7 +247,7 @@ class FrontDoor:
         declared = request.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise HttpError(413, f"the body is larger than {limit} bytes", "request_too_large")
-        raw = b""
+        raw = bytearray()
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > limit:

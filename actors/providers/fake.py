@@ -71,7 +71,7 @@ class FakeProvider(Provider):
         else:
             out = reply
         if isinstance(out, ProviderResponse):
-            for piece in pieces(out.text):
+            for piece in pieces(out.text) if request.on_delta is not None else ():
                 request.emit(piece)
             return out
         text = str(out)
@@ -83,8 +83,9 @@ class FakeProvider(Provider):
             input_tokens=estimate_tokens((request.system or "") + request.prompt),
             output_tokens=estimate_tokens(text),
         )
-        for piece in pieces(text):  # a streaming call gets the reply word by word
-            request.emit(piece)
+        if request.on_delta is not None:  # a streaming call gets the reply word by word
+            for piece in pieces(text):
+                request.emit(piece)
         return ProviderResponse(text=text, usage=usage)
 
 

@@ -181,6 +181,9 @@ def test_a_wrong_or_missing_key_is_401_and_healthz_needs_none(daemon) -> None:
     assert metrics.status_code == 401
     health = httpx2.get(f"{d.url}/healthz", timeout=WAIT)
     assert health.status_code == 200 and health.json() == {"status": "ok"}
+    for odd in (b"Bearer \xc3\xa9t\xc3\xa9", b"Bearer \xff\xfe", b"Basic " + KEY.encode()):
+        response = httpx2.get(f"{d.url}/v1/models", headers={"Authorization": odd}, timeout=WAIT)
+        assert response.status_code == 401, odd  # a key that is not ASCII is wrong, not a 500
 
 
 @pytest.mark.parametrize(
