@@ -450,19 +450,28 @@ def cmd_simple(method: str) -> Callable[..., int]:
 
 
 def _json_value(text: str) -> Any:
-    """A JSON value, or ``@FILE`` holding one (a usage error otherwise)."""
-    if text.startswith("@"):
-        try:
-            text = Path(text[1:]).expanduser().read_text()
-        except OSError as exc:
-            raise argparse.ArgumentTypeError(f"cannot read {text[1:]}: {exc.strerror}") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"not valid JSON: {exc}") from None
+    """A JSON object, or ``@FILE`` holding one (a usage error otherwise)."""
+    value = _json_file(text[1:]) if text.startswith("@") else _parse_json(text, "it")
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("expected a JSON object")
     return value
+
+
+def _json_file(path: str) -> Any:
+    """The JSON value in ``path`` (``-``: stdin), or a usage error saying why not."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
+        raise argparse.ArgumentTypeError(f"cannot read {path}: {why}") from None
+    return _parse_json(text, path)
+
+
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise argparse.ArgumentTypeError(f"{what} is not valid JSON: {exc}") from None
 
 
 def _names(text: str) -> list[str]:
@@ -471,14 +480,7 @@ def _names(text: str) -> list[str]:
 
 def _messages_file(path: str) -> Any:
     """``--messages FILE`` (``-``: stdin): a JSON array of {role, content} turns."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise argparse.ArgumentTypeError(f"cannot read {path}: {exc.strerror}") from None
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise argparse.ArgumentTypeError(f"{path} is not valid JSON: {exc}") from None
+    value = _json_file(path)
     if not isinstance(value, list):
         raise argparse.ArgumentTypeError(f"{path} must hold a JSON array of messages")
     return value

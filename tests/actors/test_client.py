@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from daemon_helpers import ROOT
 from helpers import WAIT
 
@@ -396,3 +397,31 @@ def test_on_a_terminal_the_answer_is_written_as_it_streams(daemon) -> None:
             os.close(secondary)
     assert run.returncode == 0, run.stderr
     assert written.decode().replace("\r\n", "\n") == "one two three\n"  # once, not twice
+
+
+def test_json_arguments_from_text_or_files_fail_with_a_usage_error(tmp_path) -> None:
+    import argparse
+
+    from actors.daemon import client as c
+
+    good = tmp_path / "schema.json"
+    good.write_text('{"type": "object"}')
+    assert c._json_value(f"@{good}") == {"type": "object"}
+    assert c._json_value('{"a": 1}') == {"a": 1}
+    turns = tmp_path / "turns.json"
+    turns.write_text('[{"role": "user", "content": "q"}]')
+    assert c._messages_file(str(turns)) == [{"role": "user", "content": "q"}]
+    binary = tmp_path / "binary.json"
+    binary.write_bytes(b"\xff\xfe[")
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    for call, arg, words in [
+        (c._json_value, "{nope", "it is not valid JSON"),
+        (c._json_value, "[1]", "expected a JSON object"),
+        (c._json_value, f"@{tmp_path / 'missing.json'}", "cannot read"),
+        (c._messages_file, str(good), "must hold a JSON array"),
+        (c._messages_file, str(binary), "not UTF-8"),
+        (c._messages_file, str(deep), "not valid JSON"),
+    ]:
+        with pytest.raises(argparse.ArgumentTypeError, match=words):
+            call(arg)
