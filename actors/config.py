@@ -275,10 +275,7 @@ def _build(cls: type[Any], data: Any, prefix: str, skip: tuple[str, ...] = ()) -
         raise ConfigError(prefix, f"expected a table, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)} - set(skip)
-    for key in data:
-        if key not in names:
-            known = ", ".join(sorted(names))
-            raise ConfigError(f"{prefix}.{key}", f"unknown key (known: {known})")
+    ConfigError.check_keys(prefix, data, sorted(names))
     values = {k: _coerce(f"{prefix}.{k}", v, hints[k]) for k, v in data.items()}
     try:
         return cls(**values)
@@ -380,9 +377,7 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
 def check_validate(key: str, validate: Any) -> None:
     if not isinstance(validate, Mapping):
         raise ConfigError(key, "expected a table {regex = ..., required_sections = [...]}")
-    unknown = set(validate) - {"regex", "required_sections"}
-    if unknown:
-        raise ConfigError(f"{key}.{sorted(unknown)[0]}", "unknown key (regex, required_sections)")
+    ConfigError.check_keys(key, validate, ("regex", "required_sections"))
     regex = validate.get("regex")
     if regex is not None:
         import regex as regex_engine  # the engine answer_pattern uses, with a time budget

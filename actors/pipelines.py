@@ -171,9 +171,7 @@ def _pipeline(name: str, table: Any, prefix: str, model_names: set[str]) -> Name
 
     if not isinstance(table, Mapping):
         raise ConfigError(prefix, "expected a table with stages = [...]")
-    unknown = set(table) - {"stages", "validate"}
-    if unknown:
-        raise ConfigError(f"{prefix}.{sorted(unknown)[0]}", "unknown key (stages, validate)")
+    ConfigError.check_keys(prefix, table, ("stages", "validate"))
     raw = table.get("stages")
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{prefix}.stages", "expected a non-empty list of stage tables")
@@ -200,11 +198,7 @@ STAGE_KEYS = ("kind", "models", "model", "template", "system", "min_confidence",
 def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
     if not isinstance(data, Mapping):
         raise ConfigError(prefix, "expected a table {kind = ...}")
-    unknown = set(data) - set(STAGE_KEYS)
-    if unknown:
-        raise ConfigError(
-            f"{prefix}.{sorted(unknown)[0]}", f"unknown key (known: {', '.join(STAGE_KEYS)})"
-        )
+    ConfigError.check_keys(prefix, data, STAGE_KEYS)
     kind = data.get("kind")
     if kind not in KINDS:
         raise ConfigError(f"{prefix}.kind", f"required, one of {list(KINDS)}; got {kind!r}")

@@ -35,6 +35,7 @@ Provider errors are data: a model actor turns them into a reply with
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 
@@ -63,6 +64,14 @@ class ConfigError(OrchestratorError):
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
         self.key = key
+
+    @classmethod
+    def check_keys(cls, prefix: str, table: Any, known: Iterable[str]) -> None:
+        """Raises for the first key of ``table`` that is not ``known``, naming them all."""
+        known = tuple(known)
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise cls(f"{prefix}.{unknown[0]}", f"unknown key (known: {', '.join(known)})")
 
 
 class ProtocolError(OrchestratorError):

@@ -13,8 +13,6 @@ import json
 import shlex
 import sys
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,15 +24,15 @@ from actors.daemon.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Client, RpcEr
 
 JOB_FAILED = frozenset({-32002, -32003, -32004, -32008, -32009, -32010})
 OVERLOADED = -32001
-OVERLOAD_RETRIES = 100
-PAGE = 1000
+CALL_SLACK_S = 30.0  # a job answers within the daemon's job_timeout_s; the socket waits this more
 
 
 class SocketBackend:
     """The daemon, one connection per worker thread."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, job_timeout_s: float) -> None:
         self.path = path
+        self.timeout = job_timeout_s + CALL_SLACK_S
         self.local = threading.local()
         self.clients: list[Client] = []
         self.lock = threading.Lock()
@@ -42,40 +40,31 @@ class SocketBackend:
     def _client(self) -> Client:
         client = getattr(self.local, "client", None)
         if client is None:
-            client = self.local.client = Client(self.path)
+            client = self.local.client = Client(self.path, timeout=self.timeout)
             with self.lock:
                 self.clients.append(client)
         return client
 
     def ask(self, params: dict[str, Any]) -> dict[str, Any]:
-        from actors.evaluation import EvalAbort
+        from actors.evaluation import EvalAbort, Overloaded
 
-        for _ in range(OVERLOAD_RETRIES):
-            try:
-                return dict(self._client().call("ask", params))
-            except RpcError as exc:
-                code, data = exc.error.get("code"), exc.error.get("data")
-                if code == OVERLOADED:
-                    time.sleep(float((data or {}).get("retry_after_s", 0.5)))
-                    continue
-                if code in JOB_FAILED:  # the job ran and failed: a wrong answer
-                    if isinstance(data, dict) and "status" in data:
-                        return data
-                    return {"status": "error", "error": exc.error}
-                raise EvalAbort(str(exc)) from None
-        raise EvalAbort("the daemon stayed overloaded")
+        try:
+            return dict(self._client().call("ask", params))
+        except RpcError as exc:
+            code, data = exc.error.get("code"), exc.error.get("data")
+            if code == OVERLOADED:
+                raise Overloaded(float((data or {}).get("retry_after_s", 0.5))) from None
+            if code in JOB_FAILED:  # the job ran and failed: a wrong answer
+                if isinstance(data, dict) and "status" in data:
+                    return data
+                return {"status": "error", "error": exc.error}
+            raise EvalAbort(str(exc)) from None
 
-    def stored(self, digest: str) -> Iterator[dict[str, Any]]:
+    def page(self, digest: str, offset: int, limit: int) -> list[dict[str, Any]]:
         from actors.evaluation.plan import EVAL_TAG
 
-        offset = 0
-        while True:
-            params = {"metadata": {EVAL_TAG: digest}, "full": True, "limit": PAGE, "offset": offset}
-            page = self._client().call("runs", params)["runs"]
-            yield from page
-            if len(page) < PAGE:
-                return
-            offset += len(page)
+        params = {"metadata": {EVAL_TAG: digest}, "full": True, "limit": limit, "offset": offset}
+        return list(self._client().call("runs", params)["runs"])
 
     def close(self) -> None:
         for client in self.clients:
@@ -125,7 +114,7 @@ def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Consol
     except (evaluation.DatasetError, plan.PlanError) as exc:
         err.print(f"orchestrctl eval: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
-    backend = SocketBackend(client.path)
+    backend = SocketBackend(client.path, setup.job_timeout_s)
     try:
         stored = {} if args.fresh else runner.stored_answers(backend, dataset)
         jobs = [t for t in runner.tasks(setup, dataset, chosen) if t.key not in stored]

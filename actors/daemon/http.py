@@ -24,7 +24,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from starlette.routing import Route
 from actors.config import STRATEGIES, Config
 from actors.daemon.daemon import ListenError
 from messages.codec import ask_params, check_value
+from messages.commands import new_id
 from messages.errors import InvalidParams, OrchestratorError, OverloadedError
 from messages.events import JobEvent
 from messages.results import JobResult
@@ -175,10 +176,11 @@ class FrontDoor:
             raise ListenError(f"cannot listen on {self.config.http.listen}: {exc}") from None
         sock.set_inheritable(True)
         self.task = asyncio.create_task(self.uvicorn.serve(sockets=[sock]))
-        while not self.uvicorn.started:
-            if self.task.done():
-                raise ListenError(f"cannot serve HTTP on {self.config.http.listen}")
-            await asyncio.sleep(0.01)
+        ready = asyncio.ensure_future(self.uvicorn.ready.wait())
+        await asyncio.wait({ready, self.task}, return_when=asyncio.FIRST_COMPLETED)
+        if not self.uvicorn.started:
+            ready.cancel()
+            raise ListenError(f"cannot serve HTTP on {self.config.http.listen}")
         logger.info(
             "HTTP front door on http://{} (key from {})", self.config.http.listen, self.key_source
         )
@@ -318,39 +320,31 @@ class FrontDoor:
     def _stream(
         self, request: Request, params: dict[str, Any], model: str, usage_chunk: bool
     ) -> Response:
-        if not self.server.accepting:
-            raise HttpError(503, "the daemon is shutting down", "shutting_down")
+        self.server.admit()  # a full or draining daemon answers 429 or 503, not a stream
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[JobEvent] = asyncio.Queue()
-        started: dict[str, str] = {}
 
-        def listener(job_id: str) -> Callable[[JobEvent], None]:
-            def put(event: JobEvent) -> None:
-                if event.type in ("delta", "reset"):
-                    loop.call_soon_threadsafe(events.put_nowait, event)
+        def listener(event: JobEvent) -> None:
+            if event.type in ("delta", "reset"):
+                loop.call_soon_threadsafe(events.put_nowait, event)
 
-            return put
-
-        job = asyncio.create_task(
-            self.server.run_job(params, listener, on_start=lambda job_id: started.update(id=job_id))
-        )
-        watcher = asyncio.create_task(self._watch(request, job, started))
+        job_id = new_id()
+        job = asyncio.create_task(self.server.run_job(params, listener, job_id=job_id))
+        watcher = asyncio.create_task(self._watch(request, job, job_id))
         return StreamingResponse(
-            self._chunks(job, watcher, events, started, model, usage_chunk),
+            self._chunks(job, watcher, events, job_id, model, usage_chunk),
             media_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )
 
-    async def _watch(
-        self, request: Request, job: asyncio.Task[JobResult], started: dict[str, str]
-    ) -> None:
+    async def _watch(self, request: Request, job: asyncio.Task[JobResult], job_id: str) -> None:
         """Cancels the job when the client disconnects. The stream itself would only notice
         at its next write, which a job waiting on a slow model may not make for minutes."""
         while not job.done():
             message = await request.receive()
             if message["type"] == "http.disconnect":
-                if not job.done() and "id" in started:
-                    self.server.cancel_job(started["id"])
+                if not job.done():
+                    self.server.cancel_job(job_id)
                 return
 
     async def _chunks(
@@ -358,28 +352,26 @@ class FrontDoor:
         job: asyncio.Task[JobResult],
         watcher: asyncio.Task[None],
         events: asyncio.Queue[JobEvent],
-        started: dict[str, str],
+        job_id: str,
         model: str,
         usage_chunk: bool,
     ) -> AsyncIterator[str]:
         created = int(time.time())
+        chunk_id = f"chatcmpl-{job_id}"
+
+        def chunk(delta: dict[str, Any], finish: str | None = None, extra: Any = None) -> str:
+            body = {
+                "id": chunk_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
+            if extra is not None:
+                body[PREFIX] = extra
+            return f"data: {json.dumps(body)}\n\n"
+
         try:
-            while not started and not job.done():
-                await asyncio.sleep(0)  # run_job names the job before its first await
-            chunk_id = f"chatcmpl-{started.get('id', 'none')}"
-
-            def chunk(delta: dict[str, Any], finish: str | None = None, extra: Any = None) -> str:
-                body = {
-                    "id": chunk_id,
-                    "object": "chat.completion.chunk",
-                    "created": created,
-                    "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-                }
-                if extra is not None:
-                    body[PREFIX] = extra
-                return f"data: {json.dumps(body)}\n\n"
-
             yield chunk({"role": "assistant", "content": ""})
             async for event in _until_done(events, job):
                 if event.type == "reset":  # void: clients that know it start again
@@ -409,9 +401,7 @@ class FrontDoor:
         finally:
             watcher.cancel()
             if not job.done():  # the client went away: the job is cancelled, not paid on
-                job_id = started.get("id")
-                if job_id is not None:
-                    self.server.cancel_job(job_id)
+                self.server.cancel_job(job_id)
                 job.add_done_callback(_quiet)
 
 
@@ -495,6 +485,14 @@ def completion(result: JobResult, model: str) -> dict[str, Any]:
 
 class _Server(uvicorn.Server):
     """uvicorn on the daemon's loop: the daemon owns the signals (SIGTERM drains)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()  # set once it listens: start() waits on it, no polling
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:

@@ -237,27 +237,16 @@ class SocketServer:
     async def ask(self, request: Request, conn: Connection) -> Any:
         params = ask_params(request.params)
         stream = params.pop("stream")
+        job_id = new_id()
         loop = asyncio.get_running_loop()
-
-        def listener(job_id: str) -> Callable[[JobEvent], None] | None:
-            return self._streamer(loop, conn, request, job_id) if stream else None
-
-        result = await self.run_job(params, listener)
+        listener = self._streamer(loop, conn, request, job_id) if stream else None
+        result = await self.run_job(params, listener, job_id=job_id)
         if result.status != "ok":
             raise JobFailed(result)
         return result.to_dict()
 
-    async def run_job(
-        self,
-        params: dict[str, Any],
-        listener: Callable[[str], Callable[[JobEvent], None] | None] = lambda job_id: None,
-        on_start: Callable[[str], None] = lambda job_id: None,
-    ) -> JobResult:
-        """One job from validated ``ask`` params (without ``stream``), recorded in the run
-        store when accepted and, before it is returned, when finished: the socket's ``ask``
-        and the HTTP front door's. ``listener(job_id)`` gives the job's event listener;
-        ``on_start(job_id)`` is called once it has an id. A job that cannot start raises
-        its error (recorded too)."""
+    def admit(self) -> None:
+        """Raises why a new job cannot start now (shutting down, too many in flight)."""
         if not self.accepting:
             raise ShuttingDown("the daemon is shutting down")
         if len(self.inflight) >= self.config.max_inflight_jobs:
@@ -265,11 +254,23 @@ class SocketServer:
                 f"{len(self.inflight)} jobs in flight (max_inflight_jobs)",
                 data={"retry_after_s": OVERLOADED_RETRY_AFTER_S},
             )
+
+    async def run_job(
+        self,
+        params: dict[str, Any],
+        listener: Callable[[JobEvent], None] | None = None,
+        job_id: str | None = None,
+    ) -> JobResult:
+        """One job from validated ``ask`` params (without ``stream``), recorded in the run
+        store when accepted and, before it is returned, when finished: the socket's ``ask``
+        and the HTTP front door's. ``listener`` gets the job's events; a caller that needs
+        the job's id before it ends (to stream it, to cancel it) names it with ``job_id``.
+        A job that cannot start raises its error (recorded too)."""
+        self.admit()
         loop = asyncio.get_running_loop()
-        job_id = new_id()
+        job_id = job_id or new_id()
         outcome: asyncio.Future[Any] = loop.create_future()
         self.inflight[job_id] = outcome  # claimed before any await: admission holds
-        on_start(job_id)
         try:
             options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
             await asyncio.wrap_future(
@@ -291,7 +292,7 @@ class SocketServer:
                         job_id=job_id,
                         **params,
                         reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
-                        listener=listener(job_id),
+                        listener=listener,
                     )
                 )
                 result = await outcome

@@ -13,20 +13,20 @@ Embedding::
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from actors.evaluation.dataset import Dataset, DatasetError, load
 from actors.evaluation.plan import EVAL_TAG, PlanError, Setup, estimate, systems
-from actors.evaluation.runner import Backend, EvalAbort, Progress, run
+from actors.evaluation.runner import Backend, EvalAbort, Overloaded, Progress, run
 from actors.evaluation.score import report
 
 __all__ = [
     "Backend",
     "DatasetError",
     "EvalAbort",
+    "Overloaded",
     "PlanError",
     "Setup",
     "estimate",
@@ -36,9 +36,6 @@ __all__ = [
     "run",
     "systems",
 ]
-
-PAGE = 1000
-OVERLOAD_RETRIES = 50
 
 
 class EmbeddedBackend:
@@ -53,31 +50,21 @@ class EmbeddedBackend:
 
         params = dict(params)
         prompt = params.pop("prompt")
-        for _ in range(OVERLOAD_RETRIES):
-            try:
-                future = self.orch.submit(prompt, **params)
-                limit = self.orch.config.pipeline.job_timeout_s + 30
-                result = future.get(timeout=limit)
-            except OverloadedError as exc:
-                time.sleep(float((exc.data or {}).get("retry_after_s", 0.5)))
-                continue
-            except InvalidParams as exc:
-                raise EvalAbort(str(exc)) from None
-            except OrchestratorError as exc:
-                return {"status": "error", "error": {"code": exc.code, "message": str(exc)}}
-            return dict(result.to_dict())
-        raise EvalAbort("the orchestrator stayed overloaded")
+        try:
+            future = self.orch.submit(prompt, **params)
+            result = future.get(timeout=self.orch.config.pipeline.job_timeout_s + 30)
+        except OverloadedError as exc:
+            raise Overloaded(float((exc.data or {}).get("retry_after_s", 0.5))) from None
+        except InvalidParams as exc:
+            raise EvalAbort(str(exc)) from None
+        except OrchestratorError as exc:
+            return {"status": "error", "error": {"code": exc.code, "message": str(exc)}}
+        return dict(result.to_dict())
 
-    def stored(self, digest: str) -> Iterator[dict[str, Any]]:
+    def page(self, digest: str, offset: int, limit: int) -> list[dict[str, Any]]:
         if self.orch.store is None:
-            return
-        offset = 0
-        while True:
-            page = self.orch.runs(metadata={EVAL_TAG: digest}, full=True, limit=PAGE, offset=offset)
-            yield from page
-            if len(page) < PAGE:
-                return
-            offset += PAGE
+            return []
+        return self.orch.runs(metadata={EVAL_TAG: digest}, full=True, limit=limit, offset=offset)
 
 
 def evaluate(

@@ -46,12 +46,14 @@ class Setup:
     # rest): part of every job's key, so a changed model, template or pipeline is asked
     # again while the answers it cannot change are kept.
     fingerprints: Mapping[str, str] = field(default_factory=dict)
+    job_timeout_s: float = 600.0  # how long one job may take: a client waits that long
 
     @classmethod
     def of(cls, config: Config) -> Setup:
         n = len(config.models)
         return cls(
             fingerprints=fingerprints(config),
+            job_timeout_s=config.pipeline.job_timeout_s,
             models=tuple(
                 ModelInfo(
                     name=m.name,
@@ -79,6 +81,7 @@ class Setup:
             strategy=info["strategy"],
             pipelines={k: [tuple(s) for s in v] for k, v in info["pipelines"].items()},
             fingerprints=dict(info.get("fingerprints") or {}),
+            job_timeout_s=float(info.get("job_timeout_s") or 600.0),
         )
 
     def to_status(self) -> dict[str, Any]:
@@ -96,6 +99,7 @@ class Setup:
             "strategy": self.strategy,
             "pipelines": {k: [list(s) for s in v] for k, v in self.pipelines.items()},
             "fingerprints": dict(self.fingerprints),
+            "job_timeout_s": self.job_timeout_s,
         }
 
     def fingerprint(self, system: System) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,14 +38,48 @@ class EvalAbort(Exception):
     """The evaluation cannot go on (bad params, no daemon): nothing more is asked."""
 
 
+OVERLOAD_RETRIES = 100  # a full orchestrator is asked again this often, as it says when
+PAGE = 1000  # stored jobs read at a time
+
+
+class Overloaded(Exception):
+    """The orchestrator is full right now: ask again in ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"overloaded: retry after {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 class Backend(Protocol):
     def ask(self, params: dict[str, Any]) -> dict[str, Any]:
-        """Run one job; its result as the socket returns it (failed jobs too)."""
+        """Run one job; its result as the socket returns it (failed jobs too). Raises
+        ``Overloaded`` when the orchestrator has no room, ``EvalAbort`` when it cannot go on."""
         ...
 
-    def stored(self, digest: str) -> Iterator[dict[str, Any]]:
+    def page(self, digest: str, offset: int, limit: int) -> list[dict[str, Any]]:
         """Stored jobs of this dataset, newest first (``job`` records with metadata)."""
         ...
+
+
+def ask(backend: Backend, params: dict[str, Any]) -> dict[str, Any]:
+    """One job through ``backend``, waiting out an overloaded orchestrator (a worker
+    thread of this client waits; no actor does)."""
+    for _ in range(OVERLOAD_RETRIES):
+        try:
+            return backend.ask(params)
+        except Overloaded as exc:
+            time.sleep(max(0.05, min(exc.retry_after_s, 30.0)))
+    raise EvalAbort("the orchestrator stayed overloaded")
+
+
+def stored_records(backend: Backend, digest: str) -> Iterator[dict[str, Any]]:
+    offset = 0
+    while True:
+        page = backend.page(digest, offset, PAGE)
+        yield from page
+        if len(page) < PAGE:
+            return
+        offset += len(page)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,7 +125,7 @@ def tasks(setup: Setup, dataset: Dataset, chosen: Sequence[System]) -> list[Task
 def stored_answers(backend: Backend, dataset: Dataset) -> dict[str, dict[str, Any]]:
     """The run store's finished jobs of this dataset, by job key (the newest of each)."""
     stored: dict[str, dict[str, Any]] = {}
-    for record in backend.stored(dataset.digest):
+    for record in stored_records(backend, dataset.digest):
         key = (record.get("metadata") or {}).get("eval_key")
         if isinstance(key, str) and key not in stored and final(record):
             stored[key] = record
@@ -186,7 +221,7 @@ def _pool(
                 task = next(pending, None)
                 if task is None:
                     return
-                running[pool.submit(backend.ask, task.params)] = task
+                running[pool.submit(ask, backend, task.params)] = task
 
         fill()
         try:

@@ -453,3 +453,37 @@ def test_a_failure_of_the_moment_is_asked_again_by_the_next_run() -> None:
     assert not final({"status": "error", "error": {"code": "no_model_available", "message": ""}})
     assert not final({"status": "timeout", "error": {"code": "job_timeout", "message": ""}})
     assert not final({"status": "interrupted"})
+
+
+def test_a_full_orchestrator_is_asked_again_as_it_says_and_stored_jobs_are_paged(
+    monkeypatch,
+) -> None:
+    from actors.evaluation import Overloaded, runner
+
+    waits: list[float] = []
+    monkeypatch.setattr(runner.time, "sleep", waits.append)
+
+    class Busy:
+        def __init__(self, busy: int) -> None:
+            self.busy = busy
+            self.pages: list[tuple[int, int]] = []
+
+        def ask(self, params):
+            if self.busy:
+                self.busy -= 1
+                raise Overloaded(0.25)
+            return {"status": "ok", "answer": params["prompt"]}
+
+        def page(self, digest, offset, limit):
+            self.pages.append((offset, limit))
+            return [{"n": i} for i in range(offset, min(offset + limit, 5))]
+
+    backend = Busy(busy=2)
+    assert runner.ask(backend, {"prompt": "q"}) == {"status": "ok", "answer": "q"}
+    assert waits == [0.25, 0.25]
+    monkeypatch.setattr(runner, "OVERLOAD_RETRIES", 3)
+    with pytest.raises(EvalAbort, match="stayed overloaded"):
+        runner.ask(Busy(busy=10), {"prompt": "q"})
+    monkeypatch.setattr(runner, "PAGE", 2)
+    assert [r["n"] for r in runner.stored_records(backend, "d")] == [0, 1, 2, 3, 4]
+    assert backend.pages == [(0, 2), (2, 2), (4, 2)]

@@ -262,10 +262,16 @@ def test_overloaded_is_429_with_retry_after(daemon) -> None:
             "POST", f"{d.url}/v1/chat/completions", json={**body, "stream": True}, headers=headers
         ) as first,
     ):
-        next(first.iter_lines())  # the job is running
+        lines = first.iter_lines()  # kept: a dropped iterator closes the stream (a disconnect)
+        next(lines)  # the job is running
         second = http.post(f"{d.url}/v1/chat/completions", json=body, headers=headers)
-    assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1
+        streamed = http.post(  # a stream is refused before it starts, with the same status
+            f"{d.url}/v1/chat/completions", json={**body, "stream": True}, headers=headers
+        )
+    assert second.status_code == 429 and int(second.headers["retry-after"]) >= 1, second.text[:600]
     assert second.json()["error"]["code"] == "overloaded"
+    assert streamed.status_code == 429, streamed.text
+    assert streamed.json()["error"]["code"] == "overloaded"
 
 
 def open_stream(http: httpx2.Client, d) -> Any:

@@ -97,13 +97,12 @@ def test_a_job_cancelled_while_it_is_being_accepted_never_starts(start_orch, mon
 
     async def scenario() -> Any:
         srv = SocketServer(orch, store, DaemonConfig(socket=""), on_shutdown=lambda: None)
-        ids: list[str] = []
         params = server_module.ask_params({"prompt": "q"})
         params.pop("stream")
-        job = asyncio.create_task(srv.run_job(params, on_start=ids.append))
+        job = asyncio.create_task(srv.run_job(params, job_id="j-accepting"))
         loop = asyncio.get_running_loop()
         assert await loop.run_in_executor(None, accepting.wait, WAIT)
-        assert srv.cancel_job(ids[0])
+        assert srv.cancel_job("j-accepting")
         assert not srv.cancel_job("no-such-job")
         gate.set()
         return await asyncio.wait_for(job, WAIT)
