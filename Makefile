@@ -22,7 +22,7 @@ $(PY):
 # Stamps re-run an install only when pyproject.toml changes, so the llama.cpp build
 # (about 4-10 minutes on 2 cores) happens once per .venv (pip also caches the wheel).
 $(VENV)/.installed-test: pyproject.toml | $(PY)
-	$(PIP) install --quiet -e '.[test,local,redis]'
+	$(PIP) install --quiet -e '.[test,local,redis,mcp]'
 	touch $@
 
 $(VENV)/.installed-local: pyproject.toml | $(PY)

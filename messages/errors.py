@@ -1,33 +1,35 @@
 """The one error tree of orchestrord.
 
-Every class has a stable ``code`` string (used in replies, logs and the run store)
-and an ``rpc_code`` (the JSON-RPC error code the socket answers with)::
+Every class has a stable ``code`` string (used in replies, logs and the run store), an
+``rpc_code`` (the JSON-RPC error code the socket answers with) and a ``status_code`` (the
+HTTP status the front door answers with, as openai-python's ``_exceptions.py`` pins one on
+each class)::
 
-    OrchestratorError                   internal_error        -32603
-    ├── ConfigError                     config_error          -32602
-    ├── ProtocolError                   invalid_request       -32600
-    │   ├── ParseError                  parse_error           -32700
-    │   ├── MethodNotFound              method_not_found      -32601
-    │   ├── InvalidParams               invalid_params        -32602
-    │   └── RequestTooLarge             request_too_large     -32006
-    ├── ProviderError                   provider_error        -32603
-    │   ├── ProviderTimeout             timeout
-    │   ├── ProviderUnavailable         provider_unavailable  (connection refused, 5xx)
-    │   ├── RateLimited                 rate_limited          (429; carries retry_after)
-    │   ├── ProviderRejected            provider_rejected     (400/401/403/404/422)
-    │   ├── BadResponse                 bad_response          (garbage: not JSON, wrong shape)
-    │   ├── OverBudget                  over_budget           (larger than the limiter's bucket)
-    │   └── ActorCrashed                actor_crashed         (the model actor died mid-call)
-    ├── OverloadedError                 overloaded            -32001
-    ├── NoModelAvailable                no_model_available    -32002
-    ├── JobTimeoutError                 job_timeout           -32003
-    ├── JobCancelled                    cancelled             -32004
-    ├── ShuttingDown                    shutting_down         -32005
-    ├── UnknownJob                      unknown_job           -32007
-    ├── RoundError                      round_failed          -32008
-    ├── SchemaError                     schema_failed         -32009
-    ├── BudgetExhausted                 budget_exhausted      -32010
-    └── JobInterrupted                  interrupted           -32603 (the daemon died mid-job)
+    OrchestratorError                   internal_error        -32603  500
+    ├── ConfigError                     config_error          -32602  400
+    ├── ProtocolError                   invalid_request       -32600  400
+    │   ├── ParseError                  parse_error           -32700  400
+    │   ├── MethodNotFound              method_not_found      -32601  404
+    │   ├── InvalidParams               invalid_params        -32602  400
+    │   └── RequestTooLarge             request_too_large     -32006  413
+    ├── ProviderError                   provider_error        -32603  502
+    │   ├── ProviderTimeout             timeout                       504
+    │   ├── ProviderUnavailable         provider_unavailable          502 (refused, 5xx)
+    │   ├── RateLimited                 rate_limited                  429 (carries retry_after)
+    │   ├── ProviderRejected            provider_rejected             502 (400/401/403/404/422)
+    │   ├── BadResponse                 bad_response                  502 (not JSON, wrong shape)
+    │   ├── OverBudget                  over_budget                   502 (larger than the bucket)
+    │   └── ActorCrashed                actor_crashed                 502 (the actor died mid-call)
+    ├── OverloadedError                 overloaded            -32001  429
+    ├── NoModelAvailable                no_model_available    -32002  503
+    ├── JobTimeoutError                 job_timeout           -32003  504
+    ├── JobCancelled                    cancelled             -32004  499
+    ├── ShuttingDown                    shutting_down         -32005  503
+    ├── UnknownJob                      unknown_job           -32007  404
+    ├── RoundError                      round_failed          -32008  502
+    ├── SchemaError                     schema_failed         -32009  422
+    ├── BudgetExhausted                 budget_exhausted      -32010  402
+    └── JobInterrupted                  interrupted           -32603  500 (the daemon died)
 
 Provider errors are data: a model actor turns them into a reply with
 ``status: error`` (or ``timeout``) instead of crashing.
@@ -44,6 +46,7 @@ class OrchestratorError(Exception):
 
     code: ClassVar[str] = "internal_error"
     rpc_code: ClassVar[int] = -32603
+    status_code: ClassVar[int] = 500
 
     def __init__(self, message: str = "", *, data: Any = None) -> None:
         super().__init__(message or self.code)
@@ -60,6 +63,7 @@ class ConfigError(OrchestratorError):
 
     code = "config_error"
     rpc_code = -32602
+    status_code = 400
 
     def __init__(self, key: str, message: str) -> None:
         super().__init__(f"{key}: {message}")
@@ -77,6 +81,7 @@ class ConfigError(OrchestratorError):
 class ProtocolError(OrchestratorError):
     code = "invalid_request"
     rpc_code = -32600
+    status_code = 400
 
 
 class ParseError(ProtocolError):
@@ -87,6 +92,7 @@ class ParseError(ProtocolError):
 class MethodNotFound(ProtocolError):
     code = "method_not_found"
     rpc_code = -32601
+    status_code = 404
 
 
 class InvalidParams(ProtocolError):
@@ -97,12 +103,14 @@ class InvalidParams(ProtocolError):
 class RequestTooLarge(ProtocolError):
     code = "request_too_large"
     rpc_code = -32006
+    status_code = 413
 
 
 class ProviderError(OrchestratorError):
     """A provider call failed. ``retryable`` tells the model actor's retry policy."""
 
     code = "provider_error"
+    status_code = 502
     retryable: ClassVar[bool] = False
 
     def __init__(
@@ -122,6 +130,7 @@ class ProviderError(OrchestratorError):
 
 class ProviderTimeout(ProviderError):
     code = "timeout"
+    status_code = 504
     retryable = True
 
 
@@ -132,6 +141,7 @@ class ProviderUnavailable(ProviderError):
 
 class RateLimited(ProviderError):
     code = "rate_limited"
+    status_code = 429
     retryable = True
 
 
@@ -154,46 +164,55 @@ class ActorCrashed(ProviderError):
 class OverloadedError(OrchestratorError):
     code = "overloaded"
     rpc_code = -32001
+    status_code = 429
 
 
 class NoModelAvailable(OrchestratorError):
     code = "no_model_available"
     rpc_code = -32002
+    status_code = 503
 
 
 class JobTimeoutError(OrchestratorError):
     code = "job_timeout"
     rpc_code = -32003
+    status_code = 504
 
 
 class JobCancelled(OrchestratorError):
     code = "cancelled"
     rpc_code = -32004
+    status_code = 499
 
 
 class ShuttingDown(OrchestratorError):
     code = "shutting_down"
     rpc_code = -32005
+    status_code = 503
 
 
 class UnknownJob(OrchestratorError):
     code = "unknown_job"
     rpc_code = -32007
+    status_code = 404
 
 
 class RoundError(OrchestratorError):
     code = "round_failed"
     rpc_code = -32008
+    status_code = 502
 
 
 class SchemaError(OrchestratorError):
     code = "schema_failed"
     rpc_code = -32009
+    status_code = 422
 
 
 class BudgetExhausted(OrchestratorError):
     code = "budget_exhausted"
     rpc_code = -32010
+    status_code = 402
 
 
 class JobInterrupted(OrchestratorError):
@@ -211,3 +230,9 @@ ERRORS_BY_CODE: dict[str, type[OrchestratorError]] = {
     cls.code: cls for cls in _all_subclasses(OrchestratorError)
 }
 """Every error class by its stable code (codes are unique; a test checks it)."""
+
+
+def status_of(code: str) -> int:
+    """The HTTP status of an error ``code`` (a failed job's, a reply's): 500 when unknown."""
+    cls = ERRORS_BY_CODE.get(code)
+    return cls.status_code if cls is not None else 500
