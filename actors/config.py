@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from actors.pipelines import NamedPipeline, check_template, parse_pipelines
+from actors.prices import FREE_PROVIDERS, table_cost
 from actors.prices import lookup as lookup_price
 from actors.prompts import DEFAULT_TEMPLATES, PLACEHOLDERS
 from messages.errors import ConfigError
@@ -92,6 +93,7 @@ class ModelConfig:
     system: str | None = None  # a role: this model's system prompt in every stage
     price_in_per_mtok: float | None = None  # None: from genai-prices, else unknown
     price_out_per_mtok: float | None = None
+    priced_by_table: bool = False  # set at load, never from the file: each call at its tier
     options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
@@ -121,8 +123,16 @@ class ModelConfig:
         """Whether its price is known (configured, from genai-prices, or free)."""
         return self.price_in_per_mtok is not None and self.price_out_per_mtok is not None
 
-    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
-        """USD for a call; an unknown price counts as 0 (budgets refuse such models)."""
+    def cost_usd(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
+        """USD for a call of this usage; an unknown price counts as 0 (budgets refuse such
+        models). A price from genai-prices is asked with the call's own usage, so a long
+        prompt is charged at its long-context tier and a short one at the base tier."""
+        if self.priced_by_table:
+            cost = table_cost(
+                self.provider, self.model, self.base_url, input_tokens, output_tokens, cached_tokens
+            )
+            if cost is not None:
+                return cost
         price_in, price_out = self.price_in_per_mtok or 0.0, self.price_out_per_mtok or 0.0
         return (input_tokens * price_in + output_tokens * price_out) / 1_000_000
 
@@ -294,7 +304,7 @@ def _model(index: int, data: Any) -> ModelConfig:
     prefix = f"models[{index}]"
     if not isinstance(data, Mapping):
         raise ConfigError(prefix, f"expected a table, got {data!r}")
-    common = {f.name for f in dataclasses.fields(ModelConfig)} - {"options"}
+    common = {f.name for f in dataclasses.fields(ModelConfig)} - {"options", "priced_by_table"}
     provider = data.get("provider")
     if not isinstance(provider, str):
         raise ConfigError(f"{prefix}.provider", f"required, one of {_provider_names()}")
@@ -304,7 +314,7 @@ def _model(index: int, data: Any) -> ModelConfig:
         raise ConfigError(f"{prefix}.provider", f"unknown provider {provider!r}") from None
     options = {k: v for k, v in data.items() if k not in common}
     base = {k: v for k, v in data.items() if k in common}
-    model = _build(ModelConfig, base, prefix, skip=("options",))
+    model = _build(ModelConfig, base, prefix, skip=("options", "priced_by_table"))
     checked = cls.validate_options(prefix, options)
     model = dataclasses.replace(model, options=types.MappingProxyType(checked))
     if not model.model:
@@ -313,7 +323,10 @@ def _model(index: int, data: Any) -> ModelConfig:
         found = lookup_price(model.provider, model.model, model.base_url)
         if found is not None:
             model = dataclasses.replace(
-                model, price_in_per_mtok=found[0], price_out_per_mtok=found[1]
+                model,
+                price_in_per_mtok=found[0],
+                price_out_per_mtok=found[1],
+                priced_by_table=model.provider not in FREE_PROVIDERS,
             )
     elif model.price_in_per_mtok is None or model.price_out_per_mtok is None:
         model = dataclasses.replace(  # one of the two given: the other is 0, not unknown
