@@ -688,7 +688,7 @@ class CoordinatorActor(pykka.ThreadingActor):
     ) -> JobResult:
         """The job's result: its outcome by strategy, checks, agreement, partial rounds."""
         extra: dict[str, Any] = {}
-        synthesizer = None
+        synthesizer, out = None, None
         if status == "ok":
             out = self._outcome(job)
             answer, synthesizer = out.answer, out.synthesizer
@@ -711,9 +711,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             extra["hedge"] = job.hedge
         if synthesizer is not None and job.synthesis_reason is not None:
             extra["synthesizer_reason"] = job.synthesis_reason
-        extra["agreement"] = strategies.agreement_map(
-            job.answers(), answer if status == "ok" else None, job.pattern
-        )
+        extra["agreement"] = _agreement(job, out if status == "ok" else None, answer)
         if status == "ok":
             self._record_quality(job, extra)
             self._stream_answer(job, answer or "")
@@ -800,6 +798,18 @@ def _job_summary(result: JobResult) -> str:
     if result.error is not None:
         text += f"; {result.error.code}: {result.error.message[:300]}"
     return text
+
+
+def _agreement(job: Job, out: Outcome | None, answer: str | None) -> dict[str, Any]:
+    """The agreement map against the final answer; after a vote, compared as the vote
+    compared: the extracted answers (the whole ones when no reply held the pattern)."""
+    if out is None:
+        return strategies.agreement_map(job.answers(), None, job.pattern)
+    winner = next((v for v in out.votes or () if v.get("winner")), None)
+    if winner is None:
+        return strategies.agreement_map(job.answers(), answer, job.pattern)
+    pattern = None if winner.get("pattern_matched") is False else job.pattern
+    return strategies.agreement_map(job.answers(), answer, pattern, final_key=winner["answer"])
 
 
 def _why_not(model: str, entry: RosterEntry | None) -> str:

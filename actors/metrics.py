@@ -361,14 +361,18 @@ class Metrics:
         return latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
 
     def rank(self, models: Iterable[str]) -> list[str]:
-        """``models`` best first: closed circuits before open ones, then answer quality,
-        then success rate, then latency, then the given order."""
+        """``models`` best first: closed circuits before open ones, models with a quality
+        record before models without one (an unproven model's 0.5 is no evidence: a model
+        always cut as a straggler must not outrank the ones that answered), then answer
+        quality, then success rate, then latency, then the given order."""
         names = list(models)
         keyed = []
         for index, name in enumerate(names):
             s = self.stats(name)
-            q = self.quality(name).score
-            keyed.append((s.circuit_open, -q, -s.success_rate, s.mean_latency_ms, index, name))
+            q = self.quality(name)
+            unproven = not (q.samples or q.eval_n)
+            speed = (-s.success_rate, s.mean_latency_ms)
+            keyed.append((s.circuit_open, unproven, -q.score, *speed, index, name))
         return [name for *_, name in sorted(keyed)]
 
     def why(self, model: str) -> str:

@@ -271,7 +271,10 @@ def same_answer(a: str, b: str, pattern: str | None) -> bool:
     equal once normalised; without, the normalised texts are equal, or nearly all the
     words of the shorter one are in the longer ("Canberra" and "The capital is Canberra."
     agree; "Sydney" and "Canberra" do not)."""
-    key_a, key_b = answer_key(a, pattern), answer_key(b, pattern)
+    return _same_key(answer_key(a, pattern), answer_key(b, pattern), pattern)
+
+
+def _same_key(key_a: str | None, key_b: str | None, pattern: str | None) -> bool:
     if not key_a or not key_b:
         return False
     if key_a == key_b:
@@ -283,12 +286,18 @@ def same_answer(a: str, b: str, pattern: str | None) -> bool:
 
 
 def agreement_map(
-    answers: Mapping[str, str], final: str | None, pattern: str | None
+    answers: Mapping[str, str],
+    final: str | None,
+    pattern: str | None,
+    *,
+    final_key: str | None = None,
 ) -> dict[str, Any]:
     """How far the models agree with the final answer and with each other: ``score`` (the
     share of answers that say what the final answer says; null without a final answer or
     answers), ``dissenters`` (models whose last answer differs from it) and ``clusters``
-    (groups of equivalent answers, largest first)."""
+    (groups of equivalent answers, largest first). ``final_key``: the final answer's
+    comparison key when the final answer is already what was compared (a vote's winner,
+    the extracted part: the pattern is not looked for in it again)."""
     groups: list[tuple[str, list[str]]] = []
     for model, text in answers.items():
         for representative, models in groups:
@@ -303,7 +312,10 @@ def agreement_map(
     ]
     if not final or not answers:
         return {"score": None, "dissenters": [], "clusters": clusters}
-    agreeing = [m for m, text in answers.items() if same_answer(text, final, pattern)]
+    key = answer_key(final, pattern) if final_key is None else final_key
+    agreeing = [
+        m for m, text in answers.items() if _same_key(answer_key(text, pattern), key, pattern)
+    ]
     return {
         "score": round(len(agreeing) / len(answers), 4),
         "dissenters": sorted(m for m in answers if m not in agreeing),

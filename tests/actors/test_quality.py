@@ -3,6 +3,7 @@ rank scores and evaluation accuracy, kept across restarts, and says why it chose
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -144,3 +145,38 @@ def test_stored_results_give_back_their_quality_samples(tmp_path: Path) -> None:
         ("b", 0.25),
     ]  # oldest first
     store.close()
+
+
+def test_an_unproven_model_does_not_outrank_proven_ones() -> None:
+    metrics = Metrics()
+    for _ in range(3):
+        for model in ("a", "b"):
+            metrics.record(model, ok=True, latency_s=0.5)
+            metrics.record_quality(model, 0.0)  # every answer dissented: score 0.2
+    assert metrics.rank(["never", "a", "b"]) == ["a", "b", "never"]
+    assert Metrics().rank(["never", "a"]) == ["never", "a"]  # no record anywhere: the order
+
+
+def test_a_model_always_cut_as_a_straggler_is_not_the_auto_synthesizer(start_orch) -> None:
+    """It never answered, so it had no record and scored 0.5, above the models that did
+    (their answers dissented from the synthesis); with no latency known it was never
+    hedged, so every job waited for it (4.8-6.0 s instead of 1 s)."""
+
+    async def answer(r):
+        if r.round_name == "synthesis":
+            return f"gamma from {r.participant}"
+        if r.participant == "slow":
+            await asyncio.sleep(600)  # cut as a straggler every time
+        return {"a": "alpha", "b": "beta"}[r.participant]
+
+    orch = start_orch(
+        {
+            "models": fake_models(["a", "b", "slow"], reply=Recorder(answer), max_attempts=1),
+            "pipeline": {"rounds": ["initial", "synthesis"], "straggler_grace_s": 0.01},
+        }
+    )
+    for n in range(3):
+        result = orch.ask(f"question {n}", timeout=5.0)
+        assert result.status == "ok", result.error
+        assert result.synthesizer in ("a", "b")
+    assert orch.metrics.quality("slow").samples == 0

@@ -265,7 +265,7 @@ def test_auto_synthesizer_follows_the_metrics_and_drops_a_failing_model(start_or
 
 
 def test_recorded_history_seeds_the_auto_pick(start_orch, tmp_path) -> None:
-    from actors.daemon.store import RunStore
+    from actors.store import RunStore
     from messages.results import JobResult, ModelReply, RoundResult
 
     store = RunStore(tmp_path / "runs.sqlite3")
@@ -531,3 +531,30 @@ def test_an_answer_that_never_passes_its_checks_fails_with_32009(start_orch) -> 
     result = orch.ask("q", timeout=WAIT)
     assert result.status == "error" and result.error.code == "schema_failed"
     assert result.schema_errors == ("does not match the required pattern '^ANSWER:'",)
+
+
+def test_a_votes_agreement_map_compares_the_extracted_answers(start_orch) -> None:
+    """The vote's answer is the extracted part ("42"): the map compared it with the
+    pattern again, found nothing, and called every model a dissenter (score 0.0)."""
+    answers = {
+        "alpha": "So the answer is 42",
+        "bravo": "the answer is 42.",
+        "charlie": "answer is 7",
+    }
+    orch, _ = orch_with(start_orch, lambda r: answers[r.participant])
+    result = orch.ask(
+        "6 x 7?", rounds=["initial"], strategy="vote", answer_pattern=r"answer is (\d+)"
+    )
+    assert result.answer == "42"
+    agreement = result.to_dict()["agreement"]
+    assert agreement["dissenters"] == ["charlie"] and agreement["score"] == 0.6667
+
+
+def test_a_vote_that_fell_back_to_whole_answers_maps_whole_answers(start_orch) -> None:
+    """No reply holds the pattern: the vote compared whole answers, and so does the map."""
+    answers = {"alpha": "Canberra", "bravo": "canberra", "charlie": "Sydney"}
+    orch, _ = orch_with(start_orch, lambda r: answers[r.participant])
+    result = orch.ask("Capital?", rounds=["initial"], strategy="vote", answer_pattern=r"=(\d+)")
+    assert result.votes[0]["pattern_matched"] is False
+    agreement = result.to_dict()["agreement"]
+    assert agreement["dissenters"] == ["charlie"] and agreement["score"] == 0.6667
