@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,41 +24,33 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from actors.config import default_socket_path
-from actors.daemon.defaults import config_path
-from actors.daemon.peercred import peer_uid
+from actors.config import default_socket_path, with_overrides
+from actors.daemon import evalcmd
+from actors.daemon.connection import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    HOW_TO_START,
+    Client,
+    RpcError,
+    Unreachable,
+    Untrusted,
+)
+from actors.daemon.defaults import config_path, load_dotenv_file, resolve_config
 from actors.version import VERSION
+from messages.errors import ConfigError
 from messages.options import ASK_OPTIONS, AskOption
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-HOW_TO_START = "start it with `make run` (or `bin/orchestrord`) and try again"
-USAGE_CODES = (-32700, -32600, -32601, -32602)  # the request itself was wrong
 EXPORT_PAGE = 500
-
-
-class Unreachable(Exception):
-    pass
-
-
-class Untrusted(Unreachable):
-    """The socket is served by another user: treated as no daemon at all."""
-
-
-class RpcError(Exception):
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error.get("message", "error"))
-        self.error = error
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_USAGE if self.error.get("code") in USAGE_CODES else EXIT_FAILED
 
 
 # --- finding the socket --------------------------------------------------------------------
 
 
 def _dotenv(directory: Path = Path(".")) -> dict[str, str]:
-    from dotenv import dotenv_values  # small; read like the daemon reads it
+    from dotenv import dotenv_values  # deferred: --socket needs no .env (20 ms at start-up)
 
     path = directory / ".env"
     return {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
@@ -82,62 +73,6 @@ def socket_path(flag: str | None, environ: Mapping[str, str] = os.environ) -> st
     if isinstance(configured, str) and configured:
         return str(Path(configured).expanduser())
     return default_socket_path(env)
-
-
-# --- the connection -----------------------------------------------------------------------
-
-
-class Client:
-    """One connection; ``call`` sends a request and returns its result, passing any
-    ``event`` notifications for it to ``on_event`` on the way."""
-
-    def __init__(self, path: str, timeout: float | None = None) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
-        try:
-            self.sock.connect(path)
-        except OSError as exc:
-            self.sock.close()
-            raise Unreachable(f"cannot reach orchestrord at {path} ({exc.strerror})") from None
-        owner = peer_uid(self.sock)
-        if owner != os.getuid():  # never send a prompt to a socket another user serves
-            self.sock.close()
-            raise Untrusted(
-                f"the socket {path} is served by uid {owner}, not by you (uid {os.getuid()}); "
-                "refusing to send anything to it"
-            )
-        self.file = self.sock.makefile("rb")
-        self._next_id = 0
-
-    def call(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        on_event: Callable[[dict[str, Any]], None] | None = None,
-    ) -> Any:
-        self._next_id += 1
-        request_id = self._next_id
-        line = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params or {}}
-        self.sock.sendall(json.dumps(line).encode() + b"\n")
-        while True:
-            raw = self.file.readline()
-            if not raw:
-                raise Unreachable(f"orchestrord at {self.path} closed the connection")
-            message = json.loads(raw)
-            if message.get("method") == "event":
-                if on_event is not None and message["params"].get("id") == request_id:
-                    on_event(message["params"])
-                continue
-            if message.get("id") != request_id:
-                continue
-            if "error" in message:
-                raise RpcError(message["error"])
-            return message["result"]
-
-    def close(self) -> None:
-        self.file.close()
-        self.sock.close()
 
 
 # --- ask ----------------------------------------------------------------------------------
@@ -317,10 +252,7 @@ def cancel(path: str, job_id: str | None, err: Console) -> None:
 
 def cmd_http_key(client: None, args: argparse.Namespace, out: Console, err: Console) -> int:
     """The key HTTP clients send as ``Authorization: Bearer KEY``."""
-    from actors.config import with_overrides
-    from actors.daemon.defaults import load_dotenv_file, resolve_config
-    from actors.daemon.http import KEY_FILE, read_key_file
-    from messages.errors import ConfigError
+    from actors.daemon.http import KEY_FILE, read_key_file  # defers starlette to this command
 
     load_dotenv_file()
     try:
@@ -446,6 +378,19 @@ def cmd_simple(method: str) -> Callable[..., int]:
     return run
 
 
+def cmd_mcp(client: None, args: argparse.Namespace, out: Console, err: Console) -> int:
+    """An MCP server on stdio (actors.daemon.mcpserver), imported only here: the ``mcp``
+    extra is optional and the other commands start without it."""
+    try:
+        from actors.daemon import mcpserver
+    except ImportError as exc:
+        if (exc.name or "").partition(".")[0] != "mcp":
+            raise
+        print(f"orchestrctl mcp: {exc}; pip install 'orchestrord[mcp]'", file=sys.stderr)
+        return EXIT_USAGE
+    return mcpserver.serve(socket_path(args.socket))
+
+
 # --- the command line ---------------------------------------------------------------------
 
 
@@ -474,6 +419,18 @@ def _parse_json(text: str, what: str) -> Any:
         raise argparse.ArgumentTypeError(f"{what} is not valid JSON: {exc}") from None
 
 
+def _json_any(text: str) -> Any:
+    """Any JSON value, or ``@FILE`` holding one (a usage error otherwise)."""
+    return _json_file(text[1:]) if text.startswith("@") else _parse_json(text, "it")
+
+
+def _tool_choice(text: str) -> Any:
+    """``none``, ``auto``, ``required``, or the name of the one function to call."""
+    if text in ("none", "auto", "required"):
+        return text
+    return {"type": "function", "function": {"name": text}}
+
+
 def _names(text: str) -> list[str]:
     return [name for name in text.split(",") if name]
 
@@ -494,6 +451,9 @@ _TYPES: dict[str, Callable[[str], Any]] = {
     "names": _names,
     "object": _json_value,
     "messages": _messages_file,
+    "json": _json_any,
+    "stop": str,
+    "tool_choice": _tool_choice,
 }
 
 
@@ -564,8 +524,6 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(run=cmd_runs)
     export.set_defaults(run=cmd_export)
-    from actors.daemon import evalcmd  # here: evalcmd imports this module
-
     evalcmd.add_parser(sub)
     key = sub.add_parser(
         "http-key",
@@ -573,6 +531,8 @@ def parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--config", help="the daemon's configuration file (as orchestrord takes it)")
     key.set_defaults(run=cmd_http_key, offline=True)
+    mcp = sub.add_parser("mcp", help="an MCP server on stdio: MCP hosts ask the ensemble")
+    mcp.set_defaults(run=cmd_mcp, offline=True)  # it reaches the daemon call by call
     for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
         sub.add_parser(name, help=text).set_defaults(run=cmd_simple(name))
     return p

@@ -20,10 +20,29 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from actors.daemon.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Client, RpcError
+from actors.daemon.connection import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Client, RpcError
+from messages.errors import (
+    BudgetExhausted,
+    JobCancelled,
+    JobTimeoutError,
+    NoModelAvailable,
+    OverloadedError,
+    RoundError,
+    SchemaError,
+)
 
-JOB_FAILED = frozenset({-32002, -32003, -32004, -32008, -32009, -32010})
-OVERLOADED = -32001
+# The job ran and failed: for an evaluation, a wrong answer (anything else stops it).
+JOB_FAILED = frozenset(
+    cls.rpc_code
+    for cls in (
+        NoModelAvailable,
+        JobTimeoutError,
+        JobCancelled,
+        RoundError,
+        SchemaError,
+        BudgetExhausted,
+    )
+)
 CALL_SLACK_S = 30.0  # a job answers within the daemon's job_timeout_s; the socket waits this more
 
 
@@ -52,7 +71,7 @@ class SocketBackend:
             return dict(self._client().call("ask", params))
         except RpcError as exc:
             code, data = exc.error.get("code"), exc.error.get("data")
-            if code == OVERLOADED:
+            if code == OverloadedError.rpc_code:
                 raise Overloaded(float((data or {}).get("retry_after_s", 0.5))) from None
             if code in JOB_FAILED:  # the job ran and failed: a wrong answer
                 if isinstance(data, dict) and "status" in data:

@@ -17,10 +17,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from actors.evaluation import plan
+from actors.evaluation.answers import Progress
 from actors.evaluation.dataset import Dataset, DatasetError, load
 from actors.evaluation.plan import EVAL_TAG, PlanError, Setup, estimate, systems
-from actors.evaluation.runner import Backend, EvalAbort, Overloaded, Progress, run
+from actors.evaluation.runner import Backend, EvalAbort, Overloaded, run
 from actors.evaluation.score import report
+from messages.errors import InvalidParams, OrchestratorError, OverloadedError
 
 __all__ = [
     "Backend",
@@ -46,8 +49,6 @@ class EmbeddedBackend:
         self.orch = orch
 
     def ask(self, params: dict[str, Any]) -> dict[str, Any]:
-        from messages.errors import InvalidParams, OrchestratorError, OverloadedError
-
         params = dict(params)
         prompt = params.pop("prompt")
         try:
@@ -81,8 +82,6 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score ``systems`` (default: every model, the three strategies, oracle) on
     ``dataset`` with the embedded orchestrator ``orch``; returns the ``--json`` report."""
-    from actors.evaluation import plan
-
     data = dataset if isinstance(dataset, Dataset) else load(dataset)
     data = data.limited(limit)
     setup = Setup.of(orch.config)

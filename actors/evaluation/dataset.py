@@ -19,7 +19,8 @@ from typing import Any
 
 import regex
 
-from actors.evaluation.graders import GRADERS, Grader
+from actors.evaluation import graders
+from actors.evaluation.graders import GRADERS, Grader, GraderName
 from messages.codec import has_surrogate
 
 MAX_ITEMS = 100_000
@@ -169,10 +170,15 @@ def _answers(where: str, data: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _grader_name(where: str, name: Any) -> GraderName:
+    for known in GRADERS:
+        if name == known:
+            return known
+    raise DatasetError(f"{where}: grader must be one of {list(GRADERS)}, not {name!r}")
+
+
 def _grader(where: str, data: Mapping[str, Any], answers: tuple[str, ...]) -> Grader:
-    name = data.get("grader", "normalized")
-    if name not in GRADERS:
-        raise DatasetError(f"{where}: grader must be one of {list(GRADERS)}, not {name!r}")
+    name = _grader_name(where, data.get("grader", "normalized"))
     pattern = data.get("pattern")
     if name == "regex":
         if not isinstance(pattern, str) or not pattern:
@@ -193,11 +199,8 @@ def _grader(where: str, data: Mapping[str, Any], answers: tuple[str, ...]) -> Gr
             raise DatasetError(f"{where}: tolerance must be a finite number >= 0")
     if name == "choice" and not all(len(a) == 1 and "A" <= a.upper() <= "H" for a in answers):
         raise DatasetError(f"{where}: a choice answer is one letter, A to H")
-    if name == "numeric":
-        from actors.evaluation.graders import number
-
-        if any(number(a) is None for a in answers):
-            raise DatasetError(f"{where}: a numeric answer must be a number")
+    if name == "numeric" and any(graders.number(a) is None for a in answers):
+        raise DatasetError(f"{where}: a numeric answer must be a number")
     return Grader(
         name=name,
         pattern=pattern,

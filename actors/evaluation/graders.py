@@ -19,10 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from actors import strategies
 
-GRADERS = ("normalized", "exact", "numeric", "choice", "contains", "regex", "judge")
+GraderName = Literal["normalized", "exact", "numeric", "choice", "contains", "regex", "judge"]
+GRADERS: tuple[GraderName, ...] = get_args(GraderName)  # the registry: every grader, in order
 NUMBER_PATTERN = r"(-?\d[\d,]*(?:\.\d+)?)"
 CHOICE_PATTERN = r"\b([A-H])\b"
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
@@ -73,7 +75,7 @@ def choice(text: str | None) -> str | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Grader:
-    name: str
+    name: GraderName
     pattern: str | None = None  # the item's regex (regex grader)
     tolerance: float = DEFAULT_TOLERANCE
 

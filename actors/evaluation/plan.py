@@ -14,13 +14,14 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import astuple, dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
 from actors.config import STRATEGIES, Config
 from actors.evaluation.dataset import Item
 from actors.providers.base import estimate_tokens
 
-KINDS = ("model", "strategy", "pipeline", "self", "oracle")
+SystemKind = Literal["model", "strategy", "pipeline", "self", "oracle"]
+SYSTEM_KINDS: tuple[SystemKind, ...] = get_args(SystemKind)  # the registry of system kinds
 EVAL_TAG = "eval"  # the metadata key every evaluation job carries (its dataset's digest)
 CONTEXT_TOKENS_PER_ANSWER = 200  # a meta, rank or synthesis prompt carries the answers
 
@@ -132,7 +133,7 @@ def fingerprints(config: Config) -> dict[str, str]:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class System:
     name: str
-    kind: str
+    kind: SystemKind
     model: str | None = None  # model and self
     hidden: bool = False  # run for the oracle, not reported
 

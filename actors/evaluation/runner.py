@@ -11,20 +11,23 @@ new jobs once that much has been spent; the report then says how many questions 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from actors.evaluation import graders
+from actors.evaluation.answers import Answers, Progress, system_answer
 from actors.evaluation.dataset import Dataset, Item
 from actors.evaluation.plan import EVAL_TAG, Setup, System, job_key, job_params
+from messages.errors import BudgetExhausted, RoundError, SchemaError
 
 # A stored job that needs no new call: an answer, or a failure that is the system's own
 # (no round could agree, the schema was not met, the budget ran out). A failure of the
 # moment (no model up, a crash, a timeout, a shutdown) is asked again by the next run.
-FINAL_ERRORS = frozenset({"round_failed", "schema_failed", "budget_exhausted"})
+FINAL_ERRORS = frozenset(cls.code for cls in (RoundError, SchemaError, BudgetExhausted))
 
 
 def final(record: dict[str, Any]) -> bool:
@@ -89,25 +92,6 @@ class Task:
     sample: int
     key: str
     params: dict[str, Any]
-
-
-@dataclass(slots=True)
-class Progress:
-    total: int = 0
-    done: int = 0
-    reused: int = 0
-    spent_usd: float = 0.0
-    stopped: bool = False  # max_cost reached: jobs were left out
-
-
-@dataclass(slots=True)
-class Answers:
-    """Every job's result by (system name, item id, sample), and judges' verdicts by
-    (item id, answer text)."""
-
-    results: dict[tuple[str, str, int], dict[str, Any]] = field(default_factory=dict)
-    verdicts: dict[tuple[str, str], bool] = field(default_factory=dict)
-    judge_costs: dict[tuple[str, str], float] = field(default_factory=dict)
 
 
 def tasks(setup: Setup, dataset: Dataset, chosen: Sequence[System]) -> list[Task]:
@@ -250,8 +234,6 @@ def _judge_tasks(
     judge: str | None,
 ) -> list[tuple[Task, tuple[str, str]]]:
     """One judge job per distinct (question, answer) the ``judge`` grader must grade."""
-    from actors.evaluation.score import system_answer  # the answer a system gave
-
     out: list[tuple[Task, tuple[str, str]]] = []
     seen: set[tuple[str, str]] = set()
     default_judge = judge or setup.model_names[0]
@@ -284,8 +266,6 @@ def _judge_tasks(
 
 
 def _digest(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:8]
 
 

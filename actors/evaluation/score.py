@@ -4,15 +4,14 @@ and the comparisons with the best single model (the ``--json`` shape of CONTRACT
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from actors.evaluation import stats
+from actors.evaluation.answers import Answers, Progress, system_answer
 from actors.evaluation.dataset import Dataset, Item
 from actors.evaluation.plan import Setup, System
-from actors.evaluation.runner import Answers, Progress
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,32 +32,6 @@ def _calls(result: dict[str, Any]) -> int:
         for reply in rnd.get("replies") or ()
         if reply.get("status") != "skipped"
     )
-
-
-def _answer(result: dict[str, Any]) -> str | None:
-    return result.get("answer") if result.get("status") == "ok" else None
-
-
-def system_answer(setup: Setup, system: System, item: Item, answers: Answers) -> str | None:
-    """The answer ``system`` gave to ``item`` (None: none, or not run); ``self`` votes
-    its samples by the grader's key (ties: the earliest sample's answer)."""
-    if system.kind == "self":
-        texts = []
-        for sample in range(system.samples(setup)):
-            result = answers.results.get((system.name, item.id, sample))
-            if result is None:
-                return None
-            texts.append(_answer(result))
-        keyed = [(item.grader.key(t), t) for t in texts if t is not None]
-        keyed = [(k, t) for k, t in keyed if k is not None]
-        if not keyed:
-            return None
-        counts = Counter(k for k, _ in keyed)
-        best = max(counts.values())
-        winner = next(k for k, _ in keyed if counts[k] == best)
-        return next(t for k, t in keyed if k == winner)
-    result = answers.results.get((system.name, item.id, 0))
-    return None if result is None else _answer(result)
 
 
 def outcome(
