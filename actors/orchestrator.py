@@ -12,7 +12,7 @@ import datetime
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from dataclasses import astuple, replace
 from pathlib import Path
 from typing import Any, cast
@@ -24,12 +24,14 @@ from actors import strategies
 from actors.config import Config, ConfigSource, Environ, load_config
 from actors.coordinator import CoordinatorActor
 from actors.jobs import deliver
+from actors.lifecycle import Lifecycle
 from actors.metrics import Metrics
 from actors.model import ProviderFactory
 from actors.providers import make_provider
 from actors.providers.localserver import SharedResources
 from actors.runtime import IOLoop, safe_tell
 from actors.sharedlimits import RedisLimits
+from actors.store import RunStore
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
 from actors.version import VERSION
@@ -45,11 +47,10 @@ from messages.conversation import split, turns
 from messages.errors import ConfigError, InvalidParams, OrchestratorError, OverloadedError
 from messages.events import CoreChanged, JobEvent, RosterEntry
 from messages.options import ASK_OPTIONS
-from messages.results import ErrorInfo, JobResult
+from messages.results import JobResult
 
 _CALL_TIMEOUT_S = 10.0  # for quick questions to actors that never block
 RESTARTING_RETRY_AFTER_S = 1.0
-CACHE_SIZE = 1024  # deterministic results kept in memory by an embedded orchestrator
 
 
 class Orchestrator:
@@ -61,7 +62,7 @@ class Orchestrator:
         *,
         environ: Mapping[str, str] | None = None,
         provider_factory: ProviderFactory | None = None,
-        store: Any = None,
+        store: RunStore | None = None,
     ) -> None:
         self.config = config
         self.environ = Environ(os.environ if environ is None else environ)
@@ -69,14 +70,12 @@ class Orchestrator:
         # config names [daemon] state_dir, one this orchestrator opens and records to.
         self._owns_store = store is None and config.records_runs
         if self._owns_store:
-            from actors.daemon.store import RunStore
-
             store = RunStore(Path(config.daemon.state_dir).expanduser() / "runs.sqlite3")
         self.store = store
+        self.lifecycle = self.lifecycle_for(store)  # records, caches and starts its jobs
         self.metrics = Metrics()
         self.metrics.describe(self.config.models)
         self.shared = SharedResources()  # e.g. the local model server the participants share
-        self.cache: dict[str, JobResult] = {}  # deterministic results (the daemon's: SQLite)
         if provider_factory is None:
             provider_factory = functools.partial(make_provider, shared=self.shared)
         self.io = IOLoop()
@@ -177,30 +176,31 @@ class Orchestrator:
             listener=listener,
             **options,
         )
-        key = self.cache_key(ask) if ask.deterministic else None
-        self._record_accepted(ask)
-        if key is not None and key in self.cache:
-            hit = self.cache[key].with_changes(job_id=ask.job_id, cached=True)
-            self._record_finished(hit)
-            future.set(hit)
-            return future
 
-        def finished(result: JobResult | Exception) -> None:
-            if isinstance(result, Exception):
-                self._record_finished(
-                    JobResult(job_id=ask.job_id, status="error", error=ErrorInfo.of(result))
-                )
-                future.set_exception(exc_info=(type(result), result, None))
-                return
-            self._record_finished(result)
-            if key is not None and result.ok:
-                self.cache[key] = result
-                while len(self.cache) > CACHE_SIZE:
-                    self.cache.pop(next(iter(self.cache)))
-            future.set(result)
+        def finished(outcome: JobResult | Exception) -> None:
+            if isinstance(outcome, Exception):
+                future.set_exception(exc_info=(type(outcome), outcome, None))
+            else:
+                future.set(outcome)
 
-        self.start_job(replace(ask, reply_to=finished))
+        self.lifecycle.run(ask, finished)
         return future
+
+    def lifecycle_for(self, store: RunStore | None) -> Lifecycle:
+        """The job life cycle over ``store`` (this orchestrator's, or the socket
+        server's): ``run`` records, caches and starts a job on these actors."""
+        return Lifecycle(
+            store,
+            cache_key=lambda ask: self.cache_key(ask),
+            start=lambda ask: self.start_job(ask),
+            strategy=lambda: self.config.pipeline.strategy,
+        )
+
+    @property
+    def cache(self) -> MutableMapping[str, JobResult]:
+        """The in-memory deterministic results (without a run store; with one, the
+        store's cache table serves them). ``orch.cache.clear()`` forgets them."""
+        return self.lifecycle.memory
 
     def reconfigure(self, config: Config) -> None:
         """Apply ``config``'s templates and pipeline to the next jobs (SIGHUP); running
@@ -222,18 +222,6 @@ class Orchestrator:
             safe_tell(ref, Reconfigure(config=config))
 
     # --- the run store -------------------------------------------------------------------
-
-    def _record_accepted(self, ask: Ask) -> None:
-        if self.store is not None:
-            stored_apart = ("prompt", "metadata", "stream")  # columns of their own, or none
-            options = {
-                o.name: getattr(ask, o.name) for o in ASK_OPTIONS if o.name not in stored_apart
-            }
-            self.store.accept(ask.job_id, ask.prompt, options, dict(ask.metadata))
-
-    def _record_finished(self, result: JobResult) -> None:
-        if self.store is not None:  # queued on the store's writer thread: never waited on
-            self.store.finish(result)
 
     def runs(self, timeout: float = _CALL_TIMEOUT_S, **filters: Any) -> list[dict[str, Any]]:
         """Past jobs, newest first: the socket's ``runs`` (``limit``, ``status``, ``since``,
@@ -308,6 +296,9 @@ class Orchestrator:
             )
 
     def cancel(self, job_id: str) -> bool:
+        """Stop a job (True), also one still being recorded; False: not running."""
+        if self.lifecycle.cancel(job_id):
+            return True
         return bool(self.coordinator.ask(CancelJob(job_id=job_id), timeout=_CALL_TIMEOUT_S))
 
     # --- status ------------------------------------------------------------------------
@@ -391,7 +382,7 @@ class Orchestrator:
         except Exception:  # a stuck child process must not keep the host from stopping
             logger.exception("stopping shared provider resources failed")
         self.io.stop()
-        if self._owns_store:
+        if self._owns_store and self.store is not None:
             self.store.close()
         logger.info("orchestrator stopped")
 
@@ -431,7 +422,7 @@ def start(
     *,
     environ: Mapping[str, str] | None = None,
     provider_factory: ProviderFactory | None = None,
-    store: Any = None,
+    store: RunStore | None = None,
 ) -> Orchestrator:
     """Start an orchestrator from a TOML path, a dict shaped like the file, or a Config.
     With ``[daemon] state_dir`` in the configuration, every job is recorded in

@@ -31,9 +31,10 @@ from loguru import logger
 import actors
 from actors.config import Config, with_overrides
 from actors.daemon.defaults import describe, load_dotenv_file, resolve_config
+from actors.daemon.listen import ListenError
 from actors.daemon.logs import setup_logging
 from actors.daemon.server import SocketServer
-from actors.daemon.store import RunStore
+from actors.store import RunStore
 from actors.orchestrator import VERSION
 from actors.providers import unusable_models
 from messages.errors import ConfigError
@@ -149,10 +150,6 @@ def sd_notify(message: str) -> None:
         address = "\0" + address[1:]
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock, contextlib.suppress(OSError):
         sock.sendto(message.encode(), address)
-
-
-class ListenError(OSError):
-    """The HTTP front door's address cannot be bound (in use, not ours to take)."""
 
 
 class Daemon:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import os
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -19,8 +20,8 @@ from loguru import logger
 
 from actors.config import DaemonConfig
 from actors.daemon.peercred import peer_uid
-from actors.daemon.store import RunStore
 from actors.orchestrator import Orchestrator
+from actors.store import RunStore
 from messages.codec import (
     Framer,
     Request,
@@ -41,7 +42,6 @@ from messages.commands import Ask, CancelJob, new_id
 from messages.errors import (
     ERRORS_BY_CODE,
     InvalidParams,
-    JobCancelled,
     MethodNotFound,
     OrchestratorError,
     OverloadedError,
@@ -56,6 +56,7 @@ from messages.results import ErrorInfo, JobResult
 READ_CHUNK = 65536
 MAX_WRITE_BUFFER = 64 * 1024 * 1024  # a client that stops reading is dropped past this
 OVERLOADED_RETRY_AFTER_S = 1.0
+RESERVATION_TTL_S = 30.0  # a slot admit() reserved and no run_job() took is freed after this
 RUNS_PARAMS = {"limit", "offset", "status", "since", "until", "metadata", "text", "full"}
 
 
@@ -193,8 +194,10 @@ class SocketServer:
         self.config = config
         self.on_shutdown = on_shutdown
         self.accepting = True
+        self.lifecycle = orch.lifecycle_for(store)  # records, caches and starts the jobs
         self.inflight: dict[str, asyncio.Future[Any]] = {}
-        self.cancelled: set[str] = set()  # asked to stop before the coordinator had them
+        self.reserved: dict[str, asyncio.TimerHandle] = {}  # admitted, run_job not yet called
+        self.cancelled: set[str] = set()  # reserved jobs cancelled before run_job
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._uid = os.getuid()
@@ -245,15 +248,52 @@ class SocketServer:
             raise JobFailed(result)
         return result.to_dict()
 
-    def admit(self) -> None:
-        """Raises why a new job cannot start now (shutting down, too many in flight)."""
+    def admit(self, job_id: str | None = None) -> str:
+        """Reserve a slot for one job now, or raise why it cannot start (shutting down:
+        ``ShuttingDown``; ``max_inflight_jobs`` reached: ``OverloadedError``). A door that
+        must answer before the job runs (an HTTP stream's 200) admits first, then calls
+        ``run_job``, which takes the slot reserved for its ``job_id``, or, when admit was
+        given none, the one reserved from the same asyncio context (a task created after
+        the admit inherits it). A slot no ``run_job`` takes is freed after
+        ``RESERVATION_TTL_S`` (or at once by ``release``). Returns the reservation's id."""
+        self._check_room()
+        job_id = job_id or new_id()
+        loop = asyncio.get_running_loop()
+        self.reserved[job_id] = loop.call_later(RESERVATION_TTL_S, self.release, job_id)
+        _RESERVATION.set(job_id)
+        return job_id
+
+    def _check_room(self) -> None:
         if not self.accepting:
             raise ShuttingDown("the daemon is shutting down")
-        if len(self.inflight) >= self.config.max_inflight_jobs:
+        taken = len(self.inflight) + len(self.reserved)
+        if taken >= self.config.max_inflight_jobs:
             raise OverloadedError(
-                f"{len(self.inflight)} jobs in flight (max_inflight_jobs)",
+                f"{taken} jobs in flight (max_inflight_jobs)",
                 data={"retry_after_s": OVERLOADED_RETRY_AFTER_S},
             )
+
+    def release(self, job_id: str) -> None:
+        """Free a slot ``admit`` reserved for a job that will not run."""
+        handle = self.reserved.pop(job_id, None)
+        if handle is not None:
+            handle.cancel()
+            self.cancelled.discard(job_id)
+
+    def _claim(self, job_id: str | None) -> str:
+        """The id of the job about to run, its slot taken: the one reserved for it (or in
+        this context), else one with room now. Synchronous: nothing runs between the
+        check and the claim."""
+        for reserved in (job_id, _RESERVATION.get()):
+            if reserved is not None and reserved in self.reserved:
+                self.reserved.pop(reserved).cancel()
+                if job_id not in (None, reserved) and reserved in self.cancelled:
+                    # the context's slot, for a job named after the admit: its cancel too
+                    self.cancelled.discard(reserved)
+                    self.cancelled.add(job_id)
+                return job_id or reserved
+        self._check_room()
+        return job_id or new_id()
 
     async def run_job(
         self,
@@ -261,63 +301,33 @@ class SocketServer:
         listener: Callable[[JobEvent], None] | None = None,
         job_id: str | None = None,
     ) -> JobResult:
-        """One job from validated ``ask`` params (without ``stream``), recorded in the run
-        store when accepted and, before it is returned, when finished: the socket's ``ask``
-        and the HTTP front door's. ``listener`` gets the job's events; a caller that needs
-        the job's id before it ends (to stream it, to cancel it) names it with ``job_id``.
-        A job that cannot start raises its error (recorded too)."""
-        self.admit()
+        """One job from validated ``ask`` params (without ``stream``) through the engine's
+        life cycle (``actors.lifecycle``): recorded when accepted and, before it is
+        returned, when finished: the socket's ``ask`` and the HTTP front door's.
+        ``listener`` gets the job's events; a caller that needs the job's id before it
+        ends (to stream it, to cancel it) names it with ``job_id``. A job that cannot
+        start raises its error (recorded too); one past ``max_inflight_jobs`` raises
+        ``OverloadedError`` unless ``admit`` reserved its slot."""
+        job_id = self._claim(job_id)
         loop = asyncio.get_running_loop()
-        job_id = job_id or new_id()
         outcome: asyncio.Future[Any] = loop.create_future()
         self.inflight[job_id] = outcome  # claimed before any await: admission holds
         try:
-            options = {k: v for k, v in params.items() if k not in ("prompt", "metadata")}
-            await asyncio.wrap_future(
-                self.store.accept(job_id, params["prompt"], options, params["metadata"])
-            )
-            key = self.orch.cache_key(Ask(**params)) if params["deterministic"] else None
-            hit = None if key is None else await asyncio.wrap_future(self.store.cached(key))
-            if job_id in self.cancelled:  # cancelled while it was being accepted
-                strategy = params["strategy"] or self.orch.config.pipeline.strategy
-                error = ErrorInfo.of(JobCancelled("cancelled by request"))
-                result = JobResult(
-                    job_id=job_id, status="cancelled", strategy=strategy, error=error
-                )
-            elif hit is not None:  # served from the run store: no provider call
-                result = hit.with_changes(job_id=job_id, cached=True)
-            else:
-                self.orch.start_job(
-                    Ask(
-                        job_id=job_id,
-                        **params,
-                        reply_to=lambda r: loop.call_soon_threadsafe(_resolve, outcome, r),
-                        listener=listener,
-                    )
-                )
-                result = await outcome
+            ask = Ask(job_id=job_id, **params, listener=listener)
+
+            def done(result: JobResult | Exception) -> None:  # on the thread that ended it
+                loop.call_soon_threadsafe(_resolve, outcome, result)
+
+            self.lifecycle.run(ask, done)
+            if job_id in self.cancelled:  # cancelled between its admit and now
+                self.cancel_job(job_id)
+            result = await outcome
         finally:
             self.inflight.pop(job_id, None)
             self.cancelled.discard(job_id)
-        if isinstance(result, OrchestratorError):  # the job could not start (bad params)
-            strategy = params["strategy"] or self.orch.config.pipeline.strategy
-            failed = JobResult(
-                job_id=job_id, status="error", strategy=strategy, error=ErrorInfo.of(result)
-            )
-            await self._record(failed)
+        if isinstance(result, Exception):  # it could not start; recorded as failed
             raise result
-        if key is not None and result.ok and not result.cached:
-            self.store.cache_result(key, job_id)  # committed with (or before) the finish row
-        await self._record(result)
         return result
-
-    async def _record(self, result: JobResult) -> None:
-        """Write the finish row and wait for its commit: a client is answered only after
-        its result is durable. The writer batches, so a burst of results costs one commit."""
-        try:
-            await asyncio.wrap_future(self.store.finish(result))
-        except Exception:  # the answer still goes out; the row stays "running" -> interrupted
-            logger.exception("job {}: the run store could not record the result", result.job_id)
 
     def _streamer(
         self, loop: asyncio.AbstractEventLoop, conn: Connection, request: Request, job_id: str
@@ -360,12 +370,16 @@ class SocketServer:
         return {"cancelled": False}  # it had already finished
 
     def cancel_job(self, job_id: str) -> bool:
-        """Cancels a job this daemon is still accepting (True), which the coordinator does
-        not know yet; a job it knows is told to stop as well. False: not one of ours."""
+        """Cancels a job of this daemon (True): one admitted but not run yet, one still
+        being accepted (which then never starts), or one the coordinator runs. False:
+        not one of ours (or already finished)."""
+        if job_id in self.reserved:
+            self.cancelled.add(job_id)  # run_job ends it at once
+            return True
         if job_id not in self.inflight:
             return False
-        self.cancelled.add(job_id)  # run_job checks it just before starting the job
-        self.orch.coordinator.tell(CancelJob(job_id=job_id))  # it may have started already
+        if not self.lifecycle.cancel(job_id):  # it has started: the coordinator stops it
+            self.orch.coordinator.tell(CancelJob(job_id=job_id))
         return True
 
     async def ping(self, request: Request, conn: Connection) -> Any:
@@ -406,6 +420,11 @@ class SocketServer:
                 task.cancel()
         for conn in connections:
             conn.abort()
+
+
+_RESERVATION: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "orchestrord_reservation", default=None
+)
 
 
 def _resolve(future: asyncio.Future[Any], outcome: Any) -> None:

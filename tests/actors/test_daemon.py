@@ -750,7 +750,7 @@ def test_a_refused_request_is_stored_with_the_strategy_it_asked_for(daemon) -> N
 
 
 def test_the_daemon_forgets_jobs_older_than_retain_days_at_start(tmp_path) -> None:
-    from actors.daemon.store import RunStore
+    from actors.store import RunStore
 
     workdir = Path(tempfile.mkdtemp(prefix="od-", dir="/tmp"))
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from helpers import WAIT, Recorder, fake_models
 
-from actors.daemon.store import RunStore, quality_samples
+from actors.store import RunStore, quality_samples
 from actors.metrics import Metrics
 from messages.results import JobResult, ModelReply, RoundResult
 

@@ -14,7 +14,7 @@ from helpers import WAIT, fake_models
 from actors.config import DaemonConfig
 from actors.daemon import server as server_module
 from actors.daemon.server import SocketServer
-from actors.daemon.store import RunStore
+from actors.store import RunStore
 
 NOT_YET_S = 0.5  # how long a reply that must not come yet is given to (wrongly) come
 

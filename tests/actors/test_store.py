@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import WAIT
 
-from actors.daemon.store import RunStore
+from actors.store import RunStore
 from messages.results import ErrorInfo, JobResult, ModelReply, RoundResult, Usage
 
 
@@ -242,7 +242,7 @@ def test_retention_forgets_old_jobs_with_their_replies_and_cache(tmp_path: Path)
 
 
 def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
-    from actors.daemon import schema
+    from actors.store import schema
 
     path = tmp_path / "runs.sqlite3"
     db = sqlite3.connect(path)

@@ -130,5 +130,8 @@ def record(row: tuple[Any, ...]) -> dict[str, Any]:
         created=iso(accepted),
     )
     if requested.get("messages"):  # a conversation: its turns, as they were sent
-        out["messages"] = [{"role": r, "content": c} for r, c in requested["messages"]]
+        out["messages"] = [  # dicts; a job stored before tool messages: (role, content)
+            m if isinstance(m, dict) else {"role": m[0], "content": m[1]}
+            for m in requested["messages"]
+        ]
     return out

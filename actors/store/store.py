@@ -5,8 +5,11 @@ reply of every round (prompt, text, latency, usage, cost, error) and its metadat
 All SQL runs on one writer thread that batches queued operations into one
 transaction, so the actors never touch the disk and a burst of jobs costs a few
 commits. Reads go through the same queue (read-your-writes). ``accept`` returns a
-future the server awaits before starting the job: an accepted job is on disk.
-At open, jobs left ``running`` by a dead daemon are marked ``interrupted``.
+future the job's life cycle (``actors.lifecycle``) waits on before starting the job:
+an accepted job is on disk. Each round is kept as it ends (``progress``), so at open,
+jobs left ``running`` by a dead daemon are marked ``interrupted`` with the rounds they
+had finished. A file that is not a readable SQLite database raises ``StoreUnreadable``
+and is left as it is.
 """
 
 from __future__ import annotations
@@ -23,12 +26,14 @@ from typing import Any
 
 from loguru import logger
 
-from actors.daemon import runs, schema
+from actors.store import runs, schema
+from actors.store.schema import StoreUnreadable
 from messages.errors import JobInterrupted
 from messages.results import ErrorInfo, JobResult
 
 BATCH = 512
 Op = Callable[[sqlite3.Connection], Any]
+INSERT_REPLY = "INSERT INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 class RunStore:
@@ -36,11 +41,16 @@ class RunStore:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._queue: queue.SimpleQueue[tuple[Op, Future[Any]] | None] = queue.SimpleQueue()
+        schema.check_file(self.path)  # before SQLite may write to a file it cannot read
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash
-        self.version = schema.migrate(self._db)
-        self.interrupted = self._mark_interrupted()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # durable against a process crash
+            self.version = schema.migrate(self._db)
+            self.interrupted = self._mark_interrupted()
+        except sqlite3.DatabaseError as exc:  # corrupt inside: its header looked right
+            self._db.close()
+            raise StoreUnreadable(self.path, str(exc)) from None
         self._thread = threading.Thread(target=self._run, name="run-store", daemon=True)
         self._thread.start()
 
@@ -110,16 +120,24 @@ class RunStore:
     # --- operations ---------------------------------------------------------------------
 
     def _mark_interrupted(self) -> int:
-        rows = self._db.execute("SELECT job_id FROM jobs WHERE status = 'running'").fetchall()
+        """Jobs left ``running`` by a dead daemon end ``interrupted``, keeping the rounds
+        they had finished (and those rounds' replies, for the models' history)."""
+        rows = self._db.execute(
+            "SELECT job_id, result FROM jobs WHERE status = 'running'"
+        ).fetchall()
         now = time.time()
         error = ErrorInfo.of(JobInterrupted("the daemon stopped before the job finished"))
-        for (job_id,) in rows:
+        for job_id, partial in rows:
             result = JobResult(job_id=job_id, status="interrupted", error=error)
+            if partial is not None:
+                rounds = JobResult.from_dict(json.loads(partial)).rounds
+                result = result.with_changes(rounds=rounds)
             self._db.execute(
                 "UPDATE jobs SET status = 'interrupted', finished_at = ?, result = ? "
                 "WHERE job_id = ?",
                 (now, json.dumps(result.to_dict()), job_id),
             )
+            self._db.executemany(INSERT_REPLY, reply_rows(result, now))
         if rows:
             logger.warning(
                 "marked {} job(s) left running by a dead daemon as interrupted", len(rows)
@@ -132,8 +150,8 @@ class RunStore:
         row = (
             job_id,
             prompt,
-            json.dumps(dict(options), default=list),
-            json.dumps(dict(metadata)),
+            json.dumps(dict(options), default=_plain),
+            json.dumps(dict(metadata), default=_plain),
             time.time(),
             options.get("strategy"),
         )
@@ -145,52 +163,42 @@ class RunStore:
             )
         )
 
+    def progress(self, partial: JobResult) -> Future[Any]:
+        """Keep a running job's rounds so far (its ``result`` while it runs): a daemon
+        killed mid-job leaves them to ``interrupted``. Never overwrites a finished job."""
+        data = json.dumps(partial.to_dict())
+        return self.submit(
+            lambda db: db.execute(
+                "UPDATE jobs SET result = ? WHERE job_id = ? AND status = 'running'",
+                (data, partial.job_id),
+            )
+        )
+
     def finish(self, result: JobResult) -> Future[Any]:
         now = time.time()
         data = json.dumps(result.to_dict())
-        replies = [
-            (
-                result.job_id,
-                i,
-                rnd.name,
-                r.model,
-                r.status,
-                r.prompt,
-                r.text,
-                r.latency_ms,
-                r.usage.input_tokens if r.usage else None,
-                r.usage.output_tokens if r.usage else None,
-                r.cost_usd,
-                r.error.code if r.error else None,
-                r.error.message if r.error else None,
-                now,
-            )
-            for i, rnd in enumerate(result.rounds)
-            for r in rnd.replies
-            if not result.cached  # a cached result made no calls: the history stays true
-        ]
-
+        # a cached result made no calls: the models' history stays true
+        replies = [] if result.cached else reply_rows(result, now)
         participants = [r.model for r in result.rounds[0].replies] if result.rounds else []
         models = json.dumps(participants) if participants else None
+        row = (
+            result.status,
+            now,
+            data,
+            result.strategy,
+            models,
+            result.elapsed_ms,
+            result.cost_usd,
+            result.job_id,
+        )
 
         def op(db: sqlite3.Connection) -> None:
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = ?, result = ?, strategy = ?, "
                 "models = ?, elapsed_ms = ?, cost_usd = ? WHERE job_id = ?",
-                (
-                    result.status,
-                    now,
-                    data,
-                    result.strategy,
-                    models,
-                    result.elapsed_ms,
-                    result.cost_usd,
-                    result.job_id,
-                ),
+                row,
             )
-            db.executemany(
-                "INSERT INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", replies
-            )
+            db.executemany(INSERT_REPLY, replies)
 
         return self.submit(op)
 
@@ -264,7 +272,7 @@ class RunStore:
         return self.submit(op)
 
     def runs(self, params: Mapping[str, Any]) -> Future[list[dict[str, Any]]]:
-        """Past jobs matching ``params`` (see ``actors.daemon.runs``), newest first;
+        """Past jobs matching ``params`` (see ``actors.store.runs``), newest first;
         ``full`` gives whole records (``export``) instead of listings."""
         clause, args = runs.where(params)
         limit, offset = runs.page(params)
@@ -302,6 +310,38 @@ class RunStore:
             return int(cursor.rowcount)
 
         return self.submit(op)
+
+
+def reply_rows(result: JobResult, now: float) -> list[tuple[Any, ...]]:
+    """The ``replies`` rows of every call in ``result``'s rounds."""
+    return [
+        (
+            result.job_id,
+            i,
+            rnd.name,
+            r.model,
+            r.status,
+            r.prompt,
+            r.text,
+            r.latency_ms,
+            r.usage.input_tokens if r.usage else None,
+            r.usage.output_tokens if r.usage else None,
+            r.cost_usd,
+            r.error.code if r.error else None,
+            r.error.message if r.error else None,
+            now,
+        )
+        for i, rnd in enumerate(result.rounds)
+        for r in rnd.replies
+    ]
+
+
+def _plain(value: Any) -> Any:
+    """JSON for the frozen values an ``Ask`` holds (messages, tools: their ``to_dict``;
+    mappings, tuples)."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    return dict(value) if isinstance(value, Mapping) else list(value)
 
 
 def _settle(future: Future[Any], value: Any, error: BaseException | None) -> None:

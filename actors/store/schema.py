@@ -16,8 +16,47 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 from loguru import logger
+
+MAGIC = b"SQLite format 3\x00"
+HEADER = 100  # bytes of SQLite's database header
+
+
+class StoreUnreadable(Exception):
+    """``runs.sqlite3`` is not a readable SQLite database (garbage, truncated, corrupt).
+    The file is left exactly as it was: the message says what to do with it."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(
+            f"the run store {path} is unreadable ({why}); it was left untouched: move it "
+            "aside (or restore a backup) and start again, and a new one is created"
+        )
+        self.path = path
+
+
+def check_file(path: Path) -> None:
+    """Raise ``StoreUnreadable`` if ``path`` exists but its header is not a whole SQLite
+    database's: not SQLite at all, or shorter than the page count its header records
+    (truncated). Read-only, and before SQLite opens the file, which could write to it."""
+    try:
+        with path.open("rb") as file:
+            header = file.read(HEADER)
+            size = file.seek(0, 2)
+    except FileNotFoundError:
+        return
+    if not header:
+        return  # an empty file: SQLite makes it a new database
+    if len(header) < HEADER or not header.startswith(MAGIC):
+        raise StoreUnreadable(path, "not an SQLite database")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counted = header[24:28] == header[92:96]  # else the page count is not maintained
+    if counted and size < pages * page_size:
+        raise StoreUnreadable(path, f"truncated: {size} bytes of {pages * page_size}")
+
 
 BASE = """
 CREATE TABLE IF NOT EXISTS jobs (
