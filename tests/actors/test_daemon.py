@@ -392,6 +392,63 @@ def test_kill_9_mid_job_then_restart_marks_the_job_interrupted(daemon) -> None:
         again.stop()
 
 
+def test_kill_9_keeps_the_rounds_that_had_finished(daemon) -> None:
+    """A job killed by kill -9 used to read ``interrupted`` with ``rounds: []``: its
+    finished rounds were only written with the whole result."""
+    d = daemon(slow())
+    ask = {
+        "prompt": "q",
+        "models": ["fast"],
+        "rounds": ["initial", "synthesis"],
+        "synthesizer": "slow",  # the synthesis hangs: the initial round is all there is
+        "stream": True,
+    }
+    with connect(d) as c:
+        c.send("ask", ask)
+        while (event := first_event(c))["type"] != "round_finished":
+            pass
+        job_id = event["job_id"]
+        running = c.request("job", {"job_id": job_id})["result"]  # read after the write
+        assert running["status"] == "running" and running["rounds"][0]["name"] == "initial"
+        d.proc.kill()
+        d.wait()
+    again = DaemonProcess(slow(), workdir=d.dir).start()
+    try:
+        stored = rpc(again, "job", {"job_id": job_id})["result"]
+        assert stored["status"] == "interrupted" and stored["error"]["code"] == "interrupted"
+        [initial] = stored["rounds"]
+        assert initial["name"] == "initial"
+        assert [(r["model"], r["status"], r["text"]) for r in initial["replies"]] == [
+            ("fast", "ok", "fast answer")
+        ]
+        runs = rpc(again, "runs", {"status": "interrupted"})["result"]["runs"]
+        assert [r["job_id"] for r in runs] == [job_id]
+    finally:
+        again.stop()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_an_unreadable_run_store_is_one_line_exit_2_and_left_untouched(daemon, damage) -> None:
+    """A corrupt runs.sqlite3 used to stop the daemon with a raw traceback and exit 1."""
+    d = daemon(FAST)
+    rpc(d, "ask", {"prompt": "fill the store"})
+    rpc(d, "shutdown")
+    assert d.wait() == 0
+    path = d.dir / "state" / "runs.sqlite3"
+    if damage == "garbage":
+        path.write_bytes(os.urandom(3000))
+    else:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    before = path.read_bytes()
+    d.stderr_path.unlink()
+    again = DaemonProcess(FAST, workdir=d.dir).spawn()
+    assert again.wait(timeout=WAIT) == 2
+    lines = d.stderr().strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in lines[0], lines
+    assert str(path) in lines[0] and "move it aside" in lines[0], lines[0]
+    assert path.read_bytes() == before
+
+
 def test_a_second_daemon_on_the_same_socket_is_refused(daemon) -> None:
     d = daemon(FAST)
     second = DaemonProcess(FAST, workdir=d.dir).spawn()

@@ -269,3 +269,78 @@ def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
     again = RunStore(path)
     assert again.version == 2  # opening again changes nothing
     again.close()
+
+
+# --- a job's rounds as they end; a store that cannot be read ------------------------------
+
+
+def test_a_running_job_keeps_its_finished_rounds_through_an_interruption(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.accept("j1", "p", {}, {}).result(WAIT)
+    rounds = finished("j1").rounds
+    store.progress(JobResult(job_id="j1", status="running", rounds=rounds)).result(WAIT)
+    wire = [r.to_dict() for r in rounds]  # (a reply's prompt is kept in its own column)
+    assert store.record("j1").result(WAIT)["rounds"] == wire  # `job` shows them as it runs
+    store.close()  # as a kill -9 leaves it: never finished
+    again = RunStore(tmp_path / "runs.sqlite3")
+    stored = again.get("j1").result(WAIT)
+    assert stored.status == "interrupted" and stored.error.code == "interrupted"
+    assert [r.to_dict() for r in stored.rounds] == wire
+    history = again.history(["a", "b"]).result(WAIT)  # the calls it made still count
+    assert [(m, ok) for m, ok, _ in history] == [("a", True), ("b", False)]
+    again.close()
+
+
+def test_progress_never_overwrites_a_finished_job(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs.sqlite3")
+    store.accept("j1", "p", {}, {}).result(WAIT)
+    store.finish(finished("j1")).result(WAIT)
+    store.progress(JobResult(job_id="j1", status="running")).result(WAIT)  # a late one
+    assert store.get("j1").result(WAIT).to_dict() == finished("j1").to_dict()
+    store.close()
+
+
+def test_frozen_options_and_metadata_are_stored_as_json(tmp_path: Path) -> None:
+    from types import MappingProxyType
+
+    store = RunStore(tmp_path / "runs.sqlite3")
+    schema = MappingProxyType({"type": "object", "required": ("a",)})
+    store.accept("j1", "p", {"schema": schema, "models": ("a",)}, {"k": (1, 2)}).result(WAIT)
+    record = store.record("j1").result(WAIT)
+    assert record["options"] == {"schema": {"type": "object", "required": ["a"]}, "models": ["a"]}
+    assert record["metadata"] == {"k": [1, 2]}
+    store.close()
+
+
+def damaged(path: Path, damage: str) -> bytes:
+    """A real store, then damaged: its bytes after the damage."""
+    store = RunStore(path)
+    for i in range(50):
+        store.accept(f"j{i}", "p" * 500, {}, {}).result(WAIT)
+        store.finish(finished(f"j{i}")).result(WAIT)
+    store.close()
+    data = path.read_bytes()
+    data = {"garbage": b"not a database at all " * 200, "truncated": data[: len(data) // 2]}[damage]
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated"])
+def test_an_unreadable_store_is_refused_and_left_as_it_was(tmp_path: Path, damage: str) -> None:
+    from actors.store import StoreUnreadable
+
+    path = tmp_path / "runs.sqlite3"
+    before = damaged(path, damage)
+    with pytest.raises(StoreUnreadable) as caught:
+        RunStore(path)
+    assert str(path) in str(caught.value) and "move it aside" in str(caught.value)
+    assert path.read_bytes() == before
+    assert not (tmp_path / "runs.sqlite3-wal").exists()
+
+
+def test_an_empty_store_file_becomes_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "runs.sqlite3"
+    path.touch()
+    store = RunStore(path)
+    assert store.get("nope").result(WAIT) is None
+    store.close()
