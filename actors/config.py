@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from actors.pipelines import NamedPipeline, check_template, parse_pipelines
+from actors.checks import check_template, check_validate
+from actors.pipelines import NamedPipeline, parse_pipelines
 from actors.prices import FREE_PROVIDERS, table_cost
 from actors.prices import lookup as lookup_price
 from actors.prompts import DEFAULT_TEMPLATES, PLACEHOLDERS
@@ -385,23 +386,6 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
             "pipeline.quorum", f"must be >= 0 (0: wait for every reply), got {pipeline.quorum}"
         )
     return pipeline
-
-
-def check_validate(key: str, validate: Any) -> None:
-    if not isinstance(validate, Mapping):
-        raise ConfigError(key, "expected a table {regex = ..., required_sections = [...]}")
-    ConfigError.check_keys(key, validate, ("regex", "required_sections"))
-    regex = validate.get("regex")
-    if regex is not None:
-        import regex as regex_engine  # the engine answer_pattern uses, with a time budget
-
-        try:
-            regex_engine.compile(regex)
-        except (regex_engine.error, TypeError) as exc:
-            raise ConfigError(f"{key}.regex", f"not a valid regex: {exc}") from None
-    sections = validate.get("required_sections", [])
-    if not isinstance(sections, list) or not all(isinstance(x, str) and x for x in sections):
-        raise ConfigError(f"{key}.required_sections", "expected a list of non-empty strings")
 
 
 def _templates(data: Any) -> TemplatesConfig:

@@ -33,13 +33,12 @@ turns it into stages whose results are exactly those of the rounds it always ran
 from __future__ import annotations
 
 import re
-import string
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from actors.prompts import PLACEHOLDERS
+from actors.checks import check_template, check_validate
 from messages.errors import ConfigError
 
 KINDS = ("initial", "meta", "chain", "vote", "rank", "synthesis")
@@ -167,8 +166,6 @@ def parse_pipelines(data: Any, model_names: set[str]) -> Mapping[str, NamedPipel
 
 
 def _pipeline(name: str, table: Any, prefix: str, model_names: set[str]) -> NamedPipeline:
-    from actors.config import check_validate  # config imports this module
-
     if not isinstance(table, Mapping):
         raise ConfigError(prefix, "expected a table with stages = [...]")
     ConfigError.check_keys(prefix, table, ("stages", "validate"))
@@ -262,16 +259,3 @@ def _text(key: str, value: Any) -> str | None:
     if not isinstance(value, str) or not value.strip():
         raise ConfigError(key, "expected a non-empty string")
     return value
-
-
-def check_template(key: str, text: str, template: str) -> None:
-    """``text`` uses only the placeholders of ``template`` (``[templates]``' rule)."""
-    allowed = PLACEHOLDERS[template]
-    try:
-        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-    except ValueError as exc:
-        raise ConfigError(key, f"bad template: {exc}") from None
-    unknown = fields - allowed
-    if unknown:
-        usable = " ".join(f"{{{f}}}" for f in sorted(allowed))
-        raise ConfigError(key, f"unknown placeholder(s) {sorted(unknown)}; use {usable}")
