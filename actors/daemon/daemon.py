@@ -34,10 +34,9 @@ from actors.daemon.defaults import describe, load_dotenv_file, resolve_config
 from actors.daemon.listen import ListenError
 from actors.daemon.logs import setup_logging
 from actors.daemon.server import SocketServer
-from actors.store import RunStore, StoreUnreadable
 from actors.orchestrator import VERSION
 from actors.providers import unusable_models
-from actors.redisconn import describe as describe_limits
+from actors.store import RunStore, StoreUnreadable
 from messages.errors import ConfigError
 
 MAX_SOCKET_PATH = 107
@@ -271,11 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check_config:
         print(describe(config))
-        try:
-            print(describe_limits(config.limits, os.environ))
-        except ConfigError as exc:  # a refused login, an unknown database, an unset variable
-            print(f"orchestrord: bad configuration: {exc}", file=sys.stderr)
-            return 2
         unusable = unusable_models(config.models, os.environ)
         for index, model in enumerate(config.models):
             if model.name in unusable:
@@ -288,9 +282,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(Daemon(config, reload=lambda: effective_config(args)).run())
     except SocketInUse as exc:
         print(f"orchestrord: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:  # found only at start, e.g. Redis refusing the login
-        print(f"orchestrord: bad configuration: {exc}", file=sys.stderr)
         return 2
     except ListenError as exc:  # the HTTP front door's address is taken
         print(f"orchestrord: {exc}", file=sys.stderr)
