@@ -3,6 +3,8 @@
 No pykka, no network, no threads: everything here is an immutable value.
 """
 
+__orchestrord__ = True  # this package is orchestrord's, not PyPI's `messages` (actors.origin)
+
 from messages.commands import Ask, CancelJob, Complete, GetStatus, Subscribe, Synthesize, new_id
 from messages.errors import (
     ERRORS_BY_CODE,
