@@ -18,110 +18,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.telemetry import Telemetry, provider_name
 from messages.results import Usage
-
-# OpenTelemetry GenAI semantic conventions: metric names and explicit bucket boundaries.
-DURATION_BUCKETS = (
-    0.01,
-    0.02,
-    0.04,
-    0.08,
-    0.16,
-    0.32,
-    0.64,
-    1.28,
-    2.56,
-    5.12,
-    10.24,
-    20.48,
-    40.96,
-    81.92,
-)
-TOKEN_BUCKETS = (
-    1,
-    4,
-    16,
-    64,
-    256,
-    1024,
-    4096,
-    16384,
-    65536,
-    262144,
-    1048576,
-    4194304,
-    16777216,
-    67108864,
-)
-WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
-GENAI = ("gen_ai_operation_name", "gen_ai_system", "gen_ai_request_model", "orchestrord_model")
-
-
-class Telemetry:
-    """Prometheus instruments of one orchestrator (its own registry: two orchestrators
-    in one process never share counters), exposed by the HTTP front door's /metrics."""
-
-    def __init__(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        self.duration = Histogram(
-            "gen_ai_client_operation_duration_seconds",
-            "GenAI operation duration (a model call, retries included)",
-            [*GENAI, "error_type"],
-            buckets=DURATION_BUCKETS,
-            registry=r,
-        )
-        self.tokens = Histogram(
-            "gen_ai_client_token_usage",
-            "Measures number of input and output tokens used",
-            [*GENAI, "gen_ai_token_type"],
-            buckets=TOKEN_BUCKETS,
-            registry=r,
-        )
-        self.cost = Counter(
-            "orchestrord_cost_usd", "USD spent on model calls", ["orchestrord_model"], registry=r
-        )
-        self.calls = Counter(
-            "orchestrord_calls",
-            "Model calls by outcome",
-            ["orchestrord_model", "outcome"],
-            registry=r,
-        )
-        self.rate_limited = Counter(
-            "orchestrord_rate_limited",
-            "429 answers from providers",
-            ["orchestrord_model"],
-            registry=r,
-        )
-        self.waits = Histogram(
-            "orchestrord_limiter_wait_seconds",
-            "How long calls waited (rate limits, concurrency) before they started",
-            ["orchestrord_model"],
-            buckets=WAIT_BUCKETS,
-            registry=r,
-        )
-        self.jobs = Counter("orchestrord_jobs", "Finished jobs", ["status", "strategy"], registry=r)
-        self.rounds = Counter("orchestrord_rounds", "Rounds run", ["round"], registry=r)
-        self.inflight_jobs = Gauge("orchestrord_inflight_jobs", "Jobs running", registry=r)
-        self.inflight_calls = Gauge(
-            "orchestrord_inflight_calls",
-            "Model calls running",
-            ["orchestrord_model"],
-            registry=r,
-        )
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-
-    def child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, looked up once: ``labels()`` validates and locks
-        on every call, which cost a tenth of the daemon's CPU per job on the hot path."""
-        key = (id(metric), labels)
-        found = self._children.get(key)
-        if found is None:  # a race makes it twice; labels() hands both the same child
-            found = self._children[key] = metric.labels(*labels)
-        return found
-
 
 CIRCUIT_FAILURES = 3
 HEDGE_MIN_SAMPLES = 5
@@ -215,7 +113,7 @@ class Metrics:
     def describe(self, models: Iterable[Any]) -> None:
         """The configured models (provider, model id) the GenAI labels name."""
         for m in models:
-            self._labels[m.name] = ("chat", m.provider, m.model, m.name)
+            self._labels[m.name] = ("chat", provider_name(m.provider, m.options), m.model, m.name)
 
     def _genai(self, model: str) -> tuple[str, str, str, str]:
         return self._labels.get(model, ("chat", "", "", model))
@@ -312,12 +210,41 @@ class Metrics:
     def job_started(self) -> None:
         self.telemetry.inflight_jobs.inc()
 
-    def job_finished(self, status: str, strategy: str, rounds: Iterable[str]) -> None:
+    def job_finished(
+        self,
+        status: str,
+        strategy: str,
+        rounds: Iterable[str],
+        *,
+        pipeline: str = "default",
+        elapsed_s: float | None = None,
+        escalations: Iterable[str] = (),
+    ) -> None:
+        """A job ended: its status, rounds, duration and the gates that escalated it."""
         t = self.telemetry
         t.inflight_jobs.dec()
         t.child(t.jobs, status, strategy).inc()
         for name in rounds:
             t.child(t.rounds, name).inc()
+        if elapsed_s is not None:
+            t.child(t.job_duration, pipeline, status).observe(max(0.0, elapsed_s))
+        for stage in escalations:
+            t.child(t.escalations, pipeline, stage).inc()
+
+    def first_token(self, model: str, seconds: float) -> None:
+        """A streamed call's first content token came this long after the call began."""
+        t = self.telemetry
+        t.child(t.first_token, *self._genai(model)).observe(max(0.0, seconds))
+
+    def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request through a front door (``route`` is the template, not the path)."""
+        t = self.telemetry
+        t.child(t.http, method, route, str(status)).observe(max(0.0, seconds))
+
+    def server_first_token(self, route: str, model: str, seconds: float) -> None:
+        """A front door sent its first token this long after the request arrived."""
+        t = self.telemetry
+        t.child(t.server_ttft, "chat", model, route).observe(max(0.0, seconds))
 
     def add_inflight(self, model: str, delta: int) -> None:
         self.telemetry.child(self.telemetry.inflight_calls, model).inc(delta)

@@ -2,9 +2,10 @@
 
 A provider's limit belongs to its API key, not to a process. With ``[limits] backend =
 "redis"``, each model's request and token buckets live in Redis under
-``{key_prefix}:{limit_key}:…`` and every process that uses the same URL, prefix and
+``{key_prefix}:{{limit_key}}:…`` and every process that uses the same URL, prefix and
 ``limit_key`` (daemons on several hosts, an application embedding the actors) draws from
-the same two buckets.
+the same two buckets. The braces are a hash tag: one model's keys share a cluster slot.
+How to reach Redis (URL from the environment, TLS, Cluster, Sentinel): ``actors.redisconn``.
 
 Each operation is one server-side Lua script, atomic, timed by Redis's own clock (no two
 hosts need agreeing clocks): ``take`` (the same rule as ``actors.limiter.TokenBucket``,
@@ -23,11 +24,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from loguru import logger
 
 from actors.config import LimitsConfig, ModelConfig
+from actors.redisconn import connect, redacted, resolve_url
 
 RETRY_S = 1.0  # while Redis is unreachable, try it again at most this often
 # The reserve against arrival jitter (see actors.limiter) is at least this with shared
@@ -35,7 +38,6 @@ RETRY_S = 1.0  # while Redis is unreachable, try it again at most this often
 # actor) in one more process, and several processes share the machine. It shifts the
 # first call once; it costs no rate.
 SHARED_MARGIN_S = 0.1
-SOCKET_TIMEOUT_S = 0.5  # a Redis that does not answer is unreachable, not a wait
 
 # Shared by the scripts: a bucket is a hash {l = level, t = time of that level}.
 _LEVEL = """
@@ -141,8 +143,9 @@ class RedisLimits:
     """One orchestrator's connection to the shared buckets. Every coroutine runs on the
     orchestrator's I/O loop; ``reachable`` may be read from any thread."""
 
-    def __init__(self, config: LimitsConfig) -> None:
+    def __init__(self, config: LimitsConfig, environ: Mapping[str, str] | None = None) -> None:
         self.config = config
+        self.environ: Mapping[str, str] = {} if environ is None else environ
         self.reachable = True  # until a call says otherwise
         self._retry_at = 0.0
         self._client: Any = None
@@ -151,32 +154,27 @@ class RedisLimits:
     @property
     def url(self) -> str:
         """The URL without a password, for status and logs."""
-        url = self.config.url
-        if "@" in url:
-            scheme, _, rest = url.partition("://")
-            return f"{scheme}://***@{rest.rpartition('@')[2]}"
-        return url
+        try:
+            return redacted(resolve_url(self.config, self.environ))
+        except Exception:  # a variable unset since start: say which
+            return f"${self.config.url_env}"
 
     def status(self) -> dict[str, Any]:
-        return {"backend": "redis", "url": self.url, "reachable": self.reachable}
+        mode = (
+            "cluster" if self.config.cluster else "sentinel" if self.config.sentinels else "single"
+        )
+        return {"backend": "redis", "url": self.url, "mode": mode, "reachable": self.reachable}
 
     def worth_trying(self) -> bool:
         """Reachable, or unreachable long enough ago to try it again."""
         return self.reachable or time.monotonic() >= self._retry_at
 
     def _keys(self, model: ModelConfig, *names: str) -> list[str]:
-        return [f"{self.config.key_prefix}:{model.limit_key}:{name}" for name in names]
+        return [f"{self.config.key_prefix}:{{{model.limit_key}}}:{name}" for name in names]
 
     def _script(self, name: str, body: str) -> Any:
         if self._client is None:
-            import redis.asyncio as aioredis  # the .[redis] extra: only this backend needs it
-
-            self._client = aioredis.Redis.from_url(
-                self.config.url,
-                socket_timeout=SOCKET_TIMEOUT_S,
-                socket_connect_timeout=SOCKET_TIMEOUT_S,
-                retry_on_timeout=False,
-            )
+            self._client = connect(self.config, self.environ)
         if name not in self._scripts:
             self._scripts[name] = self._client.register_script(body)  # EVALSHA, reloads
         return self._scripts[name]

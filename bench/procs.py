@@ -192,11 +192,16 @@ class RedisProcess:
     """A real ``redis-server`` on a free loopback port, no persistence; ``stop()`` and
     ``start()`` again on the same port (a Redis that goes away and comes back)."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *args: str, conf: str | None = None, ready: str = "Ready to accept connections"
+    ) -> None:
         path = shutil.which("redis-server")
         if path is None:
             raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
         self.path = path
+        self.args = args  # e.g. --requirepass, --cluster-enabled yes, --sentinel
+        self.conf = conf  # a config file first on the command line (a sentinel needs one)
+        self.ready = ready  # the log line that says it serves
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = int(sock.getsockname()[1])
@@ -208,14 +213,15 @@ class RedisProcess:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisProcess:
-        argv = [self.path, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        argv += ["--appendonly", "no", "--dir", self.dir]
+        argv = [self.path, *([self.conf] if self.conf else []), "--port", str(self.port)]
+        argv += ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", self.dir]
+        argv += self.args
         self.proc = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert self.proc.stdout is not None
         for line in self.proc.stdout:  # its own "ready" line, not a sleep
-            if "Ready to accept connections" in line:
+            if self.ready in line:
                 # Keep reading its log, so that a full pipe can never block it.
                 threading.Thread(target=self.proc.stdout.read, daemon=True).start()
                 return self

@@ -97,6 +97,7 @@ def test_an_unreachable_redis_says_so_and_is_tried_again_later(redis_server) -> 
             assert limits.status() == {
                 "backend": "redis",
                 "url": redis_server.url,
+                "mode": "single",
                 "reachable": False,
             }
         finally:
@@ -204,7 +205,12 @@ def test_two_daemons_and_an_embedding_share_one_limit_with_zero_429s(redis_serve
         calls = provider.stats()
         assert len(calls) == 3 * per_process
         assert [c for c in calls if c[2] == 429] == []  # the one shared limit held
-        assert status == {"backend": "redis", "url": redis_server.url, "reachable": True}
+        assert status == {
+            "backend": "redis",
+            "url": redis_server.url,
+            "mode": "single",
+            "reachable": True,
+        }
     finally:
         for d in daemons:
             d.stop()
