@@ -8,6 +8,7 @@ raises the ``ProtocolError`` to answer with; ``encode_*`` build response lines.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,10 +81,13 @@ def has_surrogate(text: str) -> bool:
 
 def check_value(value: Any, max_depth: int = MAX_DEPTH) -> str | None:
     """Why ``value`` (parsed JSON) cannot be accepted, or None: nesting deeper than
-    ``max_depth`` or a string holding a lone surrogate. Iterative: no recursion limit."""
+    ``max_depth``, a string holding a lone surrogate, or NaN or Infinity (Python's JSON
+    parser accepts them; JSON has no such numbers). Iterative: no recursion limit."""
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return f"{item} is not a JSON number (NaN and Infinity are not JSON)"
         if isinstance(item, str):
             if has_surrogate(item):
                 return "a string holds a lone UTF-16 surrogate (not valid Unicode text)"
@@ -144,6 +148,16 @@ def request_id_of(exc: OrchestratorError) -> RequestId:
     """The id a decoding error could still recover (else null)."""
     data = exc.data
     return data.get("id") if isinstance(data, dict) else None
+
+
+def decode_failure(data: Any, exc: ProtocolError) -> dict[str, Any] | None:
+    """The response to a request ``decode_request`` refused, or None: a notification (a
+    valid request without ``id``) whose params are bad gets no reply, as JSON-RPC 2.0
+    says of every notification. What is not a valid request at all is answered (with id
+    null), as the specification's examples are."""
+    if isinstance(exc, InvalidParams) and isinstance(data, dict) and "id" not in data:
+        return None
+    return response_exception(request_id_of(exc), exc)
 
 
 def _line(obj: Any) -> bytes:

@@ -26,6 +26,7 @@ from messages.codec import (
     Framer,
     Request,
     ask_params,
+    decode_failure,
     decode_request,
     encode_error,
     encode_exception,
@@ -33,7 +34,6 @@ from messages.codec import (
     encode_response,
     job_id_param,
     parse_line,
-    request_id_of,
     response_error,
     response_exception,
     response_result,
@@ -164,8 +164,8 @@ class Connection:
         whatever goes wrong answers this request and nothing else."""
         try:
             request = decode_request(data)
-        except ProtocolError as exc:
-            return response_exception(request_id_of(exc), exc)
+        except ProtocolError as exc:  # None for a notification: never answered
+            return decode_failure(data, exc)
         try:
             response = response_result(request.id, await self.server.dispatch(request, self))
         except JobFailed as failed:

@@ -139,6 +139,11 @@ def test_cancel_answers_the_asker_with_cancelled(daemon) -> None:
             b'"params": {"prompt": "q", "max_cost_usd": NaN}}\n',
             -32602,
         ),
+        (
+            b'{"jsonrpc": "2.0", "id": 1, "method": "ask", '
+            b'"params": {"prompt": "q", "metadata": {"score": NaN}}}\n',
+            -32602,
+        ),
         (b"[" * 100_000 + b"]" * 100_000 + b"\n", -32700),
         (
             b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"n": '
@@ -193,6 +198,18 @@ def test_bad_requests_get_their_error_code_and_the_connection_lives_on(daemon, r
         reply = c.read()
         assert reply["error"]["code"] == code, reply
         assert c.request("ping")["result"] == "pong"  # same connection still served
+
+
+def test_a_notification_with_bad_params_gets_no_reply(daemon) -> None:
+    """JSON-RPC 2.0 says a notification is never answered; one whose params were bad
+    used to get an error back."""
+    d = daemon(FAST)
+    with connect(d) as c:
+        c.send_raw(b'{"jsonrpc": "2.0", "method": "ask", "params": [1]}\n')
+        c.send_raw(b'{"jsonrpc": "2.0", "method": "ask", "params": {"metadata": {"k": NaN}}}\n')
+        c.send_raw(b'[{"jsonrpc": "2.0", "method": "ask", "params": 5}]\n')
+        request_id = c.send("ping")  # each line is answered in turn: an error would be first
+        assert c.read() == {"jsonrpc": "2.0", "id": request_id, "result": "pong"}
 
 
 def test_a_batch_is_answered_with_an_array_of_responses(daemon) -> None:

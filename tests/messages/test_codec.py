@@ -9,6 +9,7 @@ import pytest
 from messages.codec import (
     Framer,
     ask_params,
+    decode_failure,
     decode_request,
     encode_error,
     encode_exception,
@@ -66,6 +67,43 @@ def test_decode_errors_are_typed_and_keep_the_id_they_can(line, error, request_i
     with pytest.raises(error) as info:
         decode_request(line)
     assert request_id_of(info.value) == request_id
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"metadata": {"k": NaN}}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"metadata": [Infinity]}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "ask", "params": {"prompt": "q", "x": -Infinity}}',
+    ],
+)
+def test_nan_and_infinity_anywhere_in_params_are_invalid_params(line: bytes) -> None:
+    """NaN inside metadata used to be accepted (and stored as a bare NaN, not JSON)."""
+    with pytest.raises(InvalidParams, match="not a JSON number") as info:
+        decode_request(line)
+    assert request_id_of(info.value) == 1
+
+
+@pytest.mark.parametrize(
+    ("line", "answered"),
+    [
+        (b'{"jsonrpc": "2.0", "method": "ask", "params": [1]}', False),
+        (b'{"jsonrpc": "2.0", "method": "ask", "params": {"metadata": {"k": NaN}}}', False),
+        (b'{"jsonrpc": "2.0", "id": null, "method": "ask", "params": [1]}', True),
+        (b'{"jsonrpc": "2.0", "id": 7, "method": "ask", "params": [1]}', True),
+        (b'{"jsonrpc": "2.0", "method": 7}', True),  # not a valid request: answered
+        (b'{"method": "ping"}', True),
+    ],
+)
+def test_a_notification_with_bad_params_gets_no_reply(line: bytes, answered: bool) -> None:
+    """JSON-RPC 2.0: a notification is never answered, not even with its error."""
+    data = parse_line(line)
+    with pytest.raises(ProtocolError) as info:
+        decode_request(data)
+    response = decode_failure(data, info.value)
+    assert (response is not None) == answered
+    if response is not None:
+        assert response["error"]["code"] == info.value.rpc_code
 
 
 def test_encoders_write_one_json_line() -> None:
