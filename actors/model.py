@@ -56,6 +56,7 @@ from messages.events import (
     TimerFired,
 )
 from messages.results import ErrorInfo, ModelReply, ReplyStatus, Usage
+from messages.tools import ToolCall
 
 ProviderFactory = Callable[[ModelConfig, Mapping[str, str]], Provider]
 
@@ -92,6 +93,7 @@ def _reply(
     error: OrchestratorError | None,
     text: str | None = None,
     usage: Usage | None = None,
+    tool_calls: tuple[ToolCall, ...] | None = None,
 ) -> None:
     """Tell ``msg.reply_to`` how the call ended (from the actor, or from the I/O loop
     for a success, which then skips a thread hop on the job's critical path)."""
@@ -109,11 +111,28 @@ def _reply(
         cost_usd=cost,
         attempts=attempts,
         prompt=msg.prompt,
+        tool_calls=tool_calls or None,
     )
     finished = CallFinished(
         call_id=msg.call_id, job_id=msg.job_id, round_index=msg.round_index, reply=reply
     )
     safe_tell(msg.reply_to, finished)
+
+
+def _seed(msg: Complete, own: int | None) -> int | None:
+    """The call's seed (deterministic mode's), else the caller's, else the model's."""
+    for seed in (msg.seed, msg.sampling.seed):
+        if seed is not None:
+            return seed
+    return own
+
+
+def _call_text(msg: Complete) -> str:
+    """What a call sends, for its token estimate: system, prompt, earlier turns, tools."""
+    parts = [msg.system or "", msg.prompt or ""]
+    parts += [m.text + "".join(c.arguments_json for c in m.tool_calls) for m in msg.history]
+    parts += [t.parameters_json or "" for t in msg.tools]
+    return "".join(parts)
 
 
 class ModelActor(pykka.ThreadingActor):
@@ -238,7 +257,7 @@ class ModelActor(pykka.ThreadingActor):
 
     def _enqueue(self, msg: Complete) -> None:
         now = self.clock()
-        cost = estimate_tokens((msg.system or "") + msg.prompt) + self._max_tokens(msg)
+        cost = estimate_tokens(_call_text(msg)) + self._max_tokens(msg)
         call = _Call(msg, cost, self._retry_policy.start(), now)
         try:
             self.limiter.check_admissible(cost)
@@ -355,12 +374,16 @@ class ModelActor(pykka.ThreadingActor):
             system=msg.system,
             max_tokens=self._max_tokens(msg),
             temperature=self.config.temperature if msg.temperature is None else msg.temperature,
-            seed=self.config.seed if msg.seed is None else msg.seed,
+            seed=_seed(msg, self.config.seed),
             timeout_s=max(0.001, min(self.config.timeout_s, msg.deadline - now)),
             participant=self.config.name,
             round_name=msg.round_name,
             call_id=msg.call_id,
             history=msg.history,
+            sampling=msg.sampling,
+            tools=msg.tools,
+            tool_choice=msg.tool_choice,
+            parallel_tool_calls=msg.parallel_tool_calls,
             on_delta=self._streamer(msg, call) if msg.stream else None,
         )
         self._inflight[msg.call_id] = call
@@ -404,6 +427,7 @@ class ModelActor(pykka.ThreadingActor):
                 None,
                 response.text,
                 response.usage,
+                response.tool_calls,
             )
 
     def _on_returned(self, msg: ProviderReturned) -> None:

@@ -5,7 +5,17 @@ No pykka, no network, no threads: everything here is an immutable value.
 
 __orchestrord__ = True  # this package is orchestrord's, not PyPI's `messages` (actors.origin)
 
-from messages.commands import Ask, CancelJob, Complete, GetStatus, Subscribe, Synthesize, new_id
+from messages.commands import (
+    Ask,
+    CancelJob,
+    Complete,
+    GetStatus,
+    Sampling,
+    Subscribe,
+    Synthesize,
+    new_id,
+)
+from messages.conversation import Message
 from messages.errors import (
     ERRORS_BY_CODE,
     ActorCrashed,
@@ -47,6 +57,7 @@ from messages.events import (
     TimerFired,
 )
 from messages.results import ErrorInfo, JobResult, ModelReply, RoundResult, Usage
+from messages.tools import ToolCall, ToolChoice, ToolError, ToolSpec
 
 __all__ = [
     "ERRORS_BY_CODE",
@@ -67,6 +78,7 @@ __all__ = [
     "JobEvent",
     "JobResult",
     "JobTimeoutError",
+    "Message",
     "MethodNotFound",
     "ModelHealthy",
     "ModelReply",
@@ -88,12 +100,17 @@ __all__ = [
     "RosterEntry",
     "RoundError",
     "RoundResult",
+    "Sampling",
     "SchemaError",
     "ShuttingDown",
     "Subscribe",
     "SynthesisFinished",
     "Synthesize",
     "TimerFired",
+    "ToolCall",
+    "ToolChoice",
+    "ToolError",
+    "ToolSpec",
     "UnknownJob",
     "Usage",
     "new_id",

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from messages.conversation import Message, ends_with_tool, split
+from messages.options import OPTIONS_BY_NAME, check_together
+from messages.tools import ToolChoice, ToolSpec
+
 if TYPE_CHECKING:
     from messages.events import JobEvent
 
@@ -32,6 +36,32 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Sampling:
+    """The sampling params of a job, passed to every provider that takes them (each
+    adapter documents which it takes). ``seed`` is the caller's: a call's own
+    ``Complete.seed`` (deterministic mode's) wins over it, and it over the model's."""
+
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    reasoning_effort: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The params that are set, by their OpenAI names."""
+        out: dict[str, Any] = {"stop": list(self.stop)} if self.stop else {}
+        for name in ("seed", "top_p", "presence_penalty", "frequency_penalty", "reasoning_effort"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+# Ask fields given as plain JSON values (embedding, tests) and made values by their option
+_CONVERTED = ("messages", "tools", "tool_choice", "stop")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Ask:
     """Run one job: the prompt through the pipeline's rounds.
 
@@ -44,9 +74,9 @@ class Ask:
     ``JobEvent`` from the coordinator's thread; it must not block.
     """
 
-    prompt: str  # with ``messages``: the last user turn
+    prompt: str  # with ``messages``: the last user turn's text
     job_id: str = field(default_factory=new_id)
-    messages: tuple[tuple[str, str], ...] | None = None  # a conversation: (role, content)
+    messages: tuple[Message, ...] | None = None  # a conversation (messages.conversation)
     models: tuple[str, ...] | None = None
     rounds: tuple[str, ...] | None = None
     strategy: str | None = None
@@ -62,6 +92,15 @@ class Ask:
     system: str | None = None  # instead of the default system prompt, in every stage
     max_tokens: int | None = None  # per call (default: each model's)
     temperature: float | None = None  # per call (default: each model's)
+    tools: tuple[ToolSpec, ...] | None = None  # functions the models may call
+    tool_choice: ToolChoice | None = None  # None: auto (with tools)
+    parallel_tool_calls: bool | None = None  # None: the provider's default (true)
+    stop: tuple[str, ...] | None = None
+    seed: int | None = None  # every call's seed (deterministic mode derives its own)
+    top_p: float | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    reasoning_effort: str | None = None
     reply_to: Any = None
     listener: Callable[[JobEvent], None] | None = None
 
@@ -74,15 +113,44 @@ class Ask:
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+        for name in _CONVERTED:  # plain values (embedding): checked as the socket does
+            value = getattr(self, name)
+            if value is not None and not _converted(name, value):
+                object.__setattr__(self, name, OPTIONS_BY_NAME[name].validate(value))
+        check_together(self)
 
     @property
-    def history(self) -> tuple[tuple[str, str], ...]:
-        """The conversation's user and assistant turns before the last one (none for a
-        plain prompt): every call of the job gets them before its own prompt."""
-        if not self.messages:
-            return ()
-        talk = [(r, c) for r, c in self.messages if r != "system"]
-        return tuple(talk[:-1])
+    def history(self) -> tuple[Message, ...]:
+        """The conversation's turns before the last user turn (every turn when it ends
+        with a tool result; none for a plain prompt): every call of the job gets them
+        before its own prompt."""
+        return split(self.messages)[1] if self.messages else ()
+
+    @property
+    def ends_with_tool(self) -> bool:
+        """Whether the conversation ends with a tool result (the model continues it)."""
+        return bool(self.messages) and ends_with_tool(self.messages or ())
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(
+            stop=self.stop or (),
+            seed=self.seed,
+            top_p=self.top_p,
+            presence_penalty=self.presence_penalty,
+            frequency_penalty=self.frequency_penalty,
+            reasoning_effort=self.reasoning_effort,
+        )
+
+
+def _converted(name: str, value: Any) -> bool:
+    """Whether ``value`` is already what the option makes of plain JSON."""
+    if name == "tool_choice":
+        return isinstance(value, ToolChoice)
+    if name == "stop":
+        return isinstance(value, tuple) and all(isinstance(v, str) for v in value)
+    kind = Message if name == "messages" else ToolSpec
+    return isinstance(value, tuple) and all(isinstance(v, kind) for v in value)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,15 +161,19 @@ class Complete:
     job_id: str
     round_name: str
     round_index: int
-    prompt: str
+    prompt: str | None  # None: the history is the whole call (it ends with a tool result)
     deadline: float  # time.monotonic() after which the answer is useless
     reply_to: Any  # pykka.ActorRef told the CallFinished
     system: str | None = None
     temperature: float | None = None  # None: the model's own
     seed: int | None = None  # None: the model's own
     max_tokens: int | None = None  # None: the model's own
-    history: tuple[tuple[str, str], ...] = ()  # a conversation's earlier turns
+    history: tuple[Message, ...] = ()  # a conversation's earlier turns
     stream: bool = False  # send CallDelta pieces to reply_to as the provider streams
+    sampling: Sampling = field(default_factory=Sampling)
+    tools: tuple[ToolSpec, ...] = ()  # offered to the model (its answer may call them)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -134,8 +206,12 @@ class Synthesize:
     )
     deterministic: bool = False  # candidates in the given order, not by call history
     preferred_reason: str = "the configured synthesizer"  # why ``preferred`` comes first
-    history: tuple[tuple[str, str], ...] = ()  # a conversation's earlier turns
+    history: tuple[Message, ...] = ()  # a conversation's earlier turns
     stream: bool = False  # send SynthesisDelta pieces to reply_to as the text is written
+    call_sampling: Sampling = field(default_factory=Sampling)  # stop, top_p, … of its calls
+    tools: tuple[ToolSpec, ...] = ()  # offered to the synthesizer (it may decide a call)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -9,12 +9,29 @@ option is a new row here; nothing else lists them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from messages.errors import InvalidParams
+from messages.tools import parse_tool_choice, parse_tools
 
-Kind = Literal["text", "string", "bool", "number", "count", "names", "object", "messages"]
+MAX_STOP = 4  # stop sequences, as OpenAI allows
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+Kind = Literal[
+    "text",
+    "string",
+    "bool",
+    "number",
+    "count",
+    "names",
+    "object",
+    "messages",
+    "json",  # any JSON value, checked by ``convert`` (orchestrctl: JSON text or @FILE)
+    "stop",  # a string or a list of strings (orchestrctl: one string)
+    "tool_choice",  # a mode or a named function (orchestrctl: a mode or a name)
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -29,15 +46,21 @@ class AskOption:
     inclusive: bool = False  # whether ``minimum`` itself is allowed
     maximum: float | None = None
     choices: tuple[str, ...] = ()
+    unset: Any = "default"  # the value when not given ("default": False for a bool, else None)
+    convert: Callable[[Any], Any] | None = None  # the checked value as the job takes it
 
     def validate(self, value: Any) -> Any:
         """``value`` as the job takes it, or ``InvalidParams`` naming this option."""
         if value is None:
-            return False if self.kind == "bool" else None
+            if self.unset == "default":
+                return False if self.kind == "bool" else None
+            return self.unset
         check = _CHECKS[self.kind]
         problem = check(self, value)
         if problem is not None:
             raise InvalidParams(f"{self.name} must be {problem}")
+        if self.convert is not None:
+            return self.convert(value)
         if self.kind == "names":
             return tuple(value)
         if self.kind == "messages":
@@ -100,6 +123,26 @@ def _messages(option: AskOption, value: Any) -> str | None:
     return None  # checked turn by turn (messages.conversation.turns), naming the turn
 
 
+def _any(option: AskOption, value: Any) -> str | None:
+    return None  # checked by the option's ``convert``, which names the place
+
+
+def _stop(option: AskOption, value: Any) -> str | None:
+    if isinstance(value, str) and value:
+        return None
+    if (
+        isinstance(value, list | tuple)
+        and 0 < len(value) <= MAX_STOP
+        and all(isinstance(v, str) and v for v in value)
+    ):
+        return None
+    return f"a non-empty string or a list of 1 to {MAX_STOP} non-empty strings"
+
+
+def _stops(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
 _CHECKS = {
     "text": _text,
     "string": _string,
@@ -109,6 +152,9 @@ _CHECKS = {
     "names": _names,
     "object": _object,
     "messages": _messages,
+    "json": _any,
+    "stop": _stop,
+    "tool_choice": _any,
 }
 
 ASK_OPTIONS: tuple[AskOption, ...] = (
@@ -118,8 +164,8 @@ ASK_OPTIONS: tuple[AskOption, ...] = (
         kind="messages",
         flag="--messages",
         metavar="FILE",
-        help="a conversation instead of prompt: {role, content} turns (system, user, "
-        "assistant), the last from the user",
+        help="a conversation instead of prompt: OpenAI chat messages (system, developer, "
+        "user, assistant with tool_calls, tool), the last from the user or a tool",
     ),
     AskOption(
         name="system",
@@ -238,6 +284,93 @@ ASK_OPTIONS: tuple[AskOption, ...] = (
         metavar="RE",
         help="a regex picking the part of each answer to compare and vote on",
     ),
+    AskOption(
+        name="tools",
+        kind="json",
+        flag="--tools",
+        metavar="JSON|@FILE",
+        convert=parse_tools,
+        help="functions the models may call, OpenAI's form: [{type: function, function: "
+        "{name, description, parameters}}] (at most 128; the answer may be tool_calls)",
+    ),
+    AskOption(
+        name="tool_choice",
+        kind="tool_choice",
+        flag="--tool-choice",
+        metavar="MODE|NAME",
+        convert=parse_tool_choice,
+        help="none, auto, required, or {type: function, function: {name}} "
+        "(orchestrctl: a mode or a function's name); only with tools",
+    ),
+    AskOption(
+        name="parallel_tool_calls",
+        kind="bool",
+        unset=None,
+        help="whether a model may propose several calls in one turn (default: true)",
+    ),
+    AskOption(
+        name="stop",
+        kind="stop",
+        flag="--stop",
+        metavar="TEXT",
+        convert=_stops,
+        help="a string, or a list of up to 4, at which every call stops writing",
+    ),
+    AskOption(
+        name="seed",
+        kind="count",
+        flag="--seed",
+        metavar="N",
+        minimum=-(2**63),
+        inclusive=True,
+        maximum=2**63 - 1,
+        help="the sampling seed of every call, for providers that take one",
+    ),
+    AskOption(
+        name="top_p",
+        kind="number",
+        flag="--top-p",
+        metavar="P",
+        inclusive=True,
+        maximum=1.0,
+        help="nucleus sampling for every call (0 to 1)",
+    ),
+    AskOption(
+        name="presence_penalty",
+        kind="number",
+        flag="--presence-penalty",
+        metavar="X",
+        minimum=-2.0,
+        inclusive=True,
+        maximum=2.0,
+        help="penalise tokens already present (-2 to 2), for providers that take it",
+    ),
+    AskOption(
+        name="frequency_penalty",
+        kind="number",
+        flag="--frequency-penalty",
+        metavar="X",
+        minimum=-2.0,
+        inclusive=True,
+        maximum=2.0,
+        help="penalise frequent tokens (-2 to 2), for providers that take it",
+    ),
+    AskOption(
+        name="reasoning_effort",
+        kind="string",
+        flag="--reasoning-effort",
+        choices=REASONING_EFFORTS,
+        help="how hard reasoning models think, for providers that take it",
+    ),
 )
 
 OPTIONS_BY_NAME = {option.name: option for option in ASK_OPTIONS}
+
+
+def check_together(params: Any) -> None:
+    """The checks that span options (``params``: a mapping, or an ``Ask``): a
+    ``tool_choice`` needs ``tools`` and may name only one of them."""
+    from messages.tools import check_choice
+
+    get = params.get if isinstance(params, dict) else lambda name: getattr(params, name)
+    check_choice(get("tools"), get("tool_choice"))

@@ -10,9 +10,21 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from messages.errors import OrchestratorError
+from messages.tools import ToolCall
 
 ReplyStatus = Literal["ok", "error", "timeout", "skipped"]
 JobStatus = Literal["ok", "error", "timeout", "cancelled", "interrupted", "running"]
+FinishReason = Literal["stop", "tool_calls", "length"]
+
+
+def calls_to_list(calls: tuple[ToolCall, ...] | None) -> list[dict[str, Any]] | None:
+    return None if calls is None else [call.to_dict() for call in calls]
+
+
+def calls_from_list(data: Any) -> tuple[ToolCall, ...] | None:
+    if data is None:
+        return None
+    return tuple(ToolCall.from_dict(item, f"tool_calls[{i}]") for i, item in enumerate(data))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,13 +88,14 @@ class ModelReply:
     cost_usd: float = 0.0
     attempts: int = 0
     prompt: str | None = field(default=None, repr=False)  # kept for the run store, not the wire
+    tool_calls: tuple[ToolCall, ...] | None = None  # the calls it proposed (with or without text)
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "model": self.model,
             "status": self.status,
             "text": self.text,
@@ -91,6 +104,9 @@ class ModelReply:
             "error": None if self.error is None else self.error.to_dict(),
             "cost_usd": self.cost_usd,
         }
+        if self.tool_calls is not None:  # only on tool jobs: plain results keep their shape
+            out["tool_calls"] = calls_to_list(self.tool_calls)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelReply:
@@ -102,6 +118,7 @@ class ModelReply:
             usage=Usage.from_dict(data.get("usage")),
             error=ErrorInfo.from_dict(data.get("error")),
             cost_usd=float(data.get("cost_usd") or 0.0),
+            tool_calls=calls_from_list(data.get("tool_calls")),
         )
 
 
@@ -156,6 +173,9 @@ class JobResult:
     synthesizer_reason: str | None = None  # why that synthesizer was chosen
     pipeline: str | None = None  # the named pipeline the job ran (None: the default)
     escalations: tuple[dict[str, Any], ...] = ()  # confidence gates that fired, in order
+    tool_calls: tuple[ToolCall, ...] | None = None  # the answer is these calls (None: text)
+    finish_reason: FinishReason = "stop"
+    tools: dict[str, Any] | None = None  # a tool job: proposals, votes, decided_by, left_out
 
     @property
     def ok(self) -> bool:
@@ -177,7 +197,11 @@ class JobResult:
             "usage": self.usage.to_dict(),
             "rounds": [r.to_dict() for r in self.rounds],
             "agreement": self.agreement or {"score": None, "dissenters": [], "clusters": []},
+            "tool_calls": calls_to_list(self.tool_calls),
+            "finish_reason": self.finish_reason,
         }
+        if self.tools is not None:
+            out["tools"] = self.tools
         if self.error is not None:
             out["error"] = self.error.to_dict()
         if self.votes is not None:
@@ -227,4 +251,7 @@ class JobResult:
             synthesizer_reason=data.get("synthesizer_reason"),
             pipeline=data.get("pipeline"),
             escalations=tuple(data.get("escalations") or ()),
+            tool_calls=calls_from_list(data.get("tool_calls")),
+            finish_reason=data.get("finish_reason") or "stop",
+            tools=data.get("tools"),
         )

@@ -42,6 +42,12 @@ def make_provider(
     return provider_class(config.provider)(config, environ, shared)
 
 
+def supports_tools(config: ModelConfig) -> bool:
+    """Whether model ``config`` takes tools: a tool job leaves it out otherwise (and says
+    so in the result's ``tools.left_out``)."""
+    return provider_class(config.provider).tools_supported(config)
+
+
 def unusable_models(models: Iterable[ModelConfig], environ: Mapping[str, str]) -> dict[str, str]:
     """``name -> why`` for every model that cannot work in this environment."""
     out = {}
@@ -62,5 +68,6 @@ __all__ = [
     "estimate_tokens",
     "make_provider",
     "provider_class",
+    "supports_tools",
     "unusable_models",
 ]

@@ -22,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from messages.commands import Sampling
+from messages.conversation import Message
 from messages.errors import (
     BadResponse,
     ConfigError,
@@ -32,6 +34,7 @@ from messages.errors import (
     RateLimited,
 )
 from messages.results import Usage
+from messages.tools import ToolCall, ToolChoice, ToolSpec, check_offered
 
 if TYPE_CHECKING:
     from actors.config import ModelConfig  # annotations only: config imports providers
@@ -40,7 +43,7 @@ if TYPE_CHECKING:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderRequest:
     model: str  # the provider's model id
-    prompt: str
+    prompt: str | None  # None: the history is the whole call (it ends with a tool result)
     system: str | None
     max_tokens: int
     temperature: float
@@ -49,7 +52,11 @@ class ProviderRequest:
     participant: str = ""  # the configured model name, for logs and fakes
     round_name: str = ""
     call_id: str = ""
-    history: tuple[tuple[str, str], ...] = ()  # earlier (role, content) turns, user/assistant
+    history: tuple[Message, ...] = ()  # the conversation's earlier turns (no system turns)
+    sampling: Sampling = field(default_factory=Sampling)  # stop, top_p, penalties, effort
+    tools: tuple[ToolSpec, ...] = ()  # offered: the answer may call them
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
     # Set: stream, and hand each piece of text to it as it arrives (on the I/O loop; it
     # must not block). The response still carries the whole text and the usage.
     on_delta: Callable[[str], None] | None = field(default=None, compare=False, repr=False)
@@ -58,18 +65,27 @@ class ProviderRequest:
         if text and self.on_delta is not None:
             self.on_delta(text)
 
-    def chat(self) -> list[dict[str, str]]:
-        """The call as chat messages (OpenAI, Ollama and llama.cpp's form): the system
-        prompt, the conversation's earlier turns, then this call's prompt."""
+    def chat(self) -> list[dict[str, Any]]:
+        """The call as OpenAI chat messages (also llama.cpp's form): the system prompt,
+        the conversation's earlier turns (tool calls and results too), then this call's
+        prompt (none when the conversation ends with a tool result)."""
         system = [{"role": "system", "content": self.system}] if self.system else []
-        earlier = [{"role": role, "content": content} for role, content in self.history]
-        return [*system, *earlier, {"role": "user", "content": self.prompt}]
+        earlier = [message.to_dict() for message in self.history]
+        last = [] if self.prompt is None else [{"role": "user", "content": self.prompt}]
+        return [*system, *earlier, *last]
+
+    @property
+    def wants_tools(self) -> bool:
+        """Whether the tools go to the model (``tool_choice`` ``none``: they do not)."""
+        return bool(self.tools) and (self.tool_choice is None or self.tool_choice.mode != "none")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProviderResponse:
-    text: str
+    text: str  # may be empty when the answer is tool calls
     usage: Usage | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None  # the provider's own word, for logs
 
 
 MAX_RETRY_AFTER_S = 60.0  # a provider's pause is honoured up to this (the openai SDK's cap)
@@ -112,8 +128,9 @@ def clean_text(text: str) -> str:
     return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
-def checked(response: Any) -> ProviderResponse:
-    """What an adapter returned, made safe to pass on (the last line of the boundary)."""
+def checked(response: Any, request: ProviderRequest | None = None) -> ProviderResponse:
+    """What an adapter returned, made safe to pass on (the last line of the boundary):
+    text or tool calls, and calls only to functions ``request`` offered."""
     if not isinstance(response, ProviderResponse) or not isinstance(response.text, str):
         raise BadResponse(f"the adapter returned {type(response).__name__}, not text")
     usage = response.usage
@@ -122,7 +139,31 @@ def checked(response: Any) -> ProviderResponse:
             input_tokens=token_count(usage.input_tokens, "input tokens"),
             output_tokens=token_count(usage.output_tokens, "output tokens"),
         )
-    return ProviderResponse(text=clean_text(response.text), usage=usage)
+    calls = response.tool_calls
+    if calls:
+        offered = request.tools if request is not None and request.wants_tools else ()
+        why = check_offered(calls, offered)
+        if why is not None:
+            raise BadResponse(f"the model {why}")
+    elif not response.text and request is not None and request.wants_tools:
+        raise BadResponse("the model answered neither text nor a tool call")
+    return ProviderResponse(
+        text=clean_text(response.text),
+        usage=usage,
+        tool_calls=calls,
+        finish_reason=response.finish_reason,
+    )
+
+
+def tool_call(name: Any, arguments: Any, call_id: Any = None) -> ToolCall:
+    """A call from a provider's answer; arguments that are not a JSON object (or a name
+    that is not a string) are ``BadResponse`` for this model."""
+    from messages.tools import ToolError
+
+    try:
+        return ToolCall.create(name=name, arguments=arguments, id=call_id or None)
+    except ToolError as exc:
+        raise BadResponse(f"the model proposed an unusable tool call: {exc.message}") from None
 
 
 def estimate_tokens(text: str) -> int:
@@ -237,6 +278,7 @@ class Provider(abc.ABC):
     name: ClassVar[str]
     default_model: ClassVar[str] = ""
     honours_seed: ClassVar[bool] = False  # a seed makes its answers repeatable
+    supports_tools: ClassVar[bool] = False  # sends tools and parses tool calls (else left out)
     OPTIONS: ClassVar[dict[str, tuple[tuple[type, ...], Any]]] = {}
 
     def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
@@ -263,6 +305,11 @@ class Provider(abc.ABC):
         for key, (_, default) in cls.OPTIONS.items():
             out.setdefault(key, default)
         return out
+
+    @classmethod
+    def tools_supported(cls, config: ModelConfig) -> bool:
+        """Whether this model takes tools (a tool job leaves it out otherwise)."""
+        return cls.supports_tools
 
     @classmethod
     def unusable(cls, config: ModelConfig, environ: Mapping[str, str]) -> str | None:
@@ -309,7 +356,8 @@ async def call_provider(provider: Provider, request: ProviderRequest) -> Provide
     except bugs (anything the adapter does not recognise), which propagate. The answer
     leaves through ``checked``: its text valid Unicode, its usage plausible."""
     try:
-        return checked(await asyncio.wait_for(provider.complete(request), request.timeout_s))
+        response = await asyncio.wait_for(provider.complete(request), request.timeout_s)
+        return checked(response, request)
     except ProviderError:
         raise
     except TimeoutError:

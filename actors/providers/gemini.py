@@ -41,6 +41,7 @@ KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 
 class GeminiProvider(Provider):
     name = "gemini"
+    supports_tools = True
     default_model = "gemini-2.5-flash"
 
     def __init__(self, config: ModelConfig, environ: Mapping[str, str], shared: Any = None) -> None:
@@ -115,9 +116,11 @@ def contents(request: ProviderRequest) -> Any:
     """The call as Gemini ``contents``: the conversation's earlier turns (an assistant
     turn is the ``model`` role), then this call's prompt; the system prompt goes in
     ``system_instruction``."""
-    if not request.history:
+    if not request.history and request.prompt is not None:
         return request.prompt
-    turns = [*request.history, ("user", request.prompt)]
+    turns = [(m.role, m.text) for m in request.history]
+    if request.prompt is not None:
+        turns.append(("user", request.prompt))
     return [
         types.Content(
             role="model" if role == "assistant" else "user", parts=[types.Part(text=text)]

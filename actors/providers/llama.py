@@ -39,6 +39,7 @@ MAX_ERROR_BODY = 64 * 1024  # what an error response may give us to quote
 class LlamaProvider(Provider):
     name = "llama"
     honours_seed = True  # llama.cpp, Ollama and scripted replies repeat with a seed
+    supports_tools = True  # both dialects carry tools (a model without a template refuses)
     default_model = "llama3.2"
     OPTIONS = {"api": ((str,), "ollama")}
 

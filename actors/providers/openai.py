@@ -111,6 +111,7 @@ class ChatStream:
 
 class OpenAIProvider(Provider):
     name = "openai"
+    supports_tools = True
     default_model = "gpt-4o-mini"
     default_key_env = "OPENAI_API_KEY"
     needs_key = True  # without a base_url (api.openai.com) a key is required

@@ -16,6 +16,7 @@ from helpers import (
     ollama_stream,
 )
 
+from messages.conversation import Message
 from messages.errors import InvalidParams
 
 TALK = [
@@ -24,7 +25,10 @@ TALK = [
     {"role": "assistant", "content": "Paris."},
     {"role": "user", "content": "And of Italy?"},
 ]
-EARLIER = (("user", "Capital of France?"), ("assistant", "Paris."))
+EARLIER = (
+    Message(role="user", content="Capital of France?"),
+    Message(role="assistant", content="Paris."),
+)
 
 
 def test_every_stage_keeps_the_conversation(start_orch) -> None:
@@ -46,7 +50,7 @@ def test_a_bad_conversation_is_refused(start_orch) -> None:
         ([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}], "last"),
         ([{"role": "robot", "content": "hi"}], "role must be one of"),
         ([{"role": "user", "content": 5}], "content must be a string"),
-        ([{"role": "user", "content": "hi", "name": "x"}], "role and content only"),
+        ([{"role": "user", "content": "hi", "colour": "x"}], r"unknown key\(s\) \['colour'\]"),
     ]:
         with pytest.raises(InvalidParams, match=words):
             orch.ask(messages=messages)

@@ -22,6 +22,8 @@ CONTRACT_KEYS = {
     "usage",
     "rounds",
     "agreement",  # contract §4: "Each result also carries agreement"
+    "tool_calls",  # §13: null for a text answer
+    "finish_reason",
 }
 REPLY_KEYS = {"model", "status", "text", "latency_ms", "usage", "error", "cost_usd"}
 
