@@ -101,6 +101,7 @@ class Ask:
     presence_penalty: float | None = None
     frequency_penalty: float | None = None
     reasoning_effort: str | None = None
+    traceparent: str | None = None  # W3C trace context: the job's span is its child
     reply_to: Any = None
     listener: Callable[[JobEvent], None] | None = None
 

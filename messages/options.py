@@ -9,6 +9,7 @@ option is a new row here; nothing else lists them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from messages.errors import InvalidParams
 from messages.tools import parse_tool_choice, parse_tools
 
 MAX_STOP = 4  # stop sequences, as OpenAI allows
+TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
 Kind = Literal[
@@ -156,6 +158,13 @@ _CHECKS = {
     "stop": _stop,
     "tool_choice": _any,
 }
+
+def _traceparent(value: str) -> str:
+    """A W3C trace context ``traceparent`` (version-traceid-parentid-flags)."""
+    if not TRACEPARENT.fullmatch(value) or set(value[3:35]) == {"0"}:
+        raise InvalidParams("traceparent must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)")
+    return value
+
 
 ASK_OPTIONS: tuple[AskOption, ...] = (
     AskOption(name="prompt", kind="text", help="the question (or give messages)"),
@@ -361,6 +370,13 @@ ASK_OPTIONS: tuple[AskOption, ...] = (
         flag="--reasoning-effort",
         choices=REASONING_EFFORTS,
         help="how hard reasoning models think, for providers that take it",
+    ),
+    AskOption(
+        name="traceparent",
+        kind="string",
+        cached=False,
+        convert=_traceparent,
+        help="a W3C traceparent: the job's trace is a child of that span (OpenTelemetry)",
     ),
 )
 
