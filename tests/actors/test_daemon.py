@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -936,3 +937,44 @@ def test_every_finished_job_logs_one_line_with_its_fields(daemon) -> None:
     assert failure["level"]["name"] == "WARNING" and failure["extra"]["round"] == "initial"
     assert failure["extra"]["job_id"] == result["job_id"] and "401" in failure["message"]
     assert "sk-test-not-logged-123" not in d.stderr()
+
+
+# --- admission through the HTTP door ----------------------------------------------------
+
+
+def test_a_burst_of_streams_past_max_inflight_jobs_is_refused_with_429s(daemon) -> None:
+    """At max_inflight_jobs = 5, 34 of a burst's 35 refused streams used to get 200 OK and
+    then an in-stream overloaded error: the door's admit() only looked, it reserved
+    nothing, so every stream of the burst was admitted before any job had started."""
+    import httpx2
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    key = "test-http-key-0123456789"
+    config = {**slow(max_inflight_jobs=5), "http": {"listen": f"127.0.0.1:{port}"}}
+    d = daemon(config, env={"ORCHESTRORD_API_KEY": key})
+    body = {"model": "orchestrord", "messages": [{"role": "user", "content": "q"}], "stream": True}
+    headers = {"Authorization": f"Bearer {key}"}
+    statuses: list[int] = []
+
+    async def burst() -> None:
+        everyone_answered = asyncio.Event()
+        limits = httpx2.Limits(max_connections=64)
+
+        async def one(http: httpx2.AsyncClient) -> None:
+            url = f"http://127.0.0.1:{port}/v1/chat/completions"
+            async with http.stream("POST", url, json=body, headers=headers) as response:
+                statuses.append(response.status_code)
+                if len(statuses) == 40:
+                    everyone_answered.set()
+                if response.status_code == 200:  # held open: its job keeps its slot
+                    await asyncio.wait_for(everyone_answered.wait(), WAIT)
+                else:
+                    assert (await response.aread()) and response.headers["retry-after"]
+
+        async with httpx2.AsyncClient(timeout=WAIT, limits=limits) as http:
+            await asyncio.wait_for(asyncio.gather(*(one(http) for _ in range(40))), 2 * WAIT)
+
+    asyncio.run(burst())
+    assert sorted(statuses) == [200] * 5 + [429] * 35, d.stderr()[-3000:]
