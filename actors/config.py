@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import regex
+
 from actors.checks import check_template, check_validate
 from actors.pipelines import NamedPipeline, parse_pipelines
 from actors.prices import FREE_PROVIDERS, table_cost
@@ -194,6 +196,12 @@ class HttpConfig:
 
     listen: str | None = None
     api_key_env: str = "ORCHESTRORD_API_KEY"  # unset: a key made once in state_dir/http.key
+    keepalive_s: float = 10.0  # an SSE comment this often while a stream has nothing to say
+    header_timeout_s: float = 10.0  # a client must send its request's headers within this
+    body_timeout_s: float = 30.0  # ... and its body within this
+    tool_results: str = "synthesizer"  # a turn ending in a tool result: or "ensemble"
+    light_model: str | None = None  # answers light tasks (a UI's titles, tags, follow-ups)
+    light_patterns: tuple[str, ...] = ()  # regexes on the last user message: a light task
 
     @property
     def address(self) -> tuple[str, int]:
@@ -202,6 +210,7 @@ class HttpConfig:
         return host.strip("[]"), int(port)
 
 
+TOOL_RESULTS = ("synthesizer", "ensemble")
 LIMIT_BACKENDS = ("local", "redis")
 
 
@@ -421,14 +430,25 @@ SECTIONS = (
 )
 
 
-def _http(data: Any) -> HttpConfig:
+def _http(data: Any, model_names: set[str]) -> HttpConfig:
     http = _build(HttpConfig, data, "http")
+    if http.light_model is not None and http.light_model not in model_names:
+        raise ConfigError("http.light_model", f"no model {http.light_model!r} is configured")
     if http.listen is not None:
         host, sep, port = http.listen.rpartition(":")
         if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
             raise ConfigError("http.listen", f'expected "HOST:PORT", got {http.listen!r}')
     if not http.api_key_env or not http.api_key_env.replace("_", "").isalnum():
         raise ConfigError("http.api_key_env", "expected an environment variable's name")
+    for key in ("keepalive_s", "header_timeout_s", "body_timeout_s"):
+        _positive(f"http.{key}", getattr(http, key))
+    if http.tool_results not in TOOL_RESULTS:
+        raise ConfigError("http.tool_results", f"expected one of {list(TOOL_RESULTS)}")
+    for i, pattern in enumerate(http.light_patterns):
+        try:
+            regex.compile(pattern)
+        except regex.error as exc:
+            raise ConfigError(f"http.light_patterns[{i}]", f"not a regex: {exc}") from None
     return http
 
 
@@ -471,7 +491,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
         limits=_limits(data.get("limits", {})),
-        http=_http(data.get("http", {})),
+        http=_http(data.get("http", {}), set(names)),
         pipelines=parse_pipelines(data.get("pipelines", {}), set(names)),
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),

@@ -76,7 +76,8 @@ def test_the_sdk_streams_the_answer_as_chunks(daemon) -> None:
             pieces.append(chunk.choices[0].delta.content)
         if chunk.usage is not None:
             usage = chunk.usage
-    assert "".join(pieces) == "Canberra is the capital." and len(pieces) == 4  # word by word
+    # an ensemble's answer may be replaced until the job ends: it is held, then sent whole
+    assert pieces == ["Canberra is the capital."]
     assert usage is not None and usage.total_tokens > 0
 
 
@@ -202,13 +203,13 @@ def test_a_wrong_or_missing_key_is_401_and_healthz_needs_none(daemon) -> None:
         (
             b'{"model": "orchestrord", "n": 2, "messages": [{"role": "user", "content": "q"}]}',
             400,
-            "n must be 1",
+            "n is not supported (only 1)",
         ),
         (
             b'{"model": "orchestrord", "tools": [{}], '
             b'"messages": [{"role": "user", "content": "q"}]}',
             400,
-            "tools",
+            "tools[0]",
         ),
         (
             b'{"model": "orchestrord", "messages": [{"role": "user", "content": "\\ud800"}]}',
