@@ -28,13 +28,13 @@ from __future__ import annotations
 import json
 import math
 import random
-import uuid
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from actors.prompts import label
 from messages.errors import InvalidParams, RoundError
+from messages.tools import ToolCall
 
 TEXT = "text"  # the key of every text proposal (call keys are JSON arrays: no clash)
 Mode = Literal["none", "auto", "required", "function"]
@@ -103,13 +103,9 @@ class Call:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "arguments": dict(self.arguments)}
 
-    def to_openai(self, call_id: str | None = None) -> dict[str, Any]:
-        """The call in the OpenAI shape, with a fresh id unless one is given."""
-        return {
-            "id": call_id or f"call_{uuid.uuid4().hex[:24]}",
-            "type": "function",
-            "function": {"name": self.name, "arguments": self.arguments_json},
-        }
+    def to_call(self) -> ToolCall:
+        """The call as the result carries it, with a fresh id."""
+        return ToolCall.create(name=self.name, arguments=self.arguments_json)
 
 
 def canonical(value: Any) -> str:
@@ -335,9 +331,9 @@ class Decision:
     def is_call(self) -> bool:
         return self.calls is not None
 
-    def tool_calls(self) -> list[dict[str, Any]] | None:
-        """The decided calls in the OpenAI shape, each with a fresh id."""
-        return None if self.calls is None else [c.to_openai() for c in self.calls]
+    def tool_calls(self) -> tuple[ToolCall, ...] | None:
+        """The decided calls as the result carries them, each with a fresh id."""
+        return None if self.calls is None else tuple(c.to_call() for c in self.calls)
 
 
 def by_vote(result: Tally) -> Decision | None:

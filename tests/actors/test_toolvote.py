@@ -13,6 +13,7 @@ import pytest
 from actors import toolvote
 from actors.toolvote import TEXT, Choice, choice_of, decide, propose, tally
 from messages.errors import InvalidParams, RoundError
+from messages.tools import ToolCall, ToolChoice
 
 OFFERED = ("get_weather", "get_time", "search")
 
@@ -59,8 +60,11 @@ def test_an_agreed_call_wins_by_vote_with_full_confidence() -> None:
     assert decision.decided_by == "vote" and decision.confidence == 1.0
     calls = decision.tool_calls()
     assert calls is not None and len(calls) == 1
-    assert calls[0]["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
-    assert re.fullmatch(r"call_[0-9a-f]{24}", calls[0]["id"])
+    assert calls[0].to_dict()["function"] == {
+        "name": "get_weather",
+        "arguments": '{"city":"Paris"}',
+    }
+    assert re.fullmatch(r"call_[0-9a-f]{24}", calls[0].id)
 
 
 def test_each_decided_call_gets_a_fresh_id() -> None:
@@ -68,7 +72,7 @@ def test_each_decided_call_gets_a_fresh_id() -> None:
     assert decision is not None
     first, second = decision.tool_calls(), decision.tool_calls()
     assert first is not None and second is not None
-    assert first[0]["id"] != second[0]["id"]
+    assert first[0].id != second[0].id
 
 
 def test_a_majority_wins_and_its_share_is_the_confidence() -> None:
@@ -190,6 +194,14 @@ def test_arguments_given_as_an_object_or_empty_text() -> None:
     assert toolvote.normalise(call("get_time", "")).arguments == {}
 
 
+def test_calls_as_the_providers_parse_them_compare_with_1_equal_to_1_0() -> None:
+    one = ToolCall.create(name="search", arguments='{"limit": 1.0, "q": "x"}')
+    two = ToolCall.create(name="search", arguments={"q": "x", "limit": 1})
+    assert one.arguments_json != two.arguments_json  # the providers keep what was sent
+    result = panel(("a", [one]), ("b", [two]))
+    assert len(result.groups) == 1 and result.winner is not None
+
+
 @pytest.mark.parametrize(
     ("arguments", "why"),
     [
@@ -244,6 +256,8 @@ def test_several_calls_without_parallel_tool_calls_are_no_vote() -> None:
         ({"type": "function", "function": {"name": "search"}}, Choice("function", "search")),
         (SimpleNamespace(mode="function", name="search"), Choice("function", "search")),
         (SimpleNamespace(mode="required", name=None), Choice("required")),
+        (ToolChoice(mode="function", name="search"), Choice("function", "search")),
+        (ToolChoice(mode="none"), Choice("none")),
     ],
 )
 def test_tool_choice_forms(value: Any, expected: Choice) -> None:
