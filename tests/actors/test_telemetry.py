@@ -4,9 +4,12 @@ clean `promtool check metrics` when promtool is installed (CI installs it)."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +99,38 @@ def test_promtool_finds_nothing_to_say(tmp_path) -> None:
     assert done.returncode == 0 and not done.stdout.strip() and not done.stderr.strip(), (
         done.stdout + done.stderr
     ).decode()
+
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "contrib/grafana/orchestrord-dashboard.json"
+
+
+def _dashboard_exprs() -> list[str]:
+    panels = json.loads(DASHBOARD.read_text())["panels"]
+    return [t["expr"] for p in panels for t in p["targets"]]
+
+
+def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
+    text = _metrics().telemetry.exposition().decode()
+    families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
+    for expr in _dashboard_exprs():
+        names = set(re.findall(r"\b(orchestrord_\w+|gen_ai_\w+|http_server_\w+)", expr))
+        assert names, expr
+        for name in names:
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            assert base in families, f"{name} in {expr!r} is not exported"
+
+
+def test_the_dashboards_queries_are_valid_promql(tmp_path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is not installed; .ci/run installs Debian's prometheus")
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    rules = [
+        {"record": f"orchestrord:dashboard_{i}", "expr": expr.replace("$__range", "1h")}
+        for i, expr in enumerate(_dashboard_exprs())
+    ]
+    path = tmp_path / "rules.json"  # YAML is a superset of JSON
+    path.write_text(json.dumps({"groups": [{"name": "dashboard", "rules": rules}]}))
+    done = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, timeout=60)
+    assert done.returncode == 0, (done.stdout + done.stderr).decode()
