@@ -113,7 +113,7 @@ def test_the_grafana_dashboard_queries_only_metrics_that_exist() -> None:
     text = _metrics().telemetry.exposition().decode()
     families = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE")}
     for expr in _dashboard_exprs():
-        names = set(re.findall(r"\b(orchestrord_\w+|gen_ai_\w+|http_server_\w+)", expr))
+        names = set(re.findall(r"\b((?:orchestrord|gen_ai|http_server)_\w+)\{", expr))
         assert names, expr
         for name in names:
             base = re.sub(r"_(bucket|sum|count)$", "", name)
