@@ -4,11 +4,13 @@ against a real daemon (fake providers) on a short /tmp socket path."""
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import pytest
 from daemon_helpers import ROOT, DaemonProcess, rpc
 from helpers import WAIT
 from mcp import ClientSession, StdioServerParameters, stdio_client
-from mcp.types import CallToolResult
+from mcp.types import LATEST_PROTOCOL_VERSION, CallToolResult
 
 from actors.daemon.mcpserver import Progress, report
 
@@ -205,7 +207,17 @@ def test_an_unknown_job_is_a_tool_error(d) -> None:
     assert result.is_error and "no job 'no-such-job'" in texts(result)[0], texts(result)
 
 
-def test_cancelling_the_call_cancels_the_job(d) -> None:
+def settled(d: DaemonProcess, job_id: str) -> dict[str, Any]:
+    """The job's stored record once it is no longer running (bounded by WAIT)."""
+    deadline = time.monotonic() + WAIT
+    while True:  # the daemon's own record says what became of the job
+        record: dict[str, Any] = rpc(d, "job", {"job_id": job_id})["result"]
+        if record["status"] != "running":
+            return record
+        assert time.monotonic() < deadline, record
+
+
+def test_a_call_the_host_cancels_cancels_its_job(d) -> None:
     started = anyio.Event()
     job: list[str] = []
 
@@ -215,7 +227,7 @@ def test_cancelling_the_call_cancels_the_job(d) -> None:
             job.append(found.group(1))
             started.set()
 
-    async def body(client: ClientSession) -> None:
+    async def body(client: ClientSession) -> dict[str, Any]:
         async with anyio.create_task_group() as group:
             group.start_soon(
                 lambda: client.call_tool(
@@ -224,15 +236,69 @@ def test_cancelling_the_call_cancels_the_job(d) -> None:
             )
             await started.wait()
             group.cancel_scope.cancel()  # the SDK sends notifications/cancelled
+        # the session stays open: the cancel notification alone stops the job
+        record = await anyio.to_thread.run_sync(settled, d, job[0])
+        await client.send_ping()  # and the server lives on
+        return record
 
-    drive(d, body)
-    deadline = time.monotonic() + WAIT
-    while True:  # the daemon's own record says what became of the job
-        record = rpc(d, "job", {"job_id": job[0]})["result"]
-        if record["status"] != "running":
-            break
-        assert time.monotonic() < deadline, record
-    assert record["status"] == "cancelled"
+    assert drive(d, body)["status"] == "cancelled"
+
+
+def first_job_id(stdout: Any) -> str:
+    """The job id in the first progress notification that names one."""
+    while True:
+        message = json.loads(stdout.readline())
+        found = re.match(r"job (\S+): ", message.get("params", {}).get("message", ""))
+        if found:
+            return found.group(1)
+
+
+def test_a_host_that_goes_away_mid_job_cancels_it(d) -> None:
+    """No cancel notification: the host just closes the server's stdin."""
+    lines = [
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": LATEST_PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        },
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "ask",
+                "arguments": {"prompt": "wait", "models": ["slow"]},
+                "_meta": {"progressToken": "p"},
+            },
+        },
+    ]
+    with (d.dir / "mcp.log").open("a") as errlog:
+        server = subprocess.Popen(
+            [ORCHESTRCTL, "--socket", d.socket_path, "mcp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errlog,
+            cwd=d.dir,
+        )
+    try:
+        assert server.stdin is not None and server.stdout is not None
+        server.stdin.write(b"".join(json.dumps(line).encode() + b"\n" for line in lines))
+        server.stdin.flush()
+        with ThreadPoolExecutor(1) as pool:  # a pipe read has no timeout of its own
+            job_id = pool.submit(first_job_id, server.stdout).result(timeout=WAIT)
+        server.stdin.close()
+        assert server.wait(timeout=WAIT) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=WAIT)
+    assert settled(d, job_id)["status"] == "cancelled"
 
 
 # --- no daemon, no extra ------------------------------------------------------------------
