@@ -218,3 +218,88 @@ def test_status_counts_tokens_cost_latency_and_retries_per_model() -> None:
     )
     assert model["cost_usd"] == usage.input_tokens * 1.0 + usage.output_tokens * 2.0
     assert model["p50_latency_ms"] is not None
+
+
+# --- one job life cycle for the embedding and the daemon -------------------------------
+
+
+def stored_config(tmp_path: Path, **pipeline: object) -> dict:
+    return {
+        "models": [
+            {"name": "a", "provider": "fake", "reply": '{"city": "Canberra"}'},
+            {"name": "slow", "provider": "fake", "latency_ms": 600_000},
+        ],
+        "pipeline": {"rounds": ["initial"], "synthesizer": "a", **pipeline},
+        "daemon": {"state_dir": str(tmp_path)},
+    }
+
+
+def test_the_embedding_and_the_daemon_store_a_job_alike(tmp_path: Path) -> None:
+    """Both record through one life cycle: the embedding stored a schema as the list
+    of its keys (its frozen mapping went through json's default=list)."""
+    import asyncio
+
+    from actors.config import DaemonConfig
+    from actors.daemon.server import SocketServer
+    from actors.store import RunStore
+    from messages.codec import ask_params
+
+    asked = {
+        "prompt": "Capital?",
+        "models": ["a"],
+        "schema": {"type": "object", "required": ["city"]},
+        "metadata": {"user": {"name": "ann", "tags": ["x"]}},
+        "temperature": 0.5,
+    }
+    with actors.start(stored_config(tmp_path / "embedded"), environ={}) as orch:
+        embedded = orch.ask(**asked)
+        assert embedded.ok, embedded.error
+        from_embedding = orch.job(embedded.job_id)
+        store = RunStore(tmp_path / "daemon" / "runs.sqlite3")
+        params = ask_params(asked)
+        params.pop("stream")
+
+        async def through_the_socket_server() -> JobResult:
+            srv = SocketServer(orch, store, DaemonConfig(socket=""), on_shutdown=lambda: None)
+            return await srv.run_job(params)
+
+        served = asyncio.run(through_the_socket_server())
+        from_daemon = store.record(served.job_id).result(WAIT)
+        store.close()
+    assert from_embedding["options"]["schema"] == {"type": "object", "required": ["city"]}
+    assert from_embedding["options"] == from_daemon["options"]
+    assert from_embedding["metadata"] == from_daemon["metadata"] == asked["metadata"]
+
+
+def test_deterministic_results_are_served_from_the_run_store_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    config = stored_config(tmp_path)
+    with actors.start(config, environ={}) as orch:
+        first = orch.ask("Capital?", models=["a"], deterministic=True)
+        assert first.ok and not first.cached
+    with actors.start(config, environ={}) as again:
+        second = again.ask("Capital?", models=["a"], deterministic=True)
+        assert second.cached and second.answer == first.answer
+        assert second.job_id != first.job_id
+        assert again.job(second.job_id)["cached"] is True
+
+
+def test_an_embedded_job_keeps_its_rounds_as_they_end(tmp_path: Path) -> None:
+    import threading
+
+    initial_done = threading.Event()
+
+    def listener(event) -> None:
+        if event.type == "round_finished":
+            initial_done.set()
+
+    config = stored_config(tmp_path, rounds=["initial", "synthesis"], synthesizer="slow")
+    with actors.start(config, environ={}) as orch:
+        future = orch.submit("Capital?", models=["a"], listener=listener)
+        assert initial_done.wait(WAIT)  # the caller's listener still gets every event
+        [job] = orch.runs(status="running")
+        running = orch.job(job["job_id"])  # read after the round was written
+        assert [r["name"] for r in running["rounds"]] == ["initial"]
+        assert orch.cancel(job["job_id"])
+        assert future.get(timeout=WAIT).status == "cancelled"
