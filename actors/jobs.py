@@ -11,23 +11,17 @@ import pykka
 import regex
 from loguru import logger
 
-from actors import prompts, strategies
-from actors.config import STRATEGIES, Config, check_rounds
-from actors.pipelines import (
-    STRATEGY_OF,
-    TEMPLATE_OF,
-    NamedPipeline,
-    Outcome,
-    Route,
-    Stage,
-    default_stages,
-)
+from actors import strategies
+from actors.config import Config, check_rounds
+from actors.pipelines import NamedPipeline, Route, Stage, default_stages
 from actors.providers import provider_class
 from actors.runtime import Timer, safe_tell
+from actors.stages import STAGES, STRATEGIES
+from actors.strategies import Outcome
 from messages.codec import has_surrogate
 from messages.commands import Ask
 from messages.errors import ConfigError, InvalidParams, OrchestratorError
-from messages.events import JobEvent, JobEventType
+from messages.events import CallDelta, JobEvent, JobEventType, SynthesisDelta
 from messages.options import OPTIONS_BY_NAME
 from messages.results import ErrorInfo, JobResult, ModelReply, ReplyStatus, RoundResult, Usage
 
@@ -110,7 +104,7 @@ class Job:
         """``stage``'s prompt template: its own, else ``[templates]``' for its kind."""
         if stage.template is not None and name is None:
             return stage.template
-        return getattr(self.config.templates, name or TEMPLATE_OF[stage.kind])
+        return getattr(self.config.templates, name or STAGES[stage.kind].template or stage.kind)
 
     def next_stage(self) -> Stage | None:
         """Move on along the route: a queued fallback first, then the plan (None: done)."""
@@ -156,23 +150,34 @@ class Job:
     def close_round(self) -> RoundResult:
         """The current round as a result, replies in the job's model order (a chain's
         and a synthesis's in the order they were made), and the answers it leaves."""
-        kind = self.stage.kind
+        spec = STAGES[self.stage.kind]
         order = {m: i for i, m in enumerate(self.models)}
         replies = sorted(self.replies, key=lambda r: order.get(r.model, len(order)))
-        if kind in ("synthesis", "chain"):
+        if spec.in_turn:
             replies = list(self.replies)
         result = RoundResult(name=self.round_name, replies=tuple(replies))
         self.completed.append(result)
         self.replies = []
         texts = [(r.model, r.text) for r in result.ok_replies if r.text is not None]
-        if kind == "initial":
-            self.pool = dict(texts)
-        elif kind == "meta":
-            self.pool = {m: prompts.improved_answer(t) for m, t in texts}
-        elif kind == "chain":
-            for model, text in texts:
-                self.pool[model] = prompts.improved_answer(text)
+        if spec.pool is not None:
+            self.pool = spec.pool(self.pool, texts)
         return result
+
+    def relay(self, message: SynthesisDelta | CallDelta) -> None:
+        """A piece of the answer as a provider streams it: the synthesizer's, or a
+        passthrough job's one call (a retry streams from the start: a reset first)."""
+        if isinstance(message, SynthesisDelta):
+            if self.stage.kind == "synthesis":
+                if message.reset:
+                    self.emit("reset", "synthesis")
+                if message.text:
+                    self.emit("delta", "synthesis", text=message.text)
+        elif message.call_id in self.pending:
+            if message.attempt != self.streamed_attempt:
+                if self.streamed:
+                    self.emit("reset", self.round_name)
+                self.streamed_attempt = message.attempt
+            self.emit("delta", self.round_name, text=message.text)
 
     def emit(
         self,
@@ -292,7 +297,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         raise InvalidParams(f"unknown strategy {strategy!r}; one of {list(STRATEGIES)}")
     if named is not None:
         stages = named.stages
-        strategy = STRATEGY_OF[stages[-1].kind]  # until a stage decides
+        strategy = STAGES[stages[-1].kind].strategy or strategy  # until a stage decides
     else:
         stages = default_stages(tuple(rounds), strategy)
     check_options(ask)

@@ -1,29 +1,40 @@
-"""What a job's rounds add up to, per strategy: the answer, its confidence, votes,
-ranking, and whether it satisfies the job's schema. Called by the coordinator on its
-own thread; pure apart from reading the metrics.
+"""The job's answer and its result: one owner for what a job's stages add up to.
+
+A named pipeline's answer is its last deciding stage's ``Outcome`` (see
+``actors.stages``). ``[pipeline]``'s answer comes from its strategy over its rounds:
 
 - ``synthesize``: the synthesizer's text (or, without a synthesis round, the best
-  model's last answer); confidence = ``strategies.agreement`` of the last answering round.
-- ``vote``: plurality of the last answering round (a trailing ``synthesis`` round is not
-  run); confidence = the winner's share of ok replies.
+  model's last answer); confidence = ``strategies.agreement`` of the last answers.
+- ``vote``: plurality of the last answers (a trailing ``synthesis`` round is not run);
+  confidence = the winner's share of ok replies.
 - ``rank``: a ``ranking`` round after the last answering round, Borda-combined; the top
   answer, or with a trailing ``synthesis`` round, a synthesis of the top two.
+
+Then the checks every answer passes (not empty, its schema and ``validate``), the
+agreement map, and the quality samples the auto synthesizer learns from. Called on the
+coordinator's thread; pure apart from the metrics and the job's event listener.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
 
 from actors import prompts, strategies
-from actors.config import Config
-from actors.jobs import Job
-from actors.metrics import Metrics
-from actors.pipelines import Outcome
 from actors.providers.base import estimate_tokens
-from messages.results import ErrorInfo, ModelReply, RoundResult
+from actors.stages import vote
+from actors.strategies import Outcome
+from messages.errors import OrchestratorError, RoundError, SchemaError
+from messages.results import ErrorInfo
 
-TOP_K = 2  # rank + synthesis: the synthesizer sees the best two answers
+if TYPE_CHECKING:
+    from actors.config import Config
+    from actors.jobs import Job
+    from actors.metrics import Metrics
+    from messages.results import JobResult
+
+__all__ = ["Outcome", "best_answer", "log_finished", "outcome", "result", "round_cost"]
 
 
 def best_answer(job: Job, metrics: Metrics) -> str | None:
@@ -34,24 +45,22 @@ def best_answer(job: Job, metrics: Metrics) -> str | None:
     return answers[metrics.rank(answers)[0]]
 
 
-def success_rates(metrics: Metrics, models: Any) -> dict[str, float]:
-    return {m: metrics.stats(m).success_rate for m in models}
-
-
 def outcome(job: Job, metrics: Metrics) -> Outcome:
-    answers = job.answers()
+    """The job's answer: a named pipeline's last deciding stage, else [pipeline]'s
+    strategy over its rounds."""
+    if job.pipeline is not None:
+        if job.decided is None:  # cannot happen: a named pipeline ends on a deciding stage
+            return Outcome(answer=best_answer(job, metrics))
+        return job.decided
     if job.strategy == "vote":
-        result = strategies.vote(answers, job.pattern, success_rates(metrics, answers))
-        if result is None:
-            return Outcome(answer=None, votes=())
-        return Outcome(answer=result.answer, confidence=result.confidence, votes=result.votes)
+        return vote.read(job, metrics) or Outcome(answer=None, votes=())
+    answers = job.answers()
     last = job.completed[-1]
+    answer = synthesizer = None
     if last.name == "synthesis":
         winner = next((r for r in reversed(last.replies) if r.ok), None)
         answer = prompts.clean_synthesis(winner.text) if winner and winner.text else None
         synthesizer = job.synthesized_by
-    else:
-        answer, synthesizer = None, None
     if job.strategy == "rank":
         ranking = job.ranking or {}
         top = ranking.get("order", [])
@@ -70,69 +79,99 @@ def outcome(job: Job, metrics: Metrics) -> Outcome:
     )
 
 
-# --- rank -------------------------------------------------------------------------------
-
-
-def ranking_prompt(
-    template: str, job: Job, answers: list[tuple[str, str]]
-) -> tuple[str, dict[str, str]]:
-    """A ranking prompt with the answers in this caller's order, and label -> model."""
-    block, labels = strategies.labelled([text for _, text in answers])
-    prompt = prompts.ranking_prompt(template, job.ask.prompt, block)
-    return prompt, {lab: model for lab, (model, _) in zip(labels, answers, strict=True)}
-
-
-def score_rankings(job: Job, rnd: RoundResult) -> RoundResult:
-    """Parse every ranking reply (an unparseable one becomes that model's error), Borda-
-    combine them into ``job.ranking``, and return the round with the errors marked."""
-    rankings: dict[str, list[str]] = {}
-    replies: list[ModelReply] = []
-    for reply in rnd.replies:
-        labels = job.rank_labels.get(reply.model, {})
-        order = None
-        if reply.ok and reply.text is not None:
-            order = strategies.parse_ranking(reply.text, list(labels))
-        if reply.ok and order is None:
-            reply = replace(
-                reply,
-                status="error",
-                error=ErrorInfo(
-                    code="bad_ranking", message="no ranking could be read from the reply"
-                ),
-            )
-        if order is not None:
-            rankings[reply.model] = [labels[lab] for lab in order]
-        replies.append(reply)
-    answers = job.answers()
-    candidates = list(answers)
-    if not rankings:  # nobody wrote a readable ranking: the most agreed answer, not a failure
-        clusters = strategies.agreement_map(answers, None, job.pattern)["clusters"]
-        order = [m for cluster in clusters for m in cluster["models"]]
-        job.ranking = {
-            "rankings": {},
-            "scores": {},
-            "order": order,
-            "confidence": None,
-            "fallback": "agreement",
+def result(
+    job: Job,
+    metrics: Metrics,
+    status: str,
+    error: OrchestratorError | None,
+    *,
+    elapsed_ms: float,
+    answer: str | None = None,
+    early_exit: bool = False,
+) -> JobResult:
+    """The job's result: its outcome, checks, agreement, partial rounds."""
+    extra: dict[str, Any] = {}
+    out = None
+    if status == "ok":
+        out = outcome(job, metrics)
+        answer = out.answer
+        extra = {
+            "confidence": 1.0 if early_exit else out.confidence,
+            "votes": out.votes,
+            "ranking": out.ranking,
+            "early_exit": early_exit,
         }
-        return replace(rnd, replies=tuple(replies))
-    points = strategies.borda(rankings, candidates)
-    order = sorted(candidates, key=lambda m: points[m], reverse=True)
-    job.ranking = {
-        "rankings": rankings,
-        "scores": points,
-        "order": order,
-        "confidence": strategies.borda_confidence(points),
-    }
-    return replace(rnd, replies=tuple(replies))
+        status, error = _checked(job, answer, extra)
+    synthesizer = out.synthesizer if out is not None else None
+    if job.hedge is not None:
+        extra["hedge"] = job.hedge
+    if synthesizer is not None and job.synthesis_reason is not None:
+        extra["synthesizer_reason"] = job.synthesis_reason
+    extra["agreement"] = agreement(job, out if status == "ok" else None, answer)
+    if status == "ok":
+        _record_quality(job, metrics, extra)
+        _stream_answer(job, answer or "")
+    return job.result(
+        status=status,
+        answer=answer,
+        synthesizer=synthesizer,
+        elapsed_ms=elapsed_ms,
+        error=None if error is None else ErrorInfo.of(error),
+        **extra,
+    )
 
 
-def synthesis_answers(job: Job) -> list[str]:
-    """What the synthesizer sees: the last answers, or with ``rank`` the top two."""
+def _checked(
+    job: Job, answer: str | None, extra: dict[str, Any]
+) -> tuple[str, OrchestratorError | None]:
+    """An ok job's status after the checks every answer passes (``schema_errors`` into
+    ``extra`` when its schema or ``validate`` fails)."""
+    if not (answer or "").strip():
+        return "error", RoundError("no reply gave an answer (every answer was empty)")
+    if job.schema is not None or job.validate:
+        errors = strategies.answer_errors(answer or "", job.schema, job.validate)
+        if errors:
+            extra["schema_errors"] = tuple(errors)
+            return "error", SchemaError(f"the answer failed its checks: {errors[0]}")
+    return "ok", None
+
+
+def agreement(job: Job, out: Outcome | None, answer: str | None) -> dict[str, Any]:
+    """The agreement map against the final answer; after a vote, compared as the vote
+    compared: the extracted answers (the whole ones when no reply held the pattern)."""
     answers = job.answers()
-    if job.ranking:  # after a rank stage
-        return [answers[m] for m in job.ranking["order"][:TOP_K] if m in answers]
-    return list(answers.values())
+    if out is None:
+        return strategies.agreement_map(answers, None, job.pattern)
+    if out.winner is None:
+        return strategies.agreement_map(answers, answer, job.pattern)
+    pattern = None if out.compared_whole else job.pattern
+    return strategies.agreement_map(answers, answer, pattern, final_key=out.winner)
+
+
+def _stream_answer(job: Job, answer: str) -> None:
+    """The deltas joined are the answer: when what streamed differs (no synthesis
+    streamed, a label was taken off, a hedge or repair won), a reset and the answer."""
+    if job.ask.listener is None or "".join(job.streamed) == answer:
+        return
+    if job.streamed:
+        job.emit("reset", job.round_name)
+    job.emit("delta", job.round_name, text=answer)
+
+
+def _record_quality(job: Job, metrics: Metrics, extra: dict[str, Any]) -> None:
+    """What this job says about each model's answers, for the auto synthesizer: its
+    peers' rank score, else 1 if its answer agreed with the final one, 0 if not."""
+    answers = job.answers()
+    if len(answers) < 2:
+        return  # one answer agrees with itself: no evidence
+    scores = (extra.get("ranking") or {}).get("scores")
+    if scores:
+        for model, score in scores.items():
+            metrics.record_quality(model, score)
+        return
+    dissenters = set(extra["agreement"]["dissenters"])
+    for model in answers:
+        metrics.record_quality(model, 0.0 if model in dissenters else 1.0)
 
 
 def round_cost(config: Config, job: Job, callers: Any) -> float:
@@ -144,3 +183,44 @@ def round_cost(config: Config, job: Job, callers: Any) -> float:
         model = config.model(name)
         total += model.cost_usd(estimate_tokens(context), model.max_tokens)
     return total
+
+
+def log_finished(result: JobResult) -> None:
+    """One INFO line per finished job (WARNING when it failed), with ``job_id``,
+    ``status`` and ``strategy`` as fields of a JSON log record. The line is only written
+    out (lazily) when the level lets it through: jobs are the hot path."""
+    bound = logger.bind(job_id=result.job_id, status=result.status, strategy=result.strategy)
+    lazy = bound.opt(lazy=True)
+    (lazy.info if result.ok else lazy.warning)("{}", lambda: _job_summary(result))
+
+
+def _job_summary(result: JobResult) -> str:
+    """What a job cost, how long it took, and which calls failed and why."""
+    replies = [r for rnd in result.rounds for r in rnd.replies]
+    failed = [r for r in replies if r.status in ("error", "timeout")]
+    calls = sum(1 for r in replies if r.status != "skipped")
+    text = (
+        f"job {result.job_id} {result.status} in {result.elapsed_ms:.0f} ms: {result.strategy}, "
+        f"{calls} calls, {result.usage.total} tokens, ${result.cost_usd:.6f}"
+    )
+    if result.synthesizer:
+        text += f", synthesized by {result.synthesizer}"
+    if failed:
+        text += "; failed: " + "; ".join(
+            f"{r.model} {r.error.code if r.error else r.status}" for r in failed
+        )
+    if result.error is not None:
+        text += f"; {result.error.code}: {result.error.message[:300]}"
+    return text
+
+
+def _agreement(job: Job, out: Outcome | None, answer: str | None) -> dict[str, Any]:
+    """The agreement map against the final answer; after a vote, compared as the vote
+    compared: the extracted answers (the whole ones when no reply held the pattern)."""
+    if out is None:
+        return strategies.agreement_map(job.answers(), None, job.pattern)
+    winner = next((v for v in out.votes or () if v.get("winner")), None)
+    if winner is None:
+        return strategies.agreement_map(job.answers(), answer, job.pattern)
+    pattern = None if winner.get("pattern_matched") is False else job.pattern
+    return strategies.agreement_map(job.answers(), answer, pattern, final_key=winner["answer"])

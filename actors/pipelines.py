@@ -36,31 +36,24 @@ import re
 import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from actors.checks import check_template, check_validate
+from actors.stages import KINDS, STAGES, StageKind
 from messages.errors import ConfigError
 
-KINDS = ("initial", "meta", "chain", "vote", "rank", "synthesis")
-GATED = ("vote", "rank", "synthesis")  # kinds that may carry min_confidence
-FALLBACKS = ("synthesis", "meta", "rank", "fail")
-ANSWERING = ("initial", "meta", "chain")  # kinds whose outputs are the models' answers
-DECIDING = ("chain", "vote", "rank", "synthesis")  # kinds whose output is a final answer
-TEMPLATE_OF = {  # the [templates] entry each kind's prompt comes from
-    "initial": "initial",
-    "meta": "meta",
-    "chain": "chain",
-    "rank": "ranking",
-    "synthesis": "synthesis",
-}
-STRATEGY_OF = {"synthesis": "synthesize", "vote": "vote", "rank": "rank", "chain": "chain"}
+# What the configuration checks, as the stage kinds' registry says (see actors.stages).
+GATED = tuple(k for k, spec in STAGES.items() if spec.gated)  # may carry min_confidence
+FALLBACKS = (*(k for k, spec in STAGES.items() if spec.fallback), "fail")
+OPENING = tuple(k for k, spec in STAGES.items() if spec.opens)  # may come first
+DECIDING = tuple(k for k, spec in STAGES.items() if spec.decides)  # output: a final answer
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 RESERVED_NAMES = ("synthesize", "vote", "rank", "default")  # strategies (HTTP model names)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Stage:
-    kind: str
+    kind: StageKind
     models: tuple[str, ...] | None = None  # None: the job's participants
     template: str | None = None  # None: [templates]' entry for the kind
     system: str | None = None  # None: each model's own role
@@ -70,14 +63,14 @@ class Stage:
     @property
     def round_name(self) -> str:
         """The name of the round it adds to the result (``rank`` keeps ``ranking``)."""
-        return "ranking" if self.kind == "rank" else self.kind
+        return STAGES[self.kind].name
 
     @property
     def gated(self) -> bool:
         return self.min_confidence is not None
 
     def describe(self) -> str:
-        parts = [self.kind]
+        parts: list[str] = [self.kind]
         if self.models is not None:
             parts.append("models=" + ",".join(self.models))
         if self.template is not None:
@@ -99,17 +92,6 @@ class NamedPipeline:
         return " -> ".join(f"[{s.describe()}]" for s in self.stages)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    """What a deciding stage (or, for ``[pipeline]``, the strategy) made of the answers."""
-
-    answer: str | None
-    confidence: float | None = None
-    synthesizer: str | None = None
-    votes: tuple[dict[str, Any], ...] | None = None
-    ranking: dict[str, Any] | None = None
-
-
 @dataclass(slots=True)
 class Route:
     """Where a running pipeline is: ``at`` indexes its stages; ``extra`` holds the stages
@@ -123,7 +105,7 @@ def default_stages(rounds: tuple[str, ...], strategy: str) -> tuple[Stage, ...]:
     """``[pipeline]``'s rounds and strategy as stages: ``vote`` drops a trailing
     synthesis (the vote itself is counted when the job ends); ``rank`` adds a ranking
     round after the last answering round."""
-    answering = tuple(Stage(kind=r) for r in rounds if r != "synthesis")
+    answering = tuple(Stage(kind=cast(StageKind, r)) for r in rounds if r != "synthesis")
     synthesis = (Stage(kind="synthesis"),) if rounds[-1] == "synthesis" else ()
     if strategy == "vote":
         return answering
@@ -137,7 +119,7 @@ def next_after_gate(stages: tuple[Stage, ...], gate_at: int, fallback: str) -> R
     for i in range(gate_at + 1, len(stages)):
         if stages[i].kind == fallback:
             return Route(at=i)
-    extra = [Stage(kind=fallback)]
+    extra = [Stage(kind=cast(StageKind, fallback))]
     rest = gate_at + 1
     if fallback == "meta" and rest >= len(stages):  # nothing decides after it: re-decide
         gate = stages[gate_at]
@@ -173,9 +155,10 @@ def _pipeline(name: str, table: Any, prefix: str, model_names: set[str]) -> Name
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{prefix}.stages", "expected a non-empty list of stage tables")
     stages = tuple(_stage(f"{prefix}.stages[{i}]", s, model_names) for i, s in enumerate(raw))
-    if stages[0].kind not in ("initial", "chain"):
+    if stages[0].kind not in OPENING:
         raise ConfigError(
-            f"{prefix}.stages[0].kind", "the first stage answers the question: initial or chain"
+            f"{prefix}.stages[0].kind",
+            "the first stage answers the question: " + " or ".join(OPENING),
         )
     if stages[-1].kind not in DECIDING:
         raise ConfigError(
@@ -204,10 +187,10 @@ def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
     models = _models(prefix, data, model_names)
     template = _text(f"{prefix}.template", data.get("template"))
     system = _text(f"{prefix}.system", data.get("system"))
-    if kind == "vote" and (models is not None or template is not None or system is not None):
-        raise ConfigError(prefix, "a vote stage calls no model: no models, template or system")
+    if STAGES[kind].callers is None and (models, template, system) != (None, None, None):
+        raise ConfigError(prefix, f"a {kind} stage calls no model: no models, template or system")
     if template is not None:
-        check_template(f"{prefix}.template", template, TEMPLATE_OF[kind])
+        check_template(f"{prefix}.template", template, STAGES[kind].template or kind)
     if kind == "chain" and models is not None and len(models) < 1:
         raise ConfigError(f"{prefix}.models", "a chain needs at least one model")
     min_confidence = data.get("min_confidence")
@@ -227,7 +210,7 @@ def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
     if fallback not in FALLBACKS:
         raise ConfigError(f"{prefix}.fallback", f"one of {list(FALLBACKS)}; got {fallback!r}")
     return Stage(
-        kind=kind,
+        kind=cast(StageKind, kind),
         models=models,
         template=template,
         system=system,

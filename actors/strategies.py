@@ -102,17 +102,36 @@ def answer_key(text: str | None, pattern: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class VoteOutcome:
-    winner: str  # the normalised answer
-    answer: str  # what to return: the extracted (or full) text of the winner's best model
-    confidence: float
-    votes: tuple[dict[str, Any], ...]
-    tie: bool
+class Outcome:
+    """What a deciding stage (or, for ``[pipeline]``, the strategy) made of the answers:
+    the answer, its confidence, and the detail of the strategy that chose it (a vote's
+    ``votes``, a rank's ``ranking``, who synthesised)."""
+
+    answer: str | None
+    confidence: float | None = None
+    synthesizer: str | None = None
+    votes: tuple[dict[str, Any], ...] | None = None
+    ranking: dict[str, Any] | None = None
+
+    @property
+    def winner(self) -> str | None:
+        """A vote's winning answer as it was compared (normalised, extracted)."""
+        return next((v["answer"] for v in self.votes or () if v.get("winner")), None)
+
+    @property
+    def tie(self) -> bool:
+        """A vote whose winner was chosen among equals (by recent success)."""
+        return any("tie_broken_by" in v for v in self.votes or ())
+
+    @property
+    def compared_whole(self) -> bool:
+        """A vote that fell back to whole answers (its pattern matched no reply)."""
+        return any(v.get("pattern_matched") is False for v in self.votes or ())
 
 
 def vote(
     answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
-) -> VoteOutcome | None:
+) -> Outcome | None:
     """Plurality over ``answers`` (model -> text); None when no answer could be read.
 
     When ``pattern`` matches no reply at all, the vote falls back to the whole replies,
@@ -124,19 +143,13 @@ def vote(
     fallback = _plurality(answers, None, success)
     if fallback is None:
         return None
-    votes = tuple({**v, "pattern_matched": False} for v in fallback.votes)
-    return VoteOutcome(
-        winner=fallback.winner,
-        answer=fallback.answer,
-        confidence=0.0,
-        votes=votes,
-        tie=fallback.tie,
-    )
+    votes = tuple({**v, "pattern_matched": False} for v in fallback.votes or ())
+    return Outcome(answer=fallback.answer, confidence=0.0, votes=votes)
 
 
 def _plurality(
     answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
-) -> VoteOutcome | None:
+) -> Outcome | None:
     groups: dict[str, list[str]] = {}
     shown: dict[str, str] = {}
     for model, text in answers.items():
@@ -172,13 +185,7 @@ def _plurality(
         for key in ordered
     )
     answer = (extract(answers[best_model], pattern) or answers[best_model]).strip()
-    return VoteOutcome(
-        winner=winner,
-        answer=answer,
-        confidence=len(groups[winner]) / len(answers),
-        votes=votes,
-        tie=tie,
-    )
+    return Outcome(answer=answer, confidence=len(groups[winner]) / len(answers), votes=votes)
 
 
 def all_agree(answers: Sequence[str], pattern: str | None) -> bool:

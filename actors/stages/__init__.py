@@ -1,0 +1,42 @@
+"""The stage kinds a pipeline is made of, one module each, and their registry.
+
+Each kind is a ``StageSpec`` (``actors.stages.base``): ``start`` (what it sends) and, for
+a kind that decides the answer, ``read`` (how its outcome is read), with the facts the
+configuration checks (its template, whether it may open a pipeline, carry a gate, be a
+gate's fallback). The coordinator runs any kind through ``STAGES``; ``pipelines`` checks
+a configured stage against it.
+
+To add a kind: write its module here (a ``SPEC = StageSpec(...)``), add its name to
+``StageKind`` and its spec to ``STAGES``, and test it; nothing else changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal, get_args
+
+from actors.stages import broadcast, chain, rank, synthesis, vote
+from actors.stages.base import Run, StageSpec
+
+StageKind = Literal["initial", "meta", "chain", "vote", "rank", "synthesis"]
+Strategy = Literal["synthesize", "vote", "rank"]  # what [pipeline] and a request choose
+
+STAGES: Mapping[StageKind, StageSpec] = MappingProxyType(
+    {
+        "initial": broadcast.INITIAL,
+        "meta": broadcast.META,
+        "chain": chain.SPEC,
+        "vote": vote.SPEC,
+        "rank": rank.SPEC,
+        "synthesis": synthesis.SPEC,
+    }
+)
+# A strategy is the [pipeline] name of the stage kind that decides the answer.
+STRATEGIES: Mapping[Strategy, StageKind] = MappingProxyType(
+    {"synthesize": "synthesis", "vote": "vote", "rank": "rank"}
+)
+KINDS: tuple[StageKind, ...] = get_args(StageKind)
+
+
+__all__ = ["KINDS", "STAGES", "STRATEGIES", "Run", "StageKind", "StageSpec", "Strategy"]
