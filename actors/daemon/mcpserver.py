@@ -11,7 +11,7 @@ and calls its tools:
 - ``runs``: past jobs, newest first; ``job``: one stored job.
 
 Each call opens its own connection to the daemon's socket, found as every ``orchestrctl``
-command finds it, through :class:`actors.daemon.client.Client` in a worker thread. A
+command finds it, through :class:`actors.daemon.connection.Client` in a worker thread. A
 daemon that is not running, a refused request and a failed job are tool errors
 (``isError``), never a crash of the server. While it serves, the SDK points file
 descriptor 1 at stderr: stdout carries the protocol and nothing else; logs go to stderr.
@@ -35,7 +35,8 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from actors.daemon.client import HOW_TO_START, Client, RpcError, Unreachable, Untrusted
+from actors.daemon.client import HOW_TO_START
+from actors.daemon.connection import Client, RpcError, Unreachable, Untrusted
 from actors.version import VERSION
 
 logger = logging.getLogger("orchestrord.mcp")
@@ -293,7 +294,7 @@ def _offer(send: MemoryObjectSendStream[dict[str, Any]], event: dict[str, Any]) 
 
 
 async def run_job(
-    job_path: str, params: dict[str, Any], ctx: Context, live: set[DaemonJob]
+    path: str, params: dict[str, Any], ctx: Context, live: set[DaemonJob]
 ) -> dict[str, Any]:
     """``ask`` on the daemon, its events reported as progress while it runs; a cancelled
     call cancels the job."""
@@ -304,7 +305,7 @@ async def run_job(
         with contextlib.suppress(RuntimeError):  # the loop is closed: the server stopped
             loop.call_soon_threadsafe(_offer, send, event)
 
-    job = DaemonJob(job_path, post)
+    job = DaemonJob(path, post)
     live.add(job)
     failure: Exception | None = None  # raised after the group: not in an ExceptionGroup
     try:
