@@ -62,10 +62,19 @@ def default_socket_path(environ: Mapping[str, str] = os.environ) -> str:
     return str(base / "orchestrord.sock")
 
 
+def default_state_dir(environ: Mapping[str, str] = os.environ) -> str:
+    """``$XDG_STATE_HOME/orchestrord`` (an absolute path, as the XDG spec says), else
+    ``~/.local/state/orchestrord``."""
+    state = environ.get("XDG_STATE_HOME", "")
+    if not os.path.isabs(state):
+        return "~/.local/state/orchestrord"
+    return str(Path(state) / "orchestrord")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonConfig:
     socket: str = field(default_factory=default_socket_path)
-    state_dir: str = "~/.local/state/orchestrord"
+    state_dir: str = field(default_factory=default_state_dir)
     max_inflight_jobs: int = 256
     max_request_bytes: int = 1_048_576
     drain_s: float = 30.0

@@ -38,7 +38,12 @@ from actors.daemon.connection import (
     Unreachable,
     Untrusted,
 )
-from actors.daemon.defaults import config_path, load_dotenv_file, resolve_config
+from actors.daemon.defaults import (
+    completion_help,
+    config_path,
+    load_dotenv_file,
+    resolve_config,
+)
 from actors.version import VERSION
 from messages.errors import ConfigError
 from messages.options import ASK_OPTIONS, AskOption
@@ -484,7 +489,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--socket", help="the daemon's socket (see below)")
     p.add_argument("--version", action="version", version=f"orchestrctl {VERSION}")
-    shtab.add_argument_to(p, ["--print-completion"], help="print a bash, zsh or tcsh completion")
+    shtab.add_argument_to(p, ["--print-completion"], help=completion_help())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ask = sub.add_parser(
         "ask",

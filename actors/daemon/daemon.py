@@ -30,7 +30,7 @@ from loguru import logger
 
 import actors
 from actors.config import Config, with_overrides
-from actors.daemon.defaults import describe, load_dotenv_file, resolve_config
+from actors.daemon.defaults import completion_help, describe, load_dotenv_file, resolve_config
 from actors.daemon.listen import ListenError
 from actors.daemon.logs import setup_logging
 from actors.daemon.server import SocketServer
@@ -78,9 +78,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="validate, print the effective models and pipeline, exit",
     )
     parser.add_argument("--version", action="version", version=f"orchestrord {VERSION}")
-    shtab.add_argument_to(
-        parser, ["--print-completion"], help="print a bash, zsh or tcsh completion"
-    )
+    shtab.add_argument_to(parser, ["--print-completion"], help=completion_help())
     return parser.parse_args(argv)
 
 

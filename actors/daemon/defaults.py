@@ -5,6 +5,8 @@ Precedence: ``--config``, else ``$ORCHESTRORD_CONFIG``, else
 every provider whose key is set joins (``OPENAI_API_KEY`` -> ``gpt``,
 ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` -> ``gemini``, ``LLAMA_BASE_URL`` -> ``llama``); with
 none, the embedded local model serves as ``local-1..3`` (different seeds and temperatures).
+``ORCHESTRORD_HTTP_LISTEN`` (e.g. ``0.0.0.0:8321``, as in the Dockerfile) turns the HTTP
+front door on.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import shtab
+
 from actors.config import Config, config_from_dict, config_from_file
 
 LOCAL_PARTICIPANTS = (("local-1", 1, 0.3), ("local-2", 2, 0.7), ("local-3", 3, 1.0))
 GEMINI_KEY_ENVS = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+HTTP_LISTEN_ENV = "ORCHESTRORD_HTTP_LISTEN"  # zero-config only: a file has [http] listen
 
 
 def default_models(environ: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -72,12 +77,14 @@ def resolve_config(flag: str | None = None, environ: Mapping[str, str] = os.envi
     if path is not None:
         return config_from_file(path)
     models = default_models(environ)
-    pipeline: dict[str, Any] = {}
+    data: dict[str, Any] = {"models": models, "pipeline": {}}
     if all(m["provider"] == "local" for m in models):
         # One llama.cpp process serves the three in turn: the last is last in line, not a
         # straggler, so rounds wait for every reply.
-        pipeline["quorum"] = 0
-    return config_from_dict({"models": models, "pipeline": pipeline}, source="environment")
+        data["pipeline"]["quorum"] = 0
+    if environ.get(HTTP_LISTEN_ENV):  # a container's front door, with no file to say so
+        data["http"] = {"listen": environ[HTTP_LISTEN_ENV]}
+    return config_from_dict(data, source="environment")
 
 
 def load_dotenv_file(directory: str | Path = ".") -> bool:
@@ -120,3 +127,8 @@ def describe(config: Config) -> str:
         text = getattr(config.templates, name).replace("\n", "\n    ")
         lines.append(f"  {name}:\n    {text}")
     return "\n".join(lines)
+
+
+def completion_help() -> str:
+    """``--print-completion``'s help: every shell the installed shtab writes a script for."""
+    return f"print a completion script for {', '.join(shtab.SUPPORTED_SHELLS)}"

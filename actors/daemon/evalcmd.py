@@ -94,7 +94,7 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser(
         "eval",
         help="score models, strategies and pipelines on a dataset (JSON lines)",
-        description="Score systems on the same questions: accuracy with 95%% intervals, cost, "
+        description="Score systems on the same questions: accuracy with 95% intervals, cost, "
         "latency, and each system against the best single model (difference, paired-"
         "bootstrap interval, exact McNemar p). Systems: a model's name, synthesize, vote, "
         "rank, a named pipeline, self:MODEL, oracle (default: every model, the three "

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -487,3 +489,40 @@ def test_a_full_orchestrator_is_asked_again_as_it_says_and_stored_jobs_are_paged
     monkeypatch.setattr(runner, "PAGE", 2)
     assert [r["n"] for r in runner.stored_records(backend, "d")] == [0, 1, 2, 3, 4]
     assert backend.pages == [(0, 2), (2, 2), (4, 2)]
+
+
+def test_eval_help_shows_percent_signs_once() -> None:
+    run = ctl("/tmp/unused.sock", "eval", "--help")
+    assert run.returncode == 0 and "95% intervals" in " ".join(run.stdout.split())
+    assert "%%" not in run.stdout
+
+
+def test_a_daemon_dying_mid_evaluation_is_one_line_and_exit_3(daemon, tmp_path) -> None:
+    """It printed a traceback and exited 1."""
+    path = tmp_path / "slow.jsonl"
+    lines = [{"id": str(i), "prompt": f"q{i}", "answer": "a"} for i in range(4)]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    d = daemon(
+        {"models": [{"name": "slow", "provider": "fake", "reply": "a", "latency_ms": 60_000}]}
+    )
+    run = subprocess.Popen(
+        [str(CTL), "--socket", d.socket_path, "eval", str(path), "--yes", "--systems", "slow"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert run.stderr is not None
+        assert "calls to make" in run.stderr.readline()  # the jobs go out right after it
+        deadline = time.monotonic() + WAIT
+        while rpc(d, "status")["result"]["inflight_jobs"] == 0:  # bounded: until one runs
+            assert time.monotonic() < deadline, "no job ever started"
+        d.signal(signal.SIGKILL)
+        _, err = run.communicate(timeout=WAIT)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait(timeout=WAIT)
+    assert run.returncode == 3, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("orchestrctl: orchestrord at ")
