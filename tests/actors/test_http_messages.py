@@ -11,6 +11,7 @@ import socket
 from typing import Any
 
 import anthropic
+import httpx2
 import pydantic
 import pytest
 from anthropic.types import Message, RawMessageStreamEvent, message_create_params
@@ -458,13 +459,13 @@ REPLY = "It is 18C in Paris."
 SCRIPT = [[{"name": "get_weather", "arguments": {"city": "Paris"}}], []]  # a call, then text
 
 
-def start(spawn: Any, **options: Any) -> Any:
+def start(spawn: Any, http: dict[str, Any] | None = None, **options: Any) -> Any:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = {
         "models": fake_models(("a", "b"), **{"reply": REPLY, **options}),
-        "http": {"listen": f"127.0.0.1:{port}"},
+        "http": {"listen": f"127.0.0.1:{port}", **(http or {})},
     }
     d = spawn(config, env={"ORCHESTRORD_API_KEY": KEY})
     d.url = f"http://127.0.0.1:{port}"
@@ -527,3 +528,20 @@ def test_an_unknown_model_is_a_not_found_error(daemon: Any) -> None:
     with pytest.raises(anthropic.NotFoundError) as caught:
         sdk(d).messages.create(model="claude-nope", max_tokens=50, messages=ASKED)
     assert caught.value.body["error"]["type"] == "not_found_error"
+
+
+def test_a_stream_pings_while_the_panel_works_and_the_sdk_skips_the_pings(daemon: Any) -> None:
+    d = start(daemon, http={"keepalive_s": 0.05}, latency_ms=300)
+    request = {"model": "orchestrord", "max_tokens": 50, "messages": ASKED, "stream": True}
+    with (
+        httpx2.Client(timeout=WAIT) as http,
+        http.stream(
+            "POST", f"{d.url}/v1/messages", json=request, headers={"x-api-key": KEY}
+        ) as reply,
+    ):
+        lines = [line for line in reply.iter_lines() if line]
+    assert reply.headers["x-accel-buffering"] == "no"
+    assert "event: ping" in lines
+    assert lines[0] == "event: message_start" and lines[-2] == "event: message_stop"
+    with sdk(d).messages.stream(model="orchestrord", max_tokens=50, messages=ASKED) as stream:
+        assert stream.get_final_message().content[0].text == REPLY

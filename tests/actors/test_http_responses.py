@@ -10,6 +10,7 @@ import json
 import socket
 from typing import Any
 
+import httpx2
 import openai
 import pydantic
 import pytest
@@ -515,13 +516,13 @@ REPLY = "It is 18C in Paris."
 SCRIPT = [[{"name": "get_weather", "arguments": {"city": "Paris"}}], []]  # a call, then text
 
 
-def start(spawn: Any, **options: Any) -> Any:
+def start(spawn: Any, http: dict[str, Any] | None = None, **options: Any) -> Any:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = {
         "models": fake_models(("a", "b"), **{"reply": REPLY, **options}),
-        "http": {"listen": f"127.0.0.1:{port}"},
+        "http": {"listen": f"127.0.0.1:{port}", **(http or {})},
     }
     d = spawn(config, env={"ORCHESTRORD_API_KEY": KEY})
     d.url = f"http://127.0.0.1:{port}"
@@ -579,3 +580,18 @@ def test_an_unknown_model_is_a_404(daemon: Any) -> None:
     d = start(daemon)
     with pytest.raises(openai.NotFoundError):
         sdk(d).responses.create(model="no-such-model", input="hi")
+
+
+def test_a_stream_keeps_alive_with_comments_while_the_panel_works(daemon: Any) -> None:
+    d = start(daemon, http={"keepalive_s": 0.05}, latency_ms=300)
+    request = {"model": "orchestrord", "input": "Weather in Paris?", "stream": True}
+    headers = {"Authorization": f"Bearer {KEY}"}
+    with (
+        httpx2.Client(timeout=WAIT) as http,
+        http.stream("POST", f"{d.url}/v1/responses", json=request, headers=headers) as reply,
+    ):
+        lines = [line for line in reply.iter_lines() if line]
+    assert reply.headers["x-accel-buffering"] == "no"
+    assert reply.headers["content-type"].startswith("text/event-stream")
+    assert ": keepalive" in lines
+    assert lines[0] == "event: response.created" and lines[-2] == "event: response.completed"
