@@ -35,8 +35,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ContentBlock, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from actors.daemon.client import HOW_TO_START
-from actors.daemon.connection import Client, RpcError, Unreachable, Untrusted
+from actors.daemon.connection import HOW_TO_START, Client, RpcError, Unreachable, Untrusted
 from actors.version import VERSION
 
 logger = logging.getLogger("orchestrord.mcp")
