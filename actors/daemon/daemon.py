@@ -36,6 +36,7 @@ from actors.daemon.logs import setup_logging
 from actors.daemon.server import SocketServer
 from actors.orchestrator import VERSION
 from actors.providers import unusable_models
+from actors.redisconn import describe as describe_limits
 from actors.store import RunStore, StoreUnreadable
 from messages.errors import ConfigError
 
@@ -268,6 +269,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check_config:
         print(describe(config))
+        try:
+            print(describe_limits(config.limits, os.environ))
+        except ConfigError as exc:  # a refused login, an unknown database, an unset variable
+            print(f"orchestrord: bad configuration: {exc}", file=sys.stderr)
+            return 2
         unusable = unusable_models(config.models, os.environ)
         for index, model in enumerate(config.models):
             if model.name in unusable:
@@ -280,6 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(Daemon(config, reload=lambda: effective_config(args)).run())
     except SocketInUse as exc:
         print(f"orchestrord: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:  # found only at start, e.g. Redis refusing the login
+        print(f"orchestrord: bad configuration: {exc}", file=sys.stderr)
         return 2
     except ListenError as exc:  # the HTTP front door's address is taken
         print(f"orchestrord: {exc}", file=sys.stderr)
