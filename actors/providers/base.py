@@ -145,6 +145,8 @@ def checked(response: Any, request: ProviderRequest | None = None) -> ProviderRe
         why = check_offered(calls, offered)
         if why is not None:
             raise BadResponse(f"the model {why}")
+        if request is not None and request.parallel_tool_calls is False:
+            calls = calls[:1]  # providers with no such flag (Gemini, Ollama): one call
     elif not response.text and request is not None and request.wants_tools:
         raise BadResponse("the model answered neither text nor a tool call")
     return ProviderResponse(

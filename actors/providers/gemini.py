@@ -6,7 +6,8 @@ The model actor owns one ``genai.Client`` and drives its async surface
 goes through ``HttpOptions`` (gateways, our loopback tests); the system prompt is
 ``system_instruction``; usage comes from ``usage_metadata``. The SDK's retries are
 off (``HttpRetryOptions(attempts=1)``). ``RESOURCE_EXHAUSTED`` (429) carries its
-``RetryInfo`` delay into the limiter's pause.
+``RetryInfo`` delay into the limiter's pause. Tools, tool turns and sampling: see
+``actors.providers.geminiwire``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ from actors.providers.base import (
     token_count,
     transport_error,
 )
+from actors.providers.geminiwire import config, contents, read_parts
 from messages.errors import BadResponse, ProviderError, ProviderRejected, ProviderUnavailable
 from messages.results import Usage
+from messages.tools import ToolCall
 
 if TYPE_CHECKING:
     from actors.config import ModelConfig  # annotations only: config imports providers
@@ -76,30 +79,29 @@ class GeminiProvider(Provider):
         self._get_client().aio.models  # noqa: B018  # builds the async client and its modules
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
-        config = types.GenerateContentConfig(
-            system_instruction=request.system or None,
-            max_output_tokens=request.max_tokens,
-            temperature=request.temperature,
-            seed=request.seed,
-        )
+        settings = config(request)
         models = self._get_client().aio.models
         if request.on_delta is not None:  # generate_content_stream: pieces as they come
             parts: list[str] = []
+            calls: list[ToolCall] = []
             last = None
             chunks = await models.generate_content_stream(
-                model=request.model, contents=contents(request), config=config
+                model=request.model, contents=contents(request), config=settings
             )
             async for chunk in chunks:
                 last = chunk
-                text = _chunk_text(chunk)
+                text, more = read_parts(chunk)
+                calls += more
                 if text:
                     parts.append(text)
                     request.emit(text)
-            if not parts:
+            if not parts and not calls:
                 raise BadResponse(f"Gemini answered no text{_why_empty(last)}")
-            return ProviderResponse(text="".join(parts), usage=_usage(last))
+            return ProviderResponse(
+                text="".join(parts), usage=_usage(last), tool_calls=tuple(calls)
+            )
         response = await models.generate_content(
-            model=request.model, contents=contents(request), config=config
+            model=request.model, contents=contents(request), config=settings
         )
         return parse_response(response)
 
@@ -112,32 +114,12 @@ class GeminiProvider(Provider):
         await super().aclose()
 
 
-def contents(request: ProviderRequest) -> Any:
-    """The call as Gemini ``contents``: the conversation's earlier turns (an assistant
-    turn is the ``model`` role), then this call's prompt; the system prompt goes in
-    ``system_instruction``."""
-    if not request.history and request.prompt is not None:
-        return request.prompt
-    turns = [(m.role, m.text) for m in request.history]
-    if request.prompt is not None:
-        turns.append(("user", request.prompt))
-    return [
-        types.Content(
-            role="model" if role == "assistant" else "user", parts=[types.Part(text=text)]
-        )
-        for role, text in turns
-    ]
-
-
 def parse_response(response: Any) -> ProviderResponse:
-    try:
-        text = response.text
-    except (AttributeError, ValueError, TypeError):
-        text = None
-    if not isinstance(text, str) or not text:
+    text, calls = read_parts(response)
+    if not text and not calls:
         reason = _why_empty(response)
         raise BadResponse(f"Gemini answered no text{reason}")
-    return ProviderResponse(text=text, usage=_usage(response))
+    return ProviderResponse(text=text, usage=_usage(response), tool_calls=calls)
 
 
 def _usage(response: Any) -> Usage | None:
@@ -148,14 +130,6 @@ def _usage(response: Any) -> Usage | None:
         input_tokens=token_count(meta.prompt_token_count, "promptTokenCount"),
         output_tokens=token_count(meta.candidates_token_count, "candidatesTokenCount"),
     )
-
-
-def _chunk_text(chunk: Any) -> str:
-    """One streamed chunk's text (its first candidate's text parts; none: "")."""
-    candidates = getattr(chunk, "candidates", None) or []
-    content = getattr(candidates[0], "content", None) if candidates else None
-    parts = getattr(content, "parts", None) or []
-    return "".join(p.text for p in parts if isinstance(getattr(p, "text", None), str))
 
 
 def _why_empty(response: Any) -> str:

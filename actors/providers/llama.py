@@ -6,6 +6,16 @@ as streamed NDJSON, read line by line as it arrives, with ``prompt_eval_count``/
 ``eval_count`` as usage; ``api = "openai"`` speaks ``/v1/chat/completions`` for llama.cpp
 server, vLLM and other compatible servers (default ``http://127.0.0.1:8080``). The client
 never retries by itself: the model actor's policy is the only retry layer.
+
+Tools and sampling. ``api = "openai"`` sends everything by its OpenAI name, like the
+openai adapter. ``api = "ollama"`` sends ``tools``, assistant ``tool_calls`` with the
+arguments as an object, ``tool`` turns (with ``tool_name``), and ``stop``, ``seed``,
+``top_p``, ``presence_penalty`` and ``frequency_penalty`` in ``options``;
+``reasoning_effort`` becomes ``think`` (``none``: false; ``minimal``/``low``: "low";
+``medium``; ``high``/``xhigh``: "high"; a model that cannot think answers 400 and the
+reply fails naming it). Ollama has no ``tool_choice``: ``none`` sends no tools, a named
+function sends only that tool, ``required`` sends them all (a model that answers text
+anyway is a text proposal, which a ``required`` vote does not count).
 """
 
 from __future__ import annotations
@@ -23,10 +33,14 @@ from actors.providers.base import (
     parse_json,
     parse_retry_after,
     token_count,
+    tool_call,
 )
 from actors.providers.openai import ChatStream, parse_chat_json
+from actors.providers.openaiwire import MAX_CALLS, chat_fields
+from messages.conversation import Message
 from messages.errors import BadResponse, ConfigError, ProviderUnavailable
 from messages.results import Usage
+from messages.tools import ToolCall
 
 if TYPE_CHECKING:
     from actors.config import ModelConfig  # annotations only: config imports providers
@@ -34,6 +48,9 @@ if TYPE_CHECKING:
 DEFAULT_URLS = {"ollama": "http://127.0.0.1:11434", "openai": "http://127.0.0.1:8080"}
 CONNECT_TIMEOUT_S = 5.0
 MAX_ERROR_BODY = 64 * 1024  # what an error response may give us to quote
+THINK = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+THINK["xhigh"] = "high"
+OLLAMA_OPTIONS = ("stop", "top_p", "presence_penalty", "frequency_penalty")
 
 
 class LlamaProvider(Provider):
@@ -76,7 +93,7 @@ class LlamaProvider(Provider):
 
     # --- the two dialects ---------------------------------------------------------------
 
-    def _messages(self, request: ProviderRequest) -> list[dict[str, str]]:
+    def _messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
         return request.chat()
 
     @staticmethod
@@ -84,20 +101,8 @@ class LlamaProvider(Provider):
         return httpx2.Timeout(request.timeout_s, connect=min(CONNECT_TIMEOUT_S, request.timeout_s))
 
     async def _ollama(self, request: ProviderRequest) -> ProviderResponse:
-        options: dict[str, Any] = {
-            "temperature": request.temperature,
-            "num_predict": request.max_tokens,
-        }
-        if request.seed is not None:
-            options["seed"] = request.seed
-        body = {
-            "model": request.model,
-            "messages": self._messages(request),
-            "stream": True,
-            "options": options,
-        }
         stream = self.client().stream(
-            "POST", "/api/chat", json=body, timeout=self._timeout(request)
+            "POST", "/api/chat", json=ollama_body(request), timeout=self._timeout(request)
         )
         async with stream as response:
             await _check(response)
@@ -112,6 +117,7 @@ class LlamaProvider(Provider):
         }
         if request.seed is not None:
             body["seed"] = request.seed
+        body.update(chat_fields(request))
         if request.on_delta is not None:  # server-sent events, read as they arrive
             body.update(stream=True, stream_options={"include_usage": True})
             chat = ChatStream(request)
@@ -135,6 +141,57 @@ class LlamaProvider(Provider):
         if self._client is not None:
             await self._client.aclose()
         await super().aclose()
+
+
+def ollama_body(request: ProviderRequest) -> dict[str, Any]:
+    """The ``/api/chat`` body: messages, tools and sampling in Ollama's own form."""
+    options: dict[str, Any] = {
+        "temperature": request.temperature,
+        "num_predict": request.max_tokens,
+    }
+    if request.seed is not None:
+        options["seed"] = request.seed
+    sampling = request.sampling.to_dict()
+    options.update({k: sampling[k] for k in OLLAMA_OPTIONS if k in sampling})
+    body: dict[str, Any] = {
+        "model": request.model,
+        "messages": ollama_messages(request),
+        "stream": True,
+        "options": options,
+    }
+    if request.wants_tools:
+        choice = request.tool_choice
+        named = choice is not None and choice.mode == "function"
+        body["tools"] = [
+            t.to_dict()
+            for t in request.tools
+            if not named or t.name == choice.name  # type: ignore[union-attr]  # named implies a choice
+        ]
+    if request.sampling.reasoning_effort is not None:
+        body["think"] = THINK[request.sampling.reasoning_effort]
+    return body
+
+
+def ollama_messages(request: ProviderRequest) -> list[dict[str, Any]]:
+    """The call as Ollama chat messages: tool calls carry their arguments as objects, and
+    a tool turn names the function whose result it is."""
+    names = {c.id: c.name for m in request.history for c in m.tool_calls}
+    out = [{"role": "system", "content": request.system}] if request.system else []
+    out += [_ollama_message(m, names) for m in request.history]
+    if request.prompt is not None:
+        out.append({"role": "user", "content": request.prompt})
+    return out
+
+
+def _ollama_message(message: Message, names: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": message.role, "content": message.text}
+    if message.tool_calls:
+        out["tool_calls"] = [
+            {"function": {"name": c.name, "arguments": c.arguments}} for c in message.tool_calls
+        ]
+    if message.role == "tool" and message.tool_call_id in names:
+        out["tool_name"] = names[message.tool_call_id]
+    return out
 
 
 async def _check(response: httpx2.Response) -> None:
@@ -183,6 +240,7 @@ class OllamaStream:
     def __init__(self, request: ProviderRequest) -> None:
         self.request = request
         self.parts: list[str] = []
+        self.calls: list[ToolCall] = []
 
     def feed(self, line: bytes | str) -> ProviderResponse | None:
         """Take one line; the response once the ``done`` line is in, else None."""
@@ -198,13 +256,33 @@ class OllamaStream:
             raise BadResponse("Ollama sent a message that is not an object")
         self.parts.append(str(message.get("content") or ""))
         self.request.emit(self.parts[-1])
+        self._take_calls(message.get("tool_calls"))
         if not chunk.get("done"):
             return None
         usage = Usage(
             input_tokens=token_count(chunk.get("prompt_eval_count"), "prompt_eval_count"),
             output_tokens=token_count(chunk.get("eval_count"), "eval_count"),
         )
-        return ProviderResponse(text="".join(self.parts), usage=usage)
+        reason = chunk.get("done_reason")
+        return ProviderResponse(
+            text="".join(self.parts),
+            usage=usage,
+            tool_calls=tuple(self.calls),
+            finish_reason=reason if isinstance(reason, str) else None,
+        )
+
+    def _take_calls(self, raw: Any) -> None:
+        """Ollama sends each tool call whole, arguments as an object (or JSON text)."""
+        if raw is None:
+            return
+        if not isinstance(raw, list) or len(self.calls) + len(raw) > MAX_CALLS:
+            raise BadResponse(f"Ollama's tool_calls are not a list of at most {MAX_CALLS}")
+        for item in raw:
+            function = item.get("function") if isinstance(item, dict) else None
+            if not isinstance(function, dict):
+                raise BadResponse(f"Ollama sent a tool call without a function: {str(item)[:120]}")
+            call_id = item.get("id") if isinstance(item.get("id"), str) else None
+            self.calls.append(tool_call(function.get("name"), function.get("arguments"), call_id))
 
     @staticmethod
     def truncated() -> BadResponse:

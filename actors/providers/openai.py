@@ -1,7 +1,9 @@
 """``openai``: the official openai SDK (3.x, over httpx2), chat completions.
 
 ``base_url`` points it at any OpenAI-compatible server (llama.cpp server, vLLM,
-gateways, the loopback servers of our tests). The SDK's own retries are off; the
+gateways, the loopback servers of our tests). Tools, tool turns and every sampling
+param (``stop``, ``seed``, ``top_p``, the penalties, ``reasoning_effort``) go by their
+OpenAI names (``actors.providers.openaiwire``). The SDK's own retries are off; the
 model actor's tenacity policy is the only retry layer. Exceptions are translated
 in ``translate`` and nowhere else.
 """
@@ -25,6 +27,7 @@ from actors.providers.base import (
     token_count,
     transport_error,
 )
+from actors.providers.openaiwire import CallDeltas, chat_fields, parse_calls
 from messages.errors import (
     BadResponse,
     ProviderError,
@@ -40,18 +43,23 @@ if TYPE_CHECKING:
 NO_KEY = "not-needed"  # OpenAI-compatible local servers accept any key
 
 
-def chat_messages(request: ProviderRequest) -> list[dict[str, str]]:
+def chat_messages(request: ProviderRequest) -> list[dict[str, Any]]:
     return request.chat()
 
 
 def parse_chat_json(data: Any) -> ProviderResponse:
-    """A chat-completions body (plain JSON) as text and usage; anything malformed is
-    ``BadResponse``. Reading the two fields we need costs far less than building the
-    SDK's pydantic model of the whole answer."""
+    """A chat-completions body (plain JSON) as text, tool calls and usage; anything
+    malformed is ``BadResponse``. Reading the fields we need costs far less than building
+    the SDK's pydantic model of the whole answer."""
     try:
-        text = data["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
+        choice = data["choices"][0]
+        message = choice["message"]
+        text = message.get("content")
+    except (KeyError, IndexError, TypeError, AttributeError):
         raise BadResponse(f"no choices in the provider's answer: {str(data)[:200]}") from None
+    calls = parse_calls(message)
+    if text is None and calls:
+        text = ""
     if not isinstance(text, str):
         raise BadResponse("the provider's answer has no message content")
     usage = None
@@ -61,7 +69,13 @@ def parse_chat_json(data: Any) -> ProviderResponse:
             input_tokens=token_count(raw.get("prompt_tokens"), "prompt_tokens"),
             output_tokens=token_count(raw.get("completion_tokens"), "completion_tokens"),
         )
-    return ProviderResponse(text=text, usage=usage)
+    reason = choice.get("finish_reason") if isinstance(choice, dict) else None
+    return ProviderResponse(
+        text=text,
+        usage=usage,
+        tool_calls=calls,
+        finish_reason=reason if isinstance(reason, str) else None,
+    )
 
 
 class ChatStream:
@@ -74,6 +88,8 @@ class ChatStream:
         self.parts: list[str] = []
         self.usage: Usage | None = None
         self.done = False
+        self.calls = CallDeltas()
+        self.finish_reason: str | None = None
 
     def feed(self, line: str) -> None:
         if not line.startswith("data:"):
@@ -97,16 +113,30 @@ class ChatStream:
         if not isinstance(choices, list):
             raise BadResponse("a stream chunk whose choices are not a list")
         for choice in choices[:1]:
-            delta = choice.get("delta") if isinstance(choice, dict) else None
-            text = delta.get("content") if isinstance(delta, dict) else None
+            if not isinstance(choice, dict):
+                raise BadResponse("a stream chunk whose choice is not an object")
+            if isinstance(choice.get("finish_reason"), str):
+                self.finish_reason = choice["finish_reason"]
+            delta = choice.get("delta")
+            if not isinstance(delta, dict):
+                continue
+            self.calls.feed(delta.get("tool_calls"))
+            text = delta.get("content")
             if isinstance(text, str) and text:
                 self.parts.append(text)
                 self.request.emit(text)
 
     def result(self) -> ProviderResponse:
-        if not self.done and not self.parts:
+        if not self.done and not self.parts and not self.calls.pending:
             raise BadResponse("the stream ended before any answer (truncated)")
-        return ProviderResponse(text="".join(self.parts), usage=self.usage)
+        if not self.done and self.finish_reason is None and self.calls.pending:
+            raise BadResponse("the stream ended in the middle of a tool call (truncated)")
+        return ProviderResponse(
+            text="".join(self.parts),
+            usage=self.usage,
+            tool_calls=self.calls.calls(),
+            finish_reason=self.finish_reason,
+        )
 
 
 class OpenAIProvider(Provider):
@@ -148,19 +178,27 @@ class OpenAIProvider(Provider):
     def base_url(self) -> str | None:
         return self.config.base_url
 
+    def messages(self, request: ProviderRequest) -> list[dict[str, Any]]:
+        return chat_messages(request)
+
+    def fields(self, request: ProviderRequest) -> dict[str, Any]:
+        """Tools and sampling params, by their OpenAI names (all of them)."""
+        return chat_fields(request)
+
     def prepare(self) -> None:
         self._get_client().chat.completions  # noqa: B018  # imports the resource modules
 
     async def complete(self, request: ProviderRequest) -> ProviderResponse:
         kwargs: dict[str, Any] = {
             "model": request.model,
-            "messages": chat_messages(request),
+            "messages": self.messages(request),
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "timeout": request.timeout_s,
         }
         if request.seed is not None:
             kwargs["seed"] = request.seed
+        kwargs.update(self.fields(request))
         # The SDK does the HTTP, auth and status errors; we read the JSON ourselves.
         if request.on_delta is not None:
             return await self._stream(request, kwargs)
