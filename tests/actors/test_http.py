@@ -30,11 +30,11 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start(spawn, models=None, env=ENV, **extra):
+def start(spawn, models=None, env=ENV, http_extra=None, **extra):
     port = free_port()
     config = {
         "models": models or fake_models(("a", "b"), reply="Canberra is the capital."),
-        "http": {"listen": f"127.0.0.1:{port}"},
+        "http": {"listen": f"127.0.0.1:{port}", **(http_extra or {})},
         **extra,
     }
     d = spawn(config, env=env)
@@ -221,6 +221,17 @@ def test_a_wrong_or_missing_key_is_401_and_healthz_needs_none(daemon) -> None:
             b'"messages": [{"role": "user", "content": "q"}]}',
             400,
             "temperature",
+        ),
+        (
+            b'{"model": "orchestrord", "stream": "yes", '
+            b'"messages": [{"role": "user", "content": "q"}]}',
+            400,
+            "stream must be a boolean",
+        ),
+        (
+            b'{"model": "orchestrord", "user": 5, "messages": [{"role": "user", "content": "q"}]}',
+            400,
+            "user must be a string",
         ),
     ],
 )

@@ -54,7 +54,7 @@ def entry(config: Config, name: str, stats: Mapping[str, Any], accuracy: Any) ->
 
 
 def _tools(model: ModelConfig) -> bool:
-    return bool(getattr(provider_class(model.provider), "supports_tools", False))
+    return provider_class(model.provider).tools_supported(model)
 
 
 def context_window(model: ModelConfig) -> int | None:
