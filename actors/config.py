@@ -25,10 +25,10 @@ from actors.pipelines import NamedPipeline, parse_pipelines
 from actors.prices import FREE_PROVIDERS, table_cost
 from actors.prices import lookup as lookup_price
 from actors.prompts import DEFAULT_TEMPLATES, PLACEHOLDERS
+from actors.stages import STRATEGIES  # strategy -> the stage kind deciding it
 from messages.errors import ConfigError
 
 ROUND_NAMES = ("initial", "meta", "synthesis")
-STRATEGIES = ("synthesize", "vote", "rank")
 
 
 class Environ(Mapping[str, str]):

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from actors.checks import check_template, check_validate
-from actors.stages import KINDS, STAGES, StageKind
+from actors.stages import KINDS, STAGES, STRATEGIES, StageKind
 from messages.errors import ConfigError
 
 # What the configuration checks, as the stage kinds' registry says (see actors.stages).
@@ -48,7 +48,7 @@ FALLBACKS = (*(k for k, spec in STAGES.items() if spec.fallback), "fail")
 OPENING = tuple(k for k, spec in STAGES.items() if spec.opens)  # may come first
 DECIDING = tuple(k for k, spec in STAGES.items() if spec.decides)  # output: a final answer
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-RESERVED_NAMES = ("synthesize", "vote", "rank", "default")  # strategies (HTTP model names)
+RESERVED_NAMES = (*STRATEGIES, "default")  # strategies (HTTP model names)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

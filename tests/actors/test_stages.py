@@ -52,3 +52,10 @@ def test_pipelines_no_longer_import_the_config_module() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_strategies_config_checks_are_the_typed_registry() -> None:
+    from actors import config
+
+    assert config.STRATEGIES is STRATEGIES
+    assert pipelines.RESERVED_NAMES == ("synthesize", "vote", "rank", "default")
