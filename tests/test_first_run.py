@@ -187,17 +187,30 @@ def test_both_packages_are_typed() -> None:
     assert 'actors = ["py.typed"]' in pyproject and 'messages = ["py.typed"]' in pyproject
 
 
-def test_the_systemd_unit_starts_the_daemon_and_gets_its_ready(tmp_path: Path) -> None:
+def test_the_systemd_unit_starts_the_installed_daemon_and_gets_its_ready() -> None:
+    """The unit runs the installed program (here: this venv's console script, where
+    ``pip install --user`` or pipx would put it), in its state directory."""
     unit = configparser.ConfigParser(interpolation=None, strict=False)
     unit.optionxform = str  # type: ignore[assignment,method-assign]  # keys are case-sensitive
     unit.read(ROOT / "contrib/orchestrord.service")
     service = unit["Service"]
     assert service["Type"] == "notify"
+    installed = Path(sys.executable).parent / "orchestrord"
+    if not installed.exists():
+        pytest.skip("the package is not installed in this environment")
     home = Path(tempfile.mkdtemp(prefix="oh-", dir="/tmp"))
     try:
-        (home / "orchestrord").symlink_to(ROOT)
-        argv = service["ExecStart"].replace("%h", str(home)).split()
-        assert Path(argv[0]).resolve() == (ROOT / "bin/orchestrord").resolve()
+
+        def expand(text: str) -> str:  # systemd's specifiers for a user unit
+            return text.replace("%h", str(home)).replace("%S", str(home / ".local/state"))
+
+        (home / ".local/bin").mkdir(parents=True)
+        (home / ".local/bin/orchestrord").symlink_to(installed)
+        argv = expand(service["ExecStart"]).split()
+        assert argv[0] == str(home / ".local/bin/orchestrord")
+        state = Path(expand(service["WorkingDirectory"]))
+        state.mkdir(parents=True)  # what StateDirectory= does
+        variable, _, value = service["Environment"].partition("=")
         proc = DaemonProcess({"models": [{"name": "a", "provider": "fake"}]}, workdir=home)
         notify = str(home / "notify")
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -205,18 +218,16 @@ def test_the_systemd_unit_starts_the_daemon_and_gets_its_ready(tmp_path: Path) -
             sock.settimeout(WAIT)
             env = {
                 **os.environ,
+                variable: expand(value),
                 "NOTIFY_SOCKET": notify,
                 "ORCHESTRORD_CONFIG": str(proc.config_path),
             }
             child = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=service["WorkingDirectory"].replace("%h", str(home)),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                argv, env=env, cwd=state, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
             )
             try:
                 assert sock.recv(64) == b"READY=1"
+                assert (state / "runs.sqlite3").exists()  # the state went where it may write
                 child.terminate()  # what systemctl stop sends
                 assert sock.recv(64) == b"STOPPING=1"
                 assert child.wait(timeout=WAIT) == 0

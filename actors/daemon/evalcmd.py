@@ -65,7 +65,7 @@ class SocketBackend:
         return client
 
     def ask(self, params: dict[str, Any]) -> dict[str, Any]:
-        from actors.evaluation import EvalAbort, Overloaded
+        from actors.evaluation import EvalAbort, Overloaded  # deferred, as in cmd_eval
 
         try:
             return dict(self._client().call("ask", params))
@@ -80,7 +80,7 @@ class SocketBackend:
             raise EvalAbort(str(exc)) from None
 
     def page(self, digest: str, offset: int, limit: int) -> list[dict[str, Any]]:
-        from actors.evaluation.plan import EVAL_TAG
+        from actors.evaluation.plan import EVAL_TAG  # deferred, as in cmd_eval
 
         params = {"metadata": {EVAL_TAG: digest}, "full": True, "limit": limit, "offset": offset}
         return list(self._client().call("runs", params)["runs"])
@@ -114,6 +114,8 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Console) -> int:
+    # Deferred to this command: the evaluation loads the strategies and loguru (about
+    # 160 ms), which every other orchestrctl command starts without.
     from actors import evaluation
     from actors.evaluation import output, plan, runner
 

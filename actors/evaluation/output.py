@@ -79,7 +79,7 @@ def markdown(report: dict[str, Any], command: str, with_png: bool) -> str:
 
 
 def plot(report: dict[str, Any], path: Path) -> Path | None:
-    try:
+    try:  # deferred: matplotlib is the optional [eval] extra, and slow to import
         import matplotlib
 
         matplotlib.use("Agg")
