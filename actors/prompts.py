@@ -43,6 +43,16 @@ DEFAULT_TEMPLATES = {
     "repair": "{prompt}\n\nYour previous answer was:\n{answer}\n\n"
     "It does not meet the requirements: {errors}. Reply with the corrected answer only.",
 }
+# What a judge model is asked when an evaluation grades an answer with ``judge``.
+JUDGE_RUBRIC = (
+    "You are grading an answer against a reference answer.\n\n"
+    "Question:\n{question}\n\nReference answer:\n{reference}\n\n"
+    "Answer to grade:\n{answer}\n\n"
+    "The answer is CORRECT if it states the same final answer as the reference (wording, "
+    "length and extra explanation do not matter) and INCORRECT if it states a different "
+    "one, hedges between several, or gives none. Reply with one line: "
+    "'VERDICT: CORRECT' or 'VERDICT: INCORRECT'."
+)
 # The placeholders each template may use ([templates] in the config is checked against it).
 PLACEHOLDERS = {
     "initial": frozenset({"prompt", "answers", "round"}),

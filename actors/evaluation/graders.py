@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from actors import strategies
+from actors.prompts import JUDGE_RUBRIC
 
 GraderName = Literal["normalized", "exact", "numeric", "choice", "contains", "regex", "judge"]
 GRADERS: tuple[GraderName, ...] = get_args(GraderName)  # the registry: every grader, in order
@@ -35,15 +36,6 @@ _PAREN_CHOICE = re.compile(r"\(([A-H])\)")
 _LEADING_CHOICE = re.compile(r"^\s*\**\(?([A-H])(?:[).:]|\**\s*$)", re.MULTILINE)
 DEFAULT_TOLERANCE = 1e-6
 
-JUDGE_RUBRIC = (
-    "You are grading an answer against a reference answer.\n\n"
-    "Question:\n{question}\n\nReference answer:\n{reference}\n\n"
-    "Answer to grade:\n{answer}\n\n"
-    "The answer is CORRECT if it states the same final answer as the reference (wording, "
-    "length and extra explanation do not matter) and INCORRECT if it states a different "
-    "one, hedges between several, or gives none. Reply with one line: "
-    "'VERDICT: CORRECT' or 'VERDICT: INCORRECT'."
-)
 _VERDICT = re.compile(r"VERDICT:\s*(CORRECT|INCORRECT)", re.IGNORECASE)
 
 
