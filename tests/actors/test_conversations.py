@@ -3,6 +3,8 @@ stage keeps the conversation's context, and bad conversations are refused."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from daemon_helpers import rpc
 from helpers import (
@@ -127,3 +129,104 @@ def test_the_socket_takes_and_stores_a_conversation(daemon) -> None:
     assert both["error"]["code"] == -32602 and "exactly one" in both["error"]["message"]
     bad = rpc(d, "ask", {"messages": [{"role": "assistant", "content": "hi"}]})
     assert bad["error"]["code"] == -32602 and "last of messages" in bad["error"]["message"]
+
+
+# --- issue 20: tool turns, and the sampling params reaching every call ---------------------
+
+AGENT = [
+    {"role": "developer", "content": [{"type": "text", "text": "Be brief."}]},
+    {"role": "user", "content": "Weather in Paris?", "name": "ann"},
+    {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+        ],
+    },
+    {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+    {"role": "assistant", "content": "Sunny."},
+    {"role": "user", "content": "And tomorrow?"},
+]
+
+
+def test_tool_turns_reach_an_openai_model_as_tool_messages(start_orch) -> None:
+    with LoopbackServer() as server:
+        server.default = Reply(body=completion("Rain."))
+        orch = start_orch(
+            {"models": [{"name": "m", "provider": "openai", "base_url": server.base_url}]}
+        )
+        assert orch.ask(messages=AGENT, rounds=["initial"], timeout=WAIT).answer == "Rain."
+        [body] = server.requests
+    assert [m["role"] for m in body["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert body["messages"][0]["content"] == "Be brief."
+    assert body["messages"][1]["name"] == "ann"
+    assert body["messages"][2]["tool_calls"][0]["function"] == {"name": "w", "arguments": "{}"}
+    assert body["messages"][3] == {"role": "tool", "content": "sunny", "tool_call_id": "c1"}
+
+
+SAMPLED = {
+    "stop": ["END"],
+    "seed": 11,
+    "top_p": 0.5,
+    "presence_penalty": 0.5,
+    "frequency_penalty": -0.5,
+    "reasoning_effort": "low",
+}
+
+
+def test_sampling_params_reach_the_provider_from_the_socket_and_embedding(
+    daemon, start_orch
+) -> None:
+    d = daemon({"models": fake_models(("a",), reply="{params}")})
+    result = rpc(d, "ask", {"prompt": "q", "rounds": ["initial"], **SAMPLED})["result"]
+    assert json.loads(result["answer"]) == SAMPLED
+    orch = start_orch({"models": fake_models(("a",), reply="{params}")})
+    embedded = orch.ask("q", rounds=["initial"], timeout=WAIT, **{**SAMPLED, "stop": "END"})
+    assert json.loads(embedded.answer) == SAMPLED
+    synthesized = orch.ask(
+        "q", models=["a"], rounds=["initial", "synthesis"], timeout=WAIT, **SAMPLED
+    )
+    assert json.loads(synthesized.answer) == SAMPLED  # the synthesizer's call too
+
+
+def test_bad_tool_params_are_refused_on_the_socket(daemon) -> None:
+    d = daemon({"models": fake_models(("a",))})
+    tool = {"type": "function", "function": {"name": "w", "parameters": {"type": 5}}}
+    for params, words in [
+        ({"tools": [tool]}, "tools[0].function.parameters is not a valid JSON Schema"),
+        ({"tools": [{**tool, "function": {"name": "w"}}] * 2}, "used twice"),
+        (
+            {"tools": [{"type": "function", "function": {"name": f"f{i}"}} for i in range(10_000)]},
+            "10000 tools; at most 128",
+        ),
+        (
+            {
+                "tools": [{"type": "function", "function": {"name": "w"}}],
+                "tool_choice": {"type": "function", "function": {"name": "x"}},
+            },
+            "names the function 'x'",
+        ),
+        (
+            {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+            "image_url parts are not supported",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "q"},
+                    {"role": "tool", "tool_call_id": "zz", "content": "r"},
+                ]
+            },
+            "matches no earlier assistant tool call",
+        ),
+    ]:
+        asked = {"prompt": "q", **params} if "messages" not in params else params
+        error = rpc(d, "ask", asked)["error"]
+        assert error["code"] == -32602 and words in error["message"], (words, error)
