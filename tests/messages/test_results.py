@@ -133,3 +133,37 @@ def test_each_error_has_the_contract_rpc_code(name: str, rpc: int) -> None:
 def test_error_info_of_a_foreign_exception_is_an_internal_error() -> None:
     info = ErrorInfo.of(KeyError("x"))
     assert info.code == "internal_error" and "KeyError" in info.message
+
+
+def test_tool_calls_and_the_tool_record_round_trip() -> None:
+    from messages.tools import ToolCall
+
+    call = ToolCall.create(id="call_1", name="get_weather", arguments='{"city": "Paris"}')
+    reply = ModelReply(model="gpt", status="ok", text="", tool_calls=(call,))
+    tools = {"proposals": [], "votes": [], "decided_by": "vote", "confidence": 1.0, "left_out": []}
+    result = JobResult(
+        job_id="j",
+        status="ok",
+        tool_calls=(call,),
+        finish_reason="tool_calls",
+        tools=tools,
+        rounds=(RoundResult(name="initial", replies=(reply,)),),
+    )
+    data = result.to_dict()
+    assert data["tool_calls"] == [
+        {
+            "id": "call_1",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+        }
+    ]
+    assert data["finish_reason"] == "tool_calls" and data["tools"] == tools
+    assert data["rounds"][0]["replies"][0]["tool_calls"] == data["tool_calls"]
+    assert JobResult.from_dict(data).to_dict() == data
+    assert JobResult.from_dict(data).tool_calls == (call,)
+
+
+def test_a_text_answer_says_so() -> None:
+    data = sample().to_dict()
+    assert data["tool_calls"] is None and data["finish_reason"] == "stop"
+    assert "tools" not in data and "tool_calls" not in data["rounds"][0]["replies"][0]
