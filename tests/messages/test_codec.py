@@ -175,6 +175,16 @@ def test_ask_params_normalise() -> None:
         "early_exit": False,
         "schema": None,
         "max_cost_usd": None,
+        "tools": None,
+        "tool_choice": None,
+        "parallel_tool_calls": None,
+        "stop": None,
+        "seed": None,
+        "top_p": None,
+        "presence_penalty": None,
+        "frequency_penalty": None,
+        "reasoning_effort": None,
+        "traceparent": None,
     }
 
 
