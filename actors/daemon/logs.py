@@ -71,9 +71,10 @@ def setup_logging(
     level: str = "INFO", json_lines: bool = False, environ: Mapping[str, str] = os.environ
 ) -> None:
     """Logs to stderr, ``actors.*`` included (the library is quiet until a program enables
-    it: this is where the daemon and ``orchestrctl`` do). ``diagnose`` is off: loguru would otherwise print every frame's
-    local variables in a traceback (an SDK's headers, an environment), and the sink scrubs
-    the values of secret-named variables from everything it writes."""
+    it: this is where the daemon and ``orchestrctl`` do). ``diagnose`` is off: loguru would
+    otherwise print every frame's local variables in a traceback (an SDK's headers, an
+    environment), and the sink scrubs the values of secret-named variables from everything
+    it writes."""
     secrets = secret_values(environ)
 
     def patch(record: Any) -> None:
