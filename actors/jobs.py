@@ -277,29 +277,10 @@ def deliver(reply_to: Any, result: JobResult | OrchestratorError) -> None:
 
 def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     """A validated ``Job`` for ``ask`` (InvalidParams naming what is wrong)."""
-    if not isinstance(ask.prompt, str) or not ask.prompt.strip():
-        raise InvalidParams("prompt must be a non-empty string")
-    if has_surrogate(ask.prompt):
-        raise InvalidParams("prompt holds a lone UTF-16 surrogate (not valid Unicode text)")
     pipeline = config.pipeline
-    models = ask.models or config.model_names
-    unknown = [m for m in models if m not in config.model_names]
-    if unknown:
-        raise InvalidParams(f"unknown model(s) {unknown}; known: {list(config.model_names)}")
+    models = _models(config, ask)
     named = _named_pipeline(config, ask)
-    rounds = ask.rounds or pipeline.rounds
-    try:
-        check_rounds("rounds", tuple(rounds))
-    except ConfigError as exc:
-        raise InvalidParams(exc.message) from None
-    strategy = ask.strategy or pipeline.strategy
-    if strategy not in STRATEGIES:
-        raise InvalidParams(f"unknown strategy {strategy!r}; one of {list(STRATEGIES)}")
-    if named is not None:
-        stages = named.stages
-        strategy = STAGES[stages[-1].kind].strategy or strategy  # until a stage decides
-    else:
-        stages = default_stages(tuple(rounds), strategy)
+    rounds, strategy, stages = _plan(config, ask, named)
     check_options(ask)
     synthesizer = ask.synthesizer or pipeline.synthesizer
     if synthesizer != "auto" and synthesizer not in config.model_names:
@@ -309,26 +290,11 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     if ask.max_cost_usd is not None:
         callers = {*models, *([synthesizer] if synthesizer != "auto" else [])}
         callers.update(m for stage in stages for m in stage.models or ())
-        unpriced = [m.name for m in config.models if m.name in callers and not m.priced]
-        if unpriced:
-            raise InvalidParams(
-                f"max_cost_usd cannot be kept: no price is known for {unpriced}; set "
-                "price_in_per_mtok and price_out_per_mtok for them"
-            )
+        _check_priced(config, callers)
     timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
     OPTIONS_BY_NAME["timeout_s"].validate(timeout)
     models = tuple(dict.fromkeys(models))
-    seed = None
-    if ask.deterministic:
-        seed = strategies.stable_seed(
-            strategies.cache_key(
-                prompt=ask.prompt,
-                models=models,
-                rounds=rounds,
-                strategy=strategy,
-                **({"pipeline": ask.pipeline} if ask.pipeline else {}),
-            )
-        )
+    seed = _seed(ask, models, rounds, strategy) if ask.deterministic else None
     return Job(
         ask=ask,
         config=config,
@@ -353,6 +319,60 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         )
         if seed is not None
         else frozenset(),
+    )
+
+
+def _models(config: Config, ask: Ask) -> tuple[str, ...]:
+    """The job's models (a valid prompt first), or InvalidParams naming unknown ones."""
+    if not isinstance(ask.prompt, str) or not ask.prompt.strip():
+        raise InvalidParams("prompt must be a non-empty string")
+    if has_surrogate(ask.prompt):
+        raise InvalidParams("prompt holds a lone UTF-16 surrogate (not valid Unicode text)")
+    models = ask.models or config.model_names
+    unknown = [m for m in models if m not in config.model_names]
+    if unknown:
+        raise InvalidParams(f"unknown model(s) {unknown}; known: {list(config.model_names)}")
+    return tuple(models)
+
+
+def _plan(
+    config: Config, ask: Ask, named: NamedPipeline | None
+) -> tuple[tuple[str, ...], str, tuple[Stage, ...]]:
+    """(rounds, strategy, stages): a named pipeline's, else the request's or [pipeline]'s."""
+    rounds = tuple(ask.rounds or config.pipeline.rounds)
+    try:
+        check_rounds("rounds", rounds)
+    except ConfigError as exc:
+        raise InvalidParams(exc.message) from None
+    strategy = ask.strategy or config.pipeline.strategy
+    if strategy not in STRATEGIES:
+        raise InvalidParams(f"unknown strategy {strategy!r}; one of {list(STRATEGIES)}")
+    if named is None:
+        return rounds, strategy, default_stages(rounds, strategy)
+    decider = STAGES[named.stages[-1].kind].strategy  # until a stage decides
+    return rounds, decider or strategy, named.stages
+
+
+def _check_priced(config: Config, callers: set[str]) -> None:
+    """A budget can be kept only when every model that may be called has a price."""
+    unpriced = [m.name for m in config.models if m.name in callers and not m.priced]
+    if unpriced:
+        raise InvalidParams(
+            f"max_cost_usd cannot be kept: no price is known for {unpriced}; set "
+            "price_in_per_mtok and price_out_per_mtok for them"
+        )
+
+
+def _seed(ask: Ask, models: tuple[str, ...], rounds: tuple[str, ...], strategy: str) -> int:
+    """A deterministic job's base seed: from everything that can change its result."""
+    return strategies.stable_seed(
+        strategies.cache_key(
+            prompt=ask.prompt,
+            models=models,
+            rounds=rounds,
+            strategy=strategy,
+            **({"pipeline": ask.pipeline} if ask.pipeline else {}),
+        )
     )
 
 
