@@ -159,6 +159,7 @@ _CHECKS = {
     "tool_choice": _any,
 }
 
+
 def _traceparent(value: str) -> str:
     """A W3C trace context ``traceparent`` (version-traceid-parentid-flags)."""
     if not TRACEPARENT.fullmatch(value) or set(value[3:35]) == {"0"}:
