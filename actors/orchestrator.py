@@ -29,6 +29,7 @@ from actors.metrics import Metrics
 from actors.model import ProviderFactory
 from actors.providers import make_provider
 from actors.providers.localserver import SharedResources
+from actors.redisconn import check as redis_check
 from actors.runtime import IOLoop, safe_tell
 from actors.sharedlimits import RedisLimits
 from actors.store import RunStore
@@ -66,6 +67,8 @@ class Orchestrator:
     ) -> None:
         self.config = config
         self.environ = Environ(os.environ if environ is None else environ)
+        if config.limits.backend == "redis":  # a refused login fails here, not every call
+            redis_check(config.limits, self.environ)
         # The run store: the daemon's (it records through its socket server), or, when the
         # config names [daemon] state_dir, one this orchestrator opens and records to.
         self._owns_store = store is None and config.records_runs
@@ -82,7 +85,7 @@ class Orchestrator:
         self.started_at = time.monotonic()
         self._stopped = False
         self.shared_limits = (
-            RedisLimits(config.limits) if config.limits.backend == "redis" else None
+            RedisLimits(config.limits, self.environ) if config.limits.backend == "redis" else None
         )
         self.supervisor = SupervisorActor.start(
             config=config,

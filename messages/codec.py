@@ -22,7 +22,7 @@ from messages.errors import (
     ProtocolError,
     RequestTooLarge,
 )
-from messages.options import ASK_OPTIONS, OPTIONS_BY_NAME
+from messages.options import ASK_OPTIONS, OPTIONS_BY_NAME, check_together
 
 RequestId = str | int | None
 
@@ -227,6 +227,7 @@ def ask_params(params: Mapping[str, Any]) -> dict[str, Any]:
         raise InvalidParams("give exactly one of prompt (a string) and messages (a conversation)")
     out = {o.name: o.validate(params.get(o.name)) for o in ASK_OPTIONS if o.name in params}
     out.update({o.name: o.validate(None) for o in ASK_OPTIONS if o.name not in params})
+    check_together(out)  # options that depend on each other (tool_choice needs tools)
     if out["messages"] is not None:
         system, _, out["prompt"] = split(out["messages"])
         if system is not None:
