@@ -200,6 +200,15 @@ class SupervisionConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryConfig:
+    """OpenTelemetry traces (``actors.tracing``); the standard ``OTEL_*`` variables win."""
+
+    otlp_endpoint: str | None = None  # e.g. "http://127.0.0.1:4318" (OTLP/HTTP)
+    service_name: str = "orchestrord"
+    capture_content: bool = False  # prompts and answers in spans (they may be sensitive)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class HttpConfig:
     """The OpenAI-compatible front door: off unless ``listen`` ("127.0.0.1:8321") is set."""
 
@@ -233,6 +242,11 @@ class LimitsConfig:
     key_prefix: str = "orchestrord"
     on_unavailable: str = "local"  # or "fail"
     expected_instances: int = 1  # the local fallback runs each model at rate / this
+    url_env: str | None = None  # a variable holding the whole URL (password included)
+    password_env: str | None = None  # a variable holding only the password
+    cluster: bool = False  # a Redis Cluster, reached through the node the URL names
+    sentinels: tuple[str, ...] = ()  # "host:port" of Redis Sentinels: they find the master
+    service_name: str = "mymaster"  # the master's name in Sentinel
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -244,6 +258,7 @@ class Config:
     supervision: SupervisionConfig = field(default_factory=SupervisionConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
     pipelines: Mapping[str, NamedPipeline] = field(
         default_factory=lambda: types.MappingProxyType({})
     )  # [pipelines.NAME]: chosen per request
@@ -436,7 +451,16 @@ SECTIONS = (
     "supervision",
     "limits",
     "http",
+    "telemetry",
 )
+
+
+def _telemetry(data: Any) -> TelemetryConfig:
+    telemetry = _build(TelemetryConfig, data, "telemetry")
+    endpoint = telemetry.otlp_endpoint
+    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
+        raise ConfigError("telemetry.otlp_endpoint", "must be an http:// or https:// URL")
+    return telemetry
 
 
 def _http(data: Any, model_names: set[str]) -> HttpConfig:
@@ -472,6 +496,10 @@ def _limits(data: Any) -> LimitsConfig:
     if not limits.key_prefix:
         raise ConfigError("limits.key_prefix", "must not be empty")
     _positive("limits.expected_instances", limits.expected_instances)
+    if limits.cluster and limits.sentinels:
+        raise ConfigError(
+            "limits.sentinels", "a Redis Cluster has no Sentinels: set one of the two"
+        )
     return limits
 
 
@@ -501,6 +529,7 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         supervision=_supervision(data.get("supervision", {})),
         limits=_limits(data.get("limits", {})),
         http=_http(data.get("http", {}), set(names)),
+        telemetry=_telemetry(data.get("telemetry", {})),
         pipelines=parse_pipelines(data.get("pipelines", {}), set(names)),
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),
