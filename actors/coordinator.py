@@ -30,7 +30,7 @@ from actors import outcome
 from actors.config import Config
 from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
-from actors.pipelines import Stage, next_after_gate
+from actors.pipelines import Stage
 from actors.runtime import IOLoop, safe_tell
 from actors.stages import STAGES, synthesis
 from actors.stages.base import round_failure
@@ -227,6 +227,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 max_tokens=job.ask.max_tokens,
                 history=job.ask.history,
                 stream=job.ask.listener is not None and job.passthrough,
+                sampling=job.ask.sampling,  # stop, seed, top_p, penalties, effort
             ),
         )
         if not sent:
@@ -268,6 +269,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             deterministic=job.seed is not None,
             history=job.ask.history,
             stream=job.ask.listener is not None,
+            call_sampling=job.ask.sampling,
         )
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced
@@ -377,22 +379,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             if confidence is not None and confidence >= stage.min_confidence:
                 self.finish(job, "ok", None)  # confident: the stages after it are skipped
                 return
-            job.escalations.append(
-                {
-                    "stage": stage.kind,
-                    "confidence": confidence,
-                    "threshold": stage.min_confidence,
-                    "to": stage.fallback,
-                }
-            )
-            logger.info(
-                "job {}: {} confidence {} below {:g}: on to {}",
-                job.job_id,
-                stage.kind,
-                confidence,
-                stage.min_confidence,
-                stage.fallback,
-            )
+            job.escalate(confidence)
             if stage.fallback == "fail":
                 error = RoundError(
                     f"the {stage.kind} stage's confidence {confidence} is below its "
@@ -400,7 +387,6 @@ class CoordinatorActor(pykka.ThreadingActor):
                 )
                 self.finish(job, "error", error, answer=decided.answer)
                 return
-            job.route = next_after_gate(job.stages, job.route.at - 1, stage.fallback)
         self.advance(job)
 
     # --- ending ------------------------------------------------------------------------

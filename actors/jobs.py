@@ -13,7 +13,7 @@ from loguru import logger
 
 from actors import strategies
 from actors.config import Config, check_rounds
-from actors.pipelines import NamedPipeline, Route, Stage, default_stages
+from actors.pipelines import NamedPipeline, Route, Stage, default_stages, next_after_gate
 from actors.providers import provider_class
 from actors.runtime import Timer, safe_tell
 from actors.stages import STAGES, STRATEGIES
@@ -162,6 +162,29 @@ class Job:
         if spec.pool is not None:
             self.pool = spec.pool(self.pool, texts)
         return result
+
+    def escalate(self, confidence: float | None) -> None:
+        """The running stage's gate fired: record it (the result's ``escalations``), log
+        it, and route the pipeline on to the gate's fallback (``fail``: the caller ends it)."""
+        stage = self.stage
+        self.escalations.append(
+            {
+                "stage": stage.kind,
+                "confidence": confidence,
+                "threshold": stage.min_confidence,
+                "to": stage.fallback,
+            }
+        )
+        logger.info(
+            "job {}: {} confidence {} below {:g}: on to {}",
+            self.job_id,
+            stage.kind,
+            confidence,
+            stage.min_confidence,
+            stage.fallback,
+        )
+        if stage.fallback != "fail":
+            self.route = next_after_gate(self.stages, self.route.at - 1, stage.fallback)
 
     def relay(self, message: SynthesisDelta | CallDelta) -> None:
         """A piece of the answer as a provider streams it: the synthesizer's, or a
