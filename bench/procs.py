@@ -188,6 +188,24 @@ class BenchServerProcess:
             self.proc.wait(timeout=WAIT)
 
 
+def _free_port(*, cluster_bus: bool = False) -> int:
+    """A free loopback port; with ``cluster_bus``, one whose cluster bus port (+10000)
+    exists and is free too (a Redis Cluster node listens on both)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if not cluster_bus:
+            return port
+        if port + 10000 <= 65535:
+            with socket.socket() as bus:
+                try:
+                    bus.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return port
+
+
 class RedisProcess:
     """A real ``redis-server`` on a free loopback port, no persistence; ``stop()`` and
     ``start()`` again on the same port (a Redis that goes away and comes back)."""
@@ -202,9 +220,7 @@ class RedisProcess:
         self.args = args  # e.g. --requirepass, --cluster-enabled yes, --sentinel
         self.conf = conf  # a config file first on the command line (a sentinel needs one)
         self.ready = ready  # the log line that says it serves
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
+        self.port = _free_port(cluster_bus="--cluster-enabled" in args)
         self.dir = tempfile.mkdtemp(prefix="redis-")
         self.proc: subprocess.Popen[str] | None = None
 

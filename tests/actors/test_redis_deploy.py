@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -211,7 +212,8 @@ def _orchestrord(tmp_path, limits: str, env: dict[str, str], *args: str):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRORD")}
     environ.update(env)
     argv = [sys.executable, "-m", "actors.daemon", "--config", str(config), *args]
-    argv += ["--socket", f"/tmp/orch-redis-{os.getpid()}.sock"]
+    sockets = tempfile.mkdtemp(prefix="or-", dir="/tmp")  # short: socket paths are <= 107 bytes
+    argv += ["--socket", f"{sockets}/d.sock"]
     environ["XDG_STATE_HOME"] = str(state)
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, env=environ)
 
