@@ -112,10 +112,10 @@ def table(runs: list[DoorRun]) -> str:
     ]
     for run in runs:
         byte = f"{percentile(run.first_byte_ms, 50):.1f}" if run.first_byte_ms else "-"
+        token = run.first_token_ms
         lines.append(
-            f"| {run.kind} | {len(run.first_token_ms)} | {byte} "
-            f"| {percentile(run.first_token_ms, 50):.0f} | {percentile(run.first_token_ms, 90):.0f} "
-            f"| {percentile(run.total_ms, 50):.0f} |"
+            f"| {run.kind} | {len(token)} | {byte} | {percentile(token, 50):.0f} "
+            f"| {percentile(token, 90):.0f} | {percentile(run.total_ms, 50):.0f} |"
         )
     by = {r.kind: r for r in runs}
     held = statistics.median(by["ensemble"].first_token_ms)
