@@ -17,6 +17,11 @@ from daemon_helpers import rpc
 from helpers import WAIT, fake_models
 from test_http import KEY, QUESTION, client, open_stream, start
 
+from actors.daemon.http.core import Text, final_deltas
+from actors.daemon.http.errors import StreamFailed
+from messages.events import JobEvent
+from messages.results import JobResult
+
 HEADERS = {"Authorization": f"Bearer {KEY}"}
 
 
@@ -136,3 +141,28 @@ def test_a_client_that_stalls_mid_body_gets_408(daemon) -> None:
     assert status == b"HTTP/1.1 408 Request Timeout", answer
     assert b'"code":"request_timeout"' in rest.replace(b" ", b"")
     assert rpc(d, "ping")["result"] == "pong"
+
+
+def delta(text: str) -> JobEvent:
+    return JobEvent(type="delta", job_id="j", round="initial", round_index=0, text=text)
+
+
+RESET = JobEvent(type="reset", job_id="j", round="initial", round_index=0)
+
+
+def test_a_live_stream_sends_only_what_extends_what_was_sent() -> None:
+    text = Text()
+    assert [text.take(e) for e in (delta("Can"), delta("berra"))] == ["Can", "berra"]
+    # the call is retried: it says the same again, then goes on
+    assert [text.take(e) for e in (RESET, delta("Can"), delta("berra is"))] == [None, None, " is"]
+    done = JobResult(job_id="j", status="ok", answer="Canberra is it.")
+    assert final_deltas(done, text) == [{"content": " it."}]  # the rest, once final
+
+
+def test_a_live_stream_whose_answer_changed_ends_with_answer_replaced() -> None:
+    text = Text()
+    text.take(delta("Sydney"))
+    assert [text.take(e) for e in (RESET, delta("Canberra"))] == [None, None]
+    with pytest.raises(StreamFailed) as caught:
+        final_deltas(JobResult(job_id="j", status="ok", answer="Canberra"), text)
+    assert caught.value.code == "answer_replaced" and caught.value.status == 502

@@ -106,7 +106,7 @@ async def _stream(door: Door, req: chat.ChatRequest) -> AsyncIterator[dict[str, 
             elif (piece := text.take(item)) is not None:
                 yield out.chunk({"content": piece})
         result = _result(job)
-        for delta in _final_deltas(result, text if live else None):
+        for delta in final_deltas(result, text if live else None):
             yield out.chunk(delta)
         yield out.chunk({}, finish_reason(result), result.to_dict())
         if req.include_usage:
@@ -147,7 +147,7 @@ def _result(job: asyncio.Future[JobResult]) -> JobResult:
     return result
 
 
-def _final_deltas(result: JobResult, text: Text | None) -> list[dict[str, Any]]:
+def final_deltas(result: JobResult, text: Text | None) -> list[dict[str, Any]]:
     """The answer's deltas once it is final: all of it (held), or the rest of it (live);
     then its tool calls as the SDKs' stream helpers assemble them."""
     answer = result.answer or ""
