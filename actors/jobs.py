@@ -209,26 +209,26 @@ class Job:
         reply: ModelReply | None = None,
         text: str | None = None,
     ) -> None:
-        listener = self.ask.listener
-        if listener is None:
+        listener, observers = self.ask.listener, self.ask.observers
+        if listener is None and not observers:
             return
         if type_ == "delta" and text:
             self.streamed.append(text)
         elif type_ == "reset":
             self.streamed.clear()
-        try:
-            listener(
-                JobEvent(
-                    type=type_,
-                    job_id=self.job_id,
-                    round=round_name,
-                    round_index=self.round_index,
-                    reply=reply,
-                    text=text,
-                )
-            )
-        except Exception:  # a listener's bug must not break the job
-            logger.exception("job {}: event listener failed", self.job_id)
+        event = JobEvent(
+            type=type_,
+            job_id=self.job_id,
+            round=round_name,
+            round_index=self.round_index,
+            reply=reply,
+            text=text,
+        )
+        for listen in (*observers, *((listener,) if listener is not None else ())):
+            try:
+                listen(event)
+            except Exception:  # a listener's bug must not break the job
+                logger.exception("job {}: event listener failed", self.job_id)
 
     def result(
         self,

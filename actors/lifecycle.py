@@ -25,6 +25,7 @@ from typing import Any
 from loguru import logger
 
 from actors.store import RunStore
+from actors.tracing import JobTrace, Tracing
 from messages.commands import Ask
 from messages.errors import JobCancelled
 from messages.events import JobEvent
@@ -45,6 +46,7 @@ class _Job:
     ask: Ask
     key: str | None  # its cache key, when deterministic
     done: Done
+    trace: JobTrace | None = None  # its spans, when traces are on
     rounds: list[RoundResult] = field(default_factory=list)
     replies: dict[int, list[ModelReply]] = field(default_factory=dict)
 
@@ -60,8 +62,10 @@ class Lifecycle:
         cache_key: Callable[[Ask], str],
         start: Callable[[Ask], None],
         strategy: Callable[[], str],
+        tracing: Tracing | None = None,
     ) -> None:
         self.store = store
+        self.tracing = tracing
         self._cache_key = cache_key
         self._start = start
         self._strategy = strategy
@@ -73,6 +77,8 @@ class Lifecycle:
         """Run ``ask`` through its whole life cycle; ``done`` gets the recorded result
         (or the exception a job that could not start ended with)."""
         job = _Job(ask=ask, key=self._cache_key(ask) if ask.deterministic else None, done=done)
+        if self.tracing is not None:
+            job.trace = self.tracing.job(ask)
         with self._lock:
             self._waiting[ask.job_id] = False
         _then(self._accept(ask), lambda f: self._accepted(job, f))
@@ -118,12 +124,17 @@ class Lifecycle:
             elif hit is not None:  # served from the cache: no provider call
                 self._finished(job, hit.with_changes(job_id=ask.job_id, cached=True))
             else:
-                listener = ask.listener if self.store is None else self._listener(job)
                 self._start(
-                    replace(ask, reply_to=lambda r: self._finished(job, r), listener=listener)
+                    replace(
+                        ask,
+                        reply_to=lambda r: self._finished(job, r),
+                        observers=(*ask.observers, *self._observers(job)),
+                    )
                 )
 
     def _finished(self, job: _Job, outcome: Outcome) -> None:
+        if job.trace is not None:
+            job.trace.finish(outcome)
         if isinstance(outcome, Exception):
             failed = JobResult(
                 job_id=job.ask.job_id,
@@ -177,11 +188,20 @@ class Lifecycle:
             while len(self.memory) > CACHE_SIZE:
                 self.memory.popitem(last=False)
 
-    def _listener(self, job: _Job) -> Callable[[JobEvent], None]:
+    def _observers(self, job: _Job) -> tuple[Callable[[JobEvent], None], ...]:
+        """The engine's watchers of ``job``'s events: its trace, and the run store's
+        round keeper. Observers see every event without asking for a streamed answer."""
+        watchers: list[Callable[[JobEvent], None]] = []
+        if job.trace is not None:
+            watchers.append(job.trace.on_event)
+        if self.store is not None:
+            watchers.append(self._round_keeper(job, self.store))
+        return tuple(watchers)
+
+    @staticmethod
+    def _round_keeper(job: _Job, store: RunStore) -> Callable[[JobEvent], None]:
         """The job's events, on the coordinator's thread: every round is kept in the run
-        store as it ends; every event goes on to the caller's listener, if any."""
-        store, forward = self.store, job.ask.listener
-        assert store is not None
+        store as it ends (a daemon killed mid-job leaves them to its record)."""
 
         def listen(event: JobEvent) -> None:
             if event.type == "reply" and event.reply is not None:
@@ -193,8 +213,6 @@ class Lifecycle:
                     job_id=job.ask.job_id, status="running", rounds=tuple(job.rounds)
                 )
                 store.progress(partial)
-            if forward is not None:
-                forward(event)
 
         return listen
 

@@ -35,6 +35,7 @@ from actors.sharedlimits import RedisLimits
 from actors.store import RunStore
 from actors.supervisor import SupervisorActor
 from actors.synthesizer import SynthesizerActor
+from actors.tracing import Tracing
 from actors.version import VERSION
 from messages.commands import (
     Ask,
@@ -75,6 +76,7 @@ class Orchestrator:
         if self._owns_store:
             store = RunStore(Path(config.daemon.state_dir).expanduser() / "runs.sqlite3")
         self.store = store
+        self.tracing = Tracing.from_config(config, self.environ)  # None: traces are off
         self.lifecycle = self.lifecycle_for(store)  # records, caches and starts its jobs
         self.metrics = Metrics()
         self.metrics.describe(self.config.models)
@@ -197,6 +199,7 @@ class Orchestrator:
             cache_key=lambda ask: self.cache_key(ask),
             start=lambda ask: self.start_job(ask),
             strategy=lambda: self.config.pipeline.strategy,
+            tracing=self.tracing,
         )
 
     @property
@@ -387,6 +390,8 @@ class Orchestrator:
         self.io.stop()
         if self._owns_store and self.store is not None:
             self.store.close()
+        if self.tracing is not None:  # flushes what is queued, within the exporter's timeout
+            self.tracing.shutdown()
         logger.info("orchestrator stopped")
 
     def __enter__(self) -> Orchestrator:

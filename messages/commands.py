@@ -104,6 +104,9 @@ class Ask:
     traceparent: str | None = None  # W3C trace context: the job's span is its child
     reply_to: Any = None
     listener: Callable[[JobEvent], None] | None = None
+    # The engine's own watchers (the run store's rounds, traces): they see every event
+    # but, unlike ``listener``, do not ask for the answer to be streamed.
+    observers: tuple[Callable[[JobEvent], None], ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.metadata, MappingProxyType):
