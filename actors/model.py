@@ -74,15 +74,21 @@ class ProviderCrash(RuntimeError):
 class _Call:
     """A call this actor holds: queued, in flight, or waiting to retry."""
 
-    __slots__ = ("cost", "future", "msg", "received", "retry", "timer")
+    __slots__ = ("cost", "future", "msg", "received", "retry", "started", "timer")
 
     def __init__(self, msg: Complete, cost: int, retry: RetryState, received: float) -> None:
         self.msg = msg
         self.cost = cost
         self.retry = retry
         self.received = received
+        self.started: float | None = None  # when its first attempt left the queue
         self.future: Future[Any] | None = None
         self.timer: Timer | None = None
+
+    @property
+    def waited_s(self) -> float:
+        """How long it waited (limits, concurrency) before its first attempt started."""
+        return 0.0 if self.started is None else max(0.0, self.started - self.received)
 
 
 def _reply(
@@ -94,6 +100,7 @@ def _reply(
     text: str | None = None,
     usage: Usage | None = None,
     tool_calls: tuple[ToolCall, ...] | None = None,
+    waited_s: float = 0.0,
 ) -> None:
     """Tell ``msg.reply_to`` how the call ended (from the actor, or from the I/O loop
     for a success, which then skips a thread hop on the job's critical path)."""
@@ -112,6 +119,7 @@ def _reply(
         attempts=attempts,
         prompt=msg.prompt,
         tool_calls=tool_calls or None,
+        waited_ms=waited_s * 1000,
     )
     finished = CallFinished(
         call_id=msg.call_id, job_id=msg.job_id, round_index=msg.round_index, reply=reply
@@ -351,13 +359,17 @@ class ModelActor(pykka.ThreadingActor):
 
     # --- calls -------------------------------------------------------------------------
 
-    @staticmethod
-    def _streamer(msg: Complete, call: _Call) -> Callable[[str], None]:
+    def _streamer(self, msg: Complete, call: _Call, now: float) -> Callable[[str], None]:
         """Where a streaming call's pieces go: straight from the I/O loop to the caller
-        (a tell, never a wait), marked with the attempt they belong to."""
+        (a tell, never a wait), marked with the attempt they belong to; the first piece
+        of an attempt measures its time to first token."""
         attempt = max(1, call.retry.attempt)
+        first = [True]
 
         def send(text: str) -> None:
+            if first[0]:
+                first[0] = False
+                self.metrics.first_token(self.config.name, self.clock() - now)
             safe_tell(
                 msg.reply_to,
                 CallDelta(call_id=msg.call_id, job_id=msg.job_id, attempt=attempt, text=text),
@@ -384,12 +396,13 @@ class ModelActor(pykka.ThreadingActor):
             tools=msg.tools,
             tool_choice=msg.tool_choice,
             parallel_tool_calls=msg.parallel_tool_calls,
-            on_delta=self._streamer(msg, call) if msg.stream else None,
+            on_delta=self._streamer(msg, call, now) if msg.stream else None,
         )
         self._inflight[msg.call_id] = call
         self.metrics.add_inflight(self.config.name, 1)
         if call.retry.attempt <= 1:
-            self.metrics.waited(self.config.name, now - call.received)
+            call.started = now
+            self.metrics.waited(self.config.name, call.waited_s)
         call.future = self.io.submit(self._attempt(self.provider, request, call))
 
     async def _attempt(self, provider: Provider, request: ProviderRequest, call: _Call) -> None:
@@ -428,6 +441,7 @@ class ModelActor(pykka.ThreadingActor):
                 response.text,
                 response.usage,
                 response.tool_calls,
+                call.waited_s,
             )
 
     def _on_returned(self, msg: ProviderReturned) -> None:
@@ -543,7 +557,7 @@ class ModelActor(pykka.ThreadingActor):
                 error.code,
                 error.message[:300],
             )
-        _reply(self.config, call.msg, call.retry.attempt, latency_s, error)
+        _reply(self.config, call.msg, call.retry.attempt, latency_s, error, waited_s=call.waited_s)
 
     # --- cancelling and abandoning -----------------------------------------------------
 

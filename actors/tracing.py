@@ -258,7 +258,7 @@ def _call_attrs(model: Any, reply: ModelReply) -> dict[str, Any]:
 
 def _call_events(span: Any, reply: ModelReply, start_ns: int) -> None:
     """Retries and the limiter's wait, as the call reported them."""
-    waited_ms = getattr(reply, "waited_ms", 0.0) or 0.0
+    waited_ms = reply.waited_ms
     if waited_ms > 0:
         span.add_event(
             "orchestrord.limiter_wait", {"orchestrord.wait_ms": waited_ms}, timestamp=start_ns

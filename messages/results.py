@@ -89,6 +89,7 @@ class ModelReply:
     attempts: int = 0
     prompt: str | None = field(default=None, repr=False)  # kept for the run store, not the wire
     tool_calls: tuple[ToolCall, ...] | None = None  # the calls it proposed (with or without text)
+    waited_ms: float = field(default=0.0, repr=False)  # queued for limits first (for traces)
 
     @property
     def ok(self) -> bool:

@@ -80,15 +80,18 @@ def test_a_job_is_a_span_with_a_stage_span_and_a_span_per_call() -> None:
     assert stage.parent.span_id == job.context.span_id
     assert call.parent.span_id == stage.context.span_id
     assert call.kind is SpanKind.CLIENT
-    assert dict(call.attributes).items() >= {
-        "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": "openai",
-        "gen_ai.request.model": "gpt-4o-mini",
-        "gen_ai.request.max_tokens": 256,
-        "gen_ai.usage.input_tokens": 12,
-        "gen_ai.usage.output_tokens": 3,
-        "orchestrord.model": "gpt",
-    }.items()
+    assert (
+        dict(call.attributes).items()
+        >= {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.request.max_tokens": 256,
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 3,
+            "orchestrord.model": "gpt",
+        }.items()
+    )
     assert tuple(call.attributes["gen_ai.response.finish_reasons"]) == ("stop",)
     assert (call.end_time - call.start_time) == 120_000_000  # the call's own latency
     assert [e.name for e in call.events] == ["orchestrord.retry"]  # attempt 2
@@ -160,3 +163,31 @@ def test_a_bad_endpoint_or_traceparent_is_refused_by_name() -> None:
     with pytest.raises(InvalidParams, match="traceparent"):
         OPTIONS_BY_NAME["traceparent"].validate("00-zz-11-01")
     assert OPTIONS_BY_NAME["traceparent"].validate(TRACEPARENT) == TRACEPARENT
+
+
+def test_a_limiter_wait_is_an_event_on_the_call_span() -> None:
+    tracing, exporter = _tracing()
+    ask = Ask(prompt="q")
+    trace = tracing.job(ask)
+    reply = ModelReply(model="gpt", status="ok", text="a", latency_ms=900.0, waited_ms=750.0)
+    trace.on_event(
+        JobEvent(type="reply", job_id=ask.job_id, round="initial", round_index=0, reply=reply)
+    )
+    trace.finish(JobResult(job_id=ask.job_id, status="ok", answer="a"))
+    call = next(s for s in exporter.get_finished_spans() if s.name == "chat gpt-4o-mini")
+    [wait] = [e for e in call.events if e.name == "orchestrord.limiter_wait"]
+    assert wait.attributes["orchestrord.wait_ms"] == 750.0
+    assert wait.timestamp == call.start_time
+
+
+def test_a_streamed_call_measures_its_time_to_first_token(start_orch) -> None:
+    orch = start_orch({"models": [{"name": "a", "provider": "fake", "reply": "one two three"}]})
+    events: list[JobEvent] = []
+    result = orch.ask("q", rounds=["initial"], listener=events.append)  # one model: streams
+    assert result.status == "ok" and any(e.type == "delta" for e in events)
+    text = orch.metrics.telemetry.exposition().decode()
+    line = next(
+        x for x in text.splitlines()
+        if x.startswith("orchestrord_call_time_to_first_token_seconds_count{")
+    )  # fmt: skip
+    assert 'orchestrord_model="a"' in line and float(line.split()[-1]) == 1.0
