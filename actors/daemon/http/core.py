@@ -31,6 +31,7 @@ from actors.config import Config
 from actors.daemon.http import chat
 from actors.daemon.http.errors import PREFIX, HttpError, StreamFailed
 from actors.daemon.http.light import LightTasks
+from actors.daemon.http.models import takes_tools
 from actors.daemon.http.sse import ticking
 from messages.commands import new_id
 from messages.errors import OrchestratorError
@@ -258,8 +259,10 @@ class Chunks:
 
 def chair(door: Door, models: Sequence[str]) -> str:
     """Who writes the synthesis among ``models``: ``[pipeline] synthesizer``, or with
-    ``auto`` the best by record (the auto synthesizer's own ranking)."""
+    ``auto`` the best by record among those that take tools (the auto synthesizer's own
+    ranking)."""
     named = door.config.pipeline.synthesizer
     if named != "auto":
         return named
-    return str(door.server.orch.metrics.rank(models)[0])
+    able = [m for m in models if takes_tools(door.config.model(m))] or list(models)
+    return str(door.server.orch.metrics.rank(able)[0])

@@ -45,7 +45,7 @@ def entry(config: Config, name: str, stats: Mapping[str, Any], accuracy: Any) ->
         "created": 0,
         "owned_by": config.model(name).provider if single else PREFIX,
         "capabilities": {
-            "tools": any(_tools(m) for m in members),
+            "tools": any(takes_tools(m) for m in members),
             "streaming": "live" if single else "held",
             "context_window": min(known) if known and len(known) == len(window) else None,
         },
@@ -53,7 +53,7 @@ def entry(config: Config, name: str, stats: Mapping[str, Any], accuracy: Any) ->
     }
 
 
-def _tools(model: ModelConfig) -> bool:
+def takes_tools(model: ModelConfig) -> bool:
     return provider_class(model.provider).tools_supported(model)
 
 
