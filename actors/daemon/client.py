@@ -536,6 +536,9 @@ def parser() -> argparse.ArgumentParser:
     )
     key.add_argument("--config", help="the daemon's configuration file (as orchestrord takes it)")
     key.set_defaults(run=cmd_http_key, offline=True)
+    from actors.daemon.console.launch import add_parser as add_console  # argparse only
+
+    add_console(sub)  # orchestrctl console: a login URL for the web console
     mcp = sub.add_parser("mcp", help="an MCP server on stdio: MCP hosts ask the ensemble")
     mcp.set_defaults(run=cmd_mcp, offline=True)  # it reaches the daemon call by call
     for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
