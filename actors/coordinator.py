@@ -27,6 +27,7 @@ import pykka
 from loguru import logger
 
 from actors import outcome
+from actors.cascades import Escalations
 from actors.config import Config
 from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
@@ -93,6 +94,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         self.jobs: dict[str, Job] = {}
         self.jobs_total = 0
         self.unsent: dict[str, Synthesize] = {}  # job_id -> waiting for a new synthesizer
+        self.escalations = Escalations()  # per pipeline, since this coordinator started
 
     # --- messages ----------------------------------------------------------------------
 
@@ -128,7 +130,8 @@ class CoordinatorActor(pykka.ThreadingActor):
         if isinstance(message, CancelJob):
             return self._cancel(message.job_id)
         if isinstance(message, GetStatus):
-            return {"inflight_jobs": len(self.jobs), "jobs_total": self.jobs_total}
+            escalations = self.escalations.status()
+            return {"inflight_jobs": len(self.jobs), "jobs_total": self.jobs_total} | escalations
         return super().on_receive(message)
 
     def on_stop(self) -> None:
@@ -205,11 +208,12 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.record(ModelReply(model=model, status="skipped", error=error))
         return False
 
-    def send(self, job: Job, model: str, round_name: str, prompt: str) -> None:
-        """One ``Complete`` to ``model``'s actor (a live one: see ``reachable``)."""
+    def send(self, job: Job, model: str, round_name: str, prompt: str, sample: int = 0) -> None:
+        """One ``Complete`` to ``model``'s actor (a live one: see ``reachable``); ``sample``
+        numbers a model's repeated calls in a stage with ``samples`` (each its own seed)."""
         entry = self.roster[model]
         call_id = new_id()
-        temperature, seed = job.sampling(model)
+        temperature, seed = job.sampling(model, sample)
         job.pending[call_id] = model
         sent = safe_tell(
             entry.ref,
@@ -373,6 +377,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         """A deciding stage's answer; at a gate, below ``min_confidence``, escalate."""
         stage = job.stage
         job.decided = decided
+        job.answered_by = job.answering_step()
         job.strategy = STAGES[stage.kind].strategy or job.strategy
         if stage.min_confidence is not None:
             confidence = decided.confidence
@@ -432,7 +437,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job_id=job.job_id, status="error", strategy=job.strategy, error=failure
             )
         outcome.log_finished(result)
-        self.metrics.job_finished(result.status, result.strategy, (r.name for r in result.rounds))
+        self.escalations.finished(self.metrics, result, elapsed_ms / 1000)
         self._deliver(job, result)
 
     def _deliver(self, job: Job, result: JobResult) -> None:

@@ -46,6 +46,9 @@ class Job:
     pool: dict[str, str] = field(default_factory=dict)  # model -> its latest answer
     decided: Outcome | None = None  # the last deciding stage's answer (named pipelines)
     escalations: list[dict[str, Any]] = field(default_factory=list)
+    step: int | None = None  # the running stage's index in the plan (None: a fallback)
+    answered_by: dict[str, Any] | None = None  # the step whose decision is the answer
+    excluded: list[dict[str, Any]] = field(default_factory=list)  # outliers left out
     chain_queue: list[str] = field(default_factory=list)  # a chain's models still to go
     chain_last: str | None = None  # a chain's latest output (its next step revises it)
     pending: dict[str, str] = field(default_factory=dict)  # call_id -> model
@@ -110,8 +113,10 @@ class Job:
         """Move on along the route: a queued fallback first, then the plan (None: done)."""
         if self.route.extra:
             self.stage = self.route.extra.pop(0)
+            self.step = None
         elif self.route.at < len(self.stages):
             self.stage = self.stages[self.route.at]
+            self.step = self.route.at
             self.route.at += 1
         else:
             return None
@@ -125,17 +130,36 @@ class Job:
             return f"{role}\n\n{self.ask.system}"
         return role or self.system
 
-    def sampling(self, model: str) -> tuple[float | None, int | None]:
+    def sampling(self, model: str, sample: int = 0) -> tuple[float | None, int | None]:
         """(temperature, seed) for ``model``'s calls (None: the model's own). A
         deterministic job gives each model its own seed, derived from the job and its
         name, so an ensemble of one provider does not collapse into one answer; where the
-        provider does not honour seeds, temperature 0 is the only way to repeat."""
-        if self.seed is None:
-            return self.ask.temperature, None
-        seed = strategies.stable_seed(strategies.cache_key(job=self.seed, model=model))
-        if model in self.seeded:
-            return self.ask.temperature, seed
+        provider does not honour seeds, temperature 0 is the only way to repeat. Sample
+        ``k > 0`` of a stage with ``samples`` gets a seed of its own (in any job), and the
+        stage's ``temperature`` replaces the request's."""
+        temperature = self.ask.temperature
+        if self.stage.temperature is not None:
+            temperature = self.stage.temperature
+        base: Any = self.job_id if self.seed is None else self.seed
+        extra = {"sample": sample} if sample else {}
+        if self.seed is None and not sample:
+            return temperature, None
+        seed = strategies.stable_seed(strategies.cache_key(job=base, model=model, **extra))
+        if self.seed is None or model in self.seeded:
+            return temperature, seed
         return 0.0, seed
+
+    def answering_step(self) -> dict[str, Any]:
+        """Where the running stage is in the plan (the result's ``answered_by``)."""
+        stage = self.stage
+        where: dict[str, Any] = {"step": self.step, "kind": stage.kind}
+        if self.step is None:
+            where["fallback"] = True
+        if STAGES[stage.kind].callers is not None:
+            where["models"] = list(self.stage_models(stage))
+        else:  # a vote: the models whose answers it counted
+            where["models"] = list(dict.fromkeys(map(strategies.model_of, self.pool)))
+        return where
 
     def record(self, reply: ModelReply) -> None:
         self.replies.append(reply)

@@ -18,7 +18,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from actors.outliers import Panel
 from actors.telemetry import Telemetry, provider_name
+from actors.weights import Accuracy
 from messages.results import Usage
 
 CIRCUIT_FAILURES = 3
@@ -105,6 +107,8 @@ class Metrics:
         self._models: dict[str, _Window] = {}
         self.telemetry = Telemetry()
         self._labels: dict[str, tuple[str, str, str, str]] = {}  # model -> GenAI labels
+        self.accuracy = Accuracy()  # measured by evaluations (weighted votes)
+        self.panel = Panel()  # who stands alone in the agreement maps (outliers)
 
     @property
     def registry(self) -> Any:

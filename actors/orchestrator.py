@@ -344,6 +344,7 @@ class Orchestrator:
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "inflight_jobs": jobs["inflight_jobs"],
             "jobs_total": jobs["jobs_total"],
+            "escalations": jobs.get("escalations", {}),  # per pipeline (actors.cascades)
             "models": models,
             "pipelines": list(self.config.pipelines),
             "limits": {"backend": "local"}

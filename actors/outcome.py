@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from actors import prompts, strategies
+from actors import outliers, prompts, strategies, weights
 from actors.providers.base import estimate_tokens
 from actors.stages import vote
 from actors.strategies import Outcome
@@ -100,6 +100,8 @@ def result(
             "votes": out.votes,
             "ranking": out.ranking,
             "early_exit": early_exit,
+            "weights": out.weights,
+            "answered_by": job.answered_by if job.pipeline is not None else None,
         }
         status, error = _checked(job, answer, extra)
     synthesizer = out.synthesizer if out is not None else None
@@ -108,10 +110,14 @@ def result(
     if synthesizer is not None and job.synthesis_reason is not None:
         extra["synthesizer_reason"] = job.synthesis_reason
     extra["agreement"] = agreement(job, out if status == "ok" else None, answer)
+    extra["agreement"]["outliers"] = outliers.among(metrics.panel, job.answers())
+    if job.excluded:
+        extra["excluded_outliers"] = tuple(job.excluded)
     if status == "ok":
         _record_quality(job, metrics, extra)
+        metrics.panel.observe(extra["agreement"]["clusters"])
         _stream_answer(job, answer or "")
-    return job.result(
+    built = job.result(
         status=status,
         answer=answer,
         synthesizer=synthesizer,
@@ -119,6 +125,9 @@ def result(
         error=None if error is None else ErrorInfo.of(error),
         **extra,
     )
+    if job.ask.metadata and weights.GRADE_KEY in job.ask.metadata:  # an evaluation's job
+        weights.learn(metrics.accuracy, job.ask.metadata, built.to_dict())
+    return built
 
 
 def _checked(
@@ -170,8 +179,8 @@ def _record_quality(job: Job, metrics: Metrics, extra: dict[str, Any]) -> None:
             metrics.record_quality(model, score)
         return
     dissenters = set(extra["agreement"]["dissenters"])
-    for model in answers:
-        metrics.record_quality(model, 0.0 if model in dissenters else 1.0)
+    for key in answers:  # a model's samples each count
+        metrics.record_quality(strategies.model_of(key), 0.0 if key in dissenters else 1.0)
 
 
 def round_cost(config: Config, job: Job, callers: Any) -> float:

@@ -23,8 +23,13 @@ skipped. Below it, the gate fires (recorded in the result's ``escalations``) and
 pipeline goes on at ``fallback``: the next later stage of that kind (skipping the ones
 between), or, when there is none, a stage of that kind with default settings run in
 place, after which the stages after the gate follow (and when none is left after a
-``meta`` fallback, the gate's own stage runs once more, ungated). ``fail`` ends the job
-with ``round_failed`` and the partial result.
+``meta`` fallback, the gate's own stage runs once more, ungated). ``next`` goes on with
+the stage right after the gate (a cascade: cheap models, a gated vote, then the experts;
+the result's ``answered_by`` says which step answered). ``fail`` ends the job with
+``round_failed`` and the partial result.
+
+Quality-per-dollar settings (``samples``, ``temperature``, ``weights``, ``dataset``,
+``exclude_outliers``) are checked in ``actors.stageopts``.
 
 ``[pipeline]`` (``rounds`` + ``strategy``) is the default pipeline: ``default_stages``
 turns it into stages whose results are exactly those of the rounds it always ran.
@@ -38,13 +43,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from actors import stageopts
 from actors.checks import check_template, check_validate
 from actors.stages import KINDS, STAGES, STRATEGIES, StageKind
 from messages.errors import ConfigError
 
 # What the configuration checks, as the stage kinds' registry says (see actors.stages).
 GATED = tuple(k for k, spec in STAGES.items() if spec.gated)  # may carry min_confidence
-FALLBACKS = (*(k for k, spec in STAGES.items() if spec.fallback), "fail")
+FALLBACKS = (*(k for k, spec in STAGES.items() if spec.fallback), "next", "fail")
 OPENING = tuple(k for k, spec in STAGES.items() if spec.opens)  # may come first
 DECIDING = tuple(k for k, spec in STAGES.items() if spec.decides)  # output: a final answer
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -58,7 +64,12 @@ class Stage:
     template: str | None = None  # None: [templates]' entry for the kind
     system: str | None = None  # None: each model's own role
     min_confidence: float | None = None  # a gate (vote, rank, synthesis)
-    fallback: str = "synthesis"
+    fallback: str = "synthesis"  # "next": a cascade goes on with the stage after the gate
+    samples: int = 1  # initial: answers per model, each with its own seed
+    temperature: float | None = None  # initial: None = the request's or the model's
+    weights: str | None = None  # vote: "accuracy" or "confidence" (None: one each)
+    dataset: str | None = None  # vote with weights = "accuracy": whose evaluations
+    exclude_outliers: bool = False  # meta, synthesis: leave out flagged panelists
 
     @property
     def round_name(self) -> str:
@@ -79,6 +90,14 @@ class Stage:
             parts.append("system=custom")
         if self.min_confidence is not None:
             parts.append(f"min_confidence={self.min_confidence:g} fallback={self.fallback}")
+        if self.samples != 1:
+            parts.append(f"samples={self.samples}")
+        if self.temperature is not None:
+            parts.append(f"temperature={self.temperature:g}")
+        if self.weights is not None:
+            parts.append(f"weights={self.weights}" + (f":{self.dataset}" if self.dataset else ""))
+        if self.exclude_outliers:
+            parts.append("exclude_outliers")
         return " ".join(parts)
 
 
@@ -115,7 +134,10 @@ def default_stages(rounds: tuple[str, ...], strategy: str) -> tuple[Stage, ...]:
 
 
 def next_after_gate(stages: tuple[Stage, ...], gate_at: int, fallback: str) -> Route:
-    """The route when the gate at ``gate_at`` fired towards ``fallback`` (not ``fail``)."""
+    """The route when the gate at ``gate_at`` fired towards ``fallback`` (not ``fail``);
+    ``next``: on with the stage right after the gate (a cascade)."""
+    if fallback == "next":
+        return Route(at=gate_at + 1)
     for i in range(gate_at + 1, len(stages)):
         if stages[i].kind == fallback:
             return Route(at=i)
@@ -155,6 +177,9 @@ def _pipeline(name: str, table: Any, prefix: str, model_names: set[str]) -> Name
     if not isinstance(raw, list) or not raw:
         raise ConfigError(f"{prefix}.stages", "expected a non-empty list of stage tables")
     stages = tuple(_stage(f"{prefix}.stages[{i}]", s, model_names) for i, s in enumerate(raw))
+    for i, stage in enumerate(stages):
+        if stage.gated and stage.fallback == "next":
+            stageopts.check_next(f"{prefix}.stages[{i}]", i, len(stages))
     if stages[0].kind not in OPENING:
         raise ConfigError(
             f"{prefix}.stages[0].kind",
@@ -172,7 +197,10 @@ def _pipeline(name: str, table: Any, prefix: str, model_names: set[str]) -> Name
     return NamedPipeline(name=name, stages=stages, validate=validate)
 
 
-STAGE_KEYS = ("kind", "models", "model", "template", "system", "min_confidence", "fallback")
+STAGE_KEYS = (
+    *("kind", "models", "model", "template", "system", "min_confidence", "fallback"),
+    *stageopts.KEYS,
+)
 
 
 def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
@@ -216,6 +244,7 @@ def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
         system=system,
         min_confidence=min_confidence,
         fallback=fallback,
+        **stageopts.parse(prefix, data, kind),
     )
 
 

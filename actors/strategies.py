@@ -94,6 +94,15 @@ def normalise(text: str) -> str:
     return " ".join(folded.split())
 
 
+SAMPLE_SEP = "#"  # a model's second and later samples answer as "gpt#2", "gpt#3", ...
+
+
+def model_of(key: str) -> str:
+    """The model an answer's key belongs to (``gpt#2``, a sample of ``gpt``: ``gpt``)."""
+    head, sep, tail = key.rpartition(SAMPLE_SEP)
+    return head if sep and tail.isdigit() else key
+
+
 def answer_key(text: str | None, pattern: str | None) -> str | None:
     if text is None:
         return None
@@ -112,6 +121,7 @@ class Outcome:
     synthesizer: str | None = None
     votes: tuple[dict[str, Any], ...] | None = None
     ranking: dict[str, Any] | None = None
+    weights: dict[str, Any] | None = None  # a weighted vote: each answer's weight and source
 
     @property
     def winner(self) -> str | None:
@@ -130,17 +140,22 @@ class Outcome:
 
 
 def vote(
-    answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
+    answers: Mapping[str, str],
+    pattern: str | None,
+    success: Mapping[str, float],
+    weights: Mapping[str, float] | None = None,
 ) -> Outcome | None:
     """Plurality over ``answers`` (model -> text); None when no answer could be read.
+    With ``weights`` (answer key -> weight), each answer counts its weight instead of 1,
+    and the confidence is the winner's share of the total weight.
 
     When ``pattern`` matches no reply at all, the vote falls back to the whole replies,
     with confidence 0 and ``pattern_matched: false`` on every vote entry: a model that
     ignored the requested format still has an answer, and the result says so."""
-    result = _plurality(answers, pattern, success)
+    result = _plurality(answers, pattern, success, weights)
     if result is not None or not pattern:
         return result
-    fallback = _plurality(answers, None, success)
+    fallback = _plurality(answers, None, success, weights)
     if fallback is None:
         return None
     votes = tuple({**v, "pattern_matched": False} for v in fallback.votes or ())
@@ -148,7 +163,10 @@ def vote(
 
 
 def _plurality(
-    answers: Mapping[str, str], pattern: str | None, success: Mapping[str, float]
+    answers: Mapping[str, str],
+    pattern: str | None,
+    success: Mapping[str, float],
+    weights: Mapping[str, float] | None = None,
 ) -> Outcome | None:
     groups: dict[str, list[str]] = {}
     shown: dict[str, str] = {}
@@ -160,12 +178,15 @@ def _plurality(
     if not groups:
         return None
 
-    def strength(key: str) -> tuple[int, float]:
-        return len(groups[key]), max(success.get(m, 1.0) for m in groups[key])
+    def weight(key: str) -> float:
+        return sum(1.0 if weights is None else weights.get(m, 0.0) for m in groups[key])
+
+    def strength(key: str) -> tuple[float, float]:
+        return weight(key), max(success.get(m, 1.0) for m in groups[key])
 
     ordered = sorted(groups, key=strength, reverse=True)
     winner = ordered[0]
-    tie = len(ordered) > 1 and len(groups[ordered[1]]) == len(groups[winner])
+    tie = len(ordered) > 1 and weight(ordered[1]) == weight(winner)
     best_model = max(groups[winner], key=lambda m: success.get(m, 1.0))
     for key, models in groups.items():
         shown[key] = (extract(answers[models[0]], pattern) or "").strip()
@@ -173,6 +194,7 @@ def _plurality(
         {
             "answer": key,
             "count": len(groups[key]),
+            **({} if weights is None else {"weight": round(weight(key), 4)}),
             "models": sorted(groups[key]),
             **(
                 {"winner": True, "tie_broken_by": "success_rate"}
@@ -185,7 +207,12 @@ def _plurality(
         for key in ordered
     )
     answer = (extract(answers[best_model], pattern) or answers[best_model]).strip()
-    return Outcome(answer=answer, confidence=len(groups[winner]) / len(answers), votes=votes)
+    if weights is None:
+        confidence = len(groups[winner]) / len(answers)
+    else:
+        total = sum(weights.get(m, 0.0) for m in answers)
+        confidence = round(weight(winner) / total, 4) if total > 0 else 0.0
+    return Outcome(answer=answer, confidence=confidence, votes=votes)
 
 
 def all_agree(answers: Sequence[str], pattern: str | None) -> bool:

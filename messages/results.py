@@ -177,6 +177,9 @@ class JobResult:
     tool_calls: tuple[ToolCall, ...] | None = None  # the answer is these calls (None: text)
     finish_reason: FinishReason = "stop"
     tools: dict[str, Any] | None = None  # a tool job: proposals, votes, decided_by, left_out
+    answered_by: dict[str, Any] | None = None  # a named pipeline: the step that answered
+    weights: dict[str, Any] | None = None  # a weighted vote: each answer's weight, source
+    excluded_outliers: tuple[dict[str, Any], ...] = ()  # panelists left out, per stage
 
     @property
     def ok(self) -> bool:
@@ -223,6 +226,12 @@ class JobResult:
             out["pipeline"] = self.pipeline
         if self.escalations:
             out["escalations"] = list(self.escalations)
+        if self.answered_by is not None:
+            out["answered_by"] = self.answered_by
+        if self.weights is not None:
+            out["weights"] = self.weights
+        if self.excluded_outliers:
+            out["excluded_outliers"] = list(self.excluded_outliers)
         return out
 
     @classmethod
@@ -255,4 +264,7 @@ class JobResult:
             tool_calls=calls_from_list(data.get("tool_calls")),
             finish_reason=data.get("finish_reason") or "stop",
             tools=data.get("tools"),
+            answered_by=data.get("answered_by"),
+            weights=data.get("weights"),
+            excluded_outliers=tuple(data.get("excluded_outliers") or ()),
         )

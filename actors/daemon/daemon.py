@@ -29,6 +29,7 @@ import shtab
 from loguru import logger
 
 import actors
+from actors import outliers, weights
 from actors.config import Config, with_overrides
 from actors.daemon.defaults import completion_help, describe, load_dotenv_file, resolve_config
 from actors.daemon.listen import ListenError
@@ -212,6 +213,10 @@ class Daemon:
             orch.metrics.load(await asyncio.wrap_future(history))
             quality = store.quality_history()  # and what it learnt of answer quality
             orch.metrics.load_quality(await asyncio.wrap_future(quality))
+            grades = store.submit(weights.stored_grades)  # weighted votes: evaluations
+            orch.metrics.accuracy.load(await asyncio.wrap_future(grades))
+            clusters = store.submit(outliers.stored_clusters)  # who stood alone, and how often
+            orch.metrics.panel.load(await asyncio.wrap_future(clusters))
             retention = asyncio.create_task(self._retain(store))
             server = SocketServer(orch, store, self.config.daemon, on_shutdown=self.request_stop)
             old_umask = os.umask(0o177)  # the socket is born 0600: no chmod race

@@ -22,7 +22,7 @@ from actors.evaluation.answers import Progress
 from actors.evaluation.dataset import Dataset, DatasetError, load
 from actors.evaluation.plan import EVAL_TAG, PlanError, Setup, estimate, systems
 from actors.evaluation.runner import Backend, EvalAbort, Overloaded, run
-from actors.evaluation.score import report
+from actors.evaluation.score import outcome, report
 from messages.errors import InvalidParams, OrchestratorError, OverloadedError
 
 __all__ = [
@@ -101,4 +101,11 @@ def evaluate(
     for row in out["systems"]:  # the auto synthesizer learns from each model's accuracy
         if row["kind"] == "model" and row["n"]:
             orch.metrics.record_eval(row["name"], row["correct"], row["n"])
+    for system in chosen:  # and a weighted vote from each answer's grade
+        if system.kind != "model" or system.model is None:
+            continue
+        for item in data.items:
+            found = outcome(setup, system, item, answers, ())
+            if found is not None and item.grader.name != "judge":
+                orch.metrics.accuracy.record(data.name, system.model, item.id, found.correct)
     return out

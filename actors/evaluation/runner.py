@@ -22,6 +22,7 @@ from actors.evaluation import graders
 from actors.evaluation.answers import Answers, Progress, system_answer
 from actors.evaluation.dataset import Dataset, Item
 from actors.evaluation.plan import EVAL_TAG, Setup, System, job_key, job_params
+from actors.weights import GRADE_KEY
 from messages.errors import BudgetExhausted, RoundError, SchemaError
 
 # A stored job that needs no new call: an answer, or a failure that is the system's own
@@ -102,8 +103,24 @@ def tasks(setup: Setup, dataset: Dataset, chosen: Sequence[System]) -> list[Task
                 key = job_key(dataset.digest, system, item, sample, setup.fingerprint(system))
                 params = job_params(system, item, sample)
                 params["metadata"] = {EVAL_TAG: dataset.digest, "eval_key": key}
+                if system.kind == "model" and item.grader.name != "judge":
+                    params["metadata"][GRADE_KEY] = grading(dataset, item)
                 out.append(Task(system=system, item=item, sample=sample, key=key, params=params))
     return out
+
+
+def grading(dataset: Dataset, item: Item) -> dict[str, Any]:
+    """How the orchestrator can grade a single model's answer to ``item`` itself (its
+    measured accuracy weighs its answers in a weighted vote: ``actors.weights``)."""
+    grader = item.grader
+    return {
+        "dataset": dataset.name,
+        "item": item.id,
+        "grader": grader.name,
+        "answers": list(item.answers),
+        **({"pattern": grader.pattern} if grader.pattern else {}),
+        **({"tolerance": grader.tolerance} if grader.name == "numeric" else {}),
+    }
 
 
 def stored_answers(backend: Backend, dataset: Dataset) -> dict[str, dict[str, Any]]:

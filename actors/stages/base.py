@@ -31,8 +31,9 @@ class Run(Protocol):
     def reachable(self, job: Job, model: str) -> bool:
         """Whether ``model`` is live; if not, a skipped reply in the round says why."""
 
-    def send(self, job: Job, model: str, round_name: str, prompt: str) -> None:
-        """One call to ``model`` (its reply comes back to the kind's ``replied``)."""
+    def send(self, job: Job, model: str, round_name: str, prompt: str, sample: int = 0) -> None:
+        """One call to ``model`` (its reply comes back to the kind's ``replied``);
+        ``sample``: which of the stage's ``samples`` (each has a seed of its own)."""
 
     def live(self, job: Job, models: tuple[str, ...] | None = None) -> tuple[str, ...]:
         """``models`` (the job's by default) that are live now."""

@@ -3,13 +3,15 @@ after a ``rank``), through the SynthesizerActor, which falls back and hedges. It
 a model outside the participants (a chairman). With a schema or a pipeline's
 ``validate``, a failing answer is repaired: first by the same synthesizer, shown the
 errors, then by the next best model. Confidence: the agreement of the answers it combined.
+With ``exclude_outliers``, the panelists the agreement history flags (``actors.outliers``)
+are neither shown nor asked to synthesise.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors import prompts, strategies
+from actors import outliers, prompts, strategies
 from actors.prompts import clean_synthesis as clean
 from actors.stages.base import StageSpec
 from actors.strategies import Outcome
@@ -26,14 +28,18 @@ REPAIRS = 2  # a failing answer is repaired at most this often
 
 
 def answers_shown(job: Job) -> list[str]:
-    """What the synthesizer sees: the last answers, or after a ``rank`` the top two."""
+    """What the synthesizer sees: the last answers, or after a ``rank`` the top two
+    (never a left-out outlier's)."""
     answers = job.answers()
+    gone = {m for e in job.excluded if e["stage"] == "synthesis" for m in e["models"]}
+    answers = {k: a for k, a in answers.items() if strategies.model_of(k) not in gone}
     if job.ranking:
         return [answers[m] for m in job.ranking["order"][:TOP_K] if m in answers]
     return list(answers.values())
 
 
 def start(run: Run, job: Job) -> None:
+    left_out = outliers.leave_out(run, job) if job.stage.exclude_outliers else ()
     prompt = prompts.render(
         job.template(job.stage),
         prompt=job.ask.prompt,
@@ -50,7 +56,9 @@ def start(run: Run, job: Job) -> None:
     if job.streamed:  # an earlier synthesis (a gate's fallback) streamed: void now
         job.emit("reset", "synthesis")
     preferred = chair(job)
-    run.synthesize(job, prompt, candidates(run, job, preferred), preferred, chair_reason(job))
+    chosen = tuple(m for m in candidates(run, job, preferred) if m not in left_out)
+    preferred = None if preferred in left_out else preferred
+    run.synthesize(job, prompt, chosen, preferred, chair_reason(job))
 
 
 def chair(job: Job) -> str | None:

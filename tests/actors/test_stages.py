@@ -28,7 +28,7 @@ def test_what_the_configuration_checks_comes_from_the_registry() -> None:
     assert pipelines.OPENING == ("initial", "chain")
     assert pipelines.GATED == ("vote", "rank", "synthesis")
     assert pipelines.DECIDING == ("chain", "vote", "rank", "synthesis")
-    assert set(pipelines.FALLBACKS) == {"meta", "rank", "synthesis", "fail"}
+    assert set(pipelines.FALLBACKS) == {"meta", "rank", "synthesis", "next", "fail"}
     assert pipelines.Stage(kind="rank").round_name == "ranking"
 
 
