@@ -12,7 +12,7 @@ import re
 import subprocess
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from daemon_helpers import ROOT, rpc
 from helpers import WAIT, fake_models
@@ -24,8 +24,8 @@ SECRET_PROMPT = "the-secret-prompt-7f3a"
 ANSWER = "the answer is 42"
 
 
-def web(d: Any) -> httpx.Client:
-    return httpx.Client(base_url=d.url, follow_redirects=False, timeout=WAIT)
+def web(d: Any) -> httpx2.Client:
+    return httpx2.Client(base_url=d.url, follow_redirects=False, timeout=WAIT)
 
 
 def csrf_of(html: str) -> str:
@@ -34,12 +34,12 @@ def csrf_of(html: str) -> str:
     return found.group(1)
 
 
-def log_in(client: httpx.Client, key: str = KEY) -> httpx.Response:
+def log_in(client: httpx2.Client, key: str = KEY) -> httpx2.Response:
     form = client.get("/login")
     return client.post("/login", data={"csrf": csrf_of(form.text), "key": key, "next": "/"})
 
 
-def logged_in(d: Any) -> tuple[httpx.Client, str]:
+def logged_in(d: Any) -> tuple[httpx2.Client, str]:
     client = web(d)
     assert log_in(client).status_code == 303
     return client, csrf_of(client.get("/").text)
@@ -293,20 +293,23 @@ def test_the_models_page_shows_state_limits_and_latency_over_time(console) -> No
     assert "p50 latency over time" in page
 
 
-def test_the_evaluations_page_lists_each_stored_evaluation(console) -> None:
-    for i in range(3):
-        key = f"{i:024d}"
-        ask(
-            console,
-            f"q{i}",
-            models=["a"],
-            rounds=["initial"],
-            metadata={"eval": "d1", "eval_key": key},
-        )
+def test_the_evaluations_page_shows_each_evaluations_table_and_plot(console) -> None:
+    for i, expected in enumerate((ANSWER, ANSWER, "something else")):
+        grade = {"dataset": "geo", "item": f"q{i}", "grader": "exact", "answers": [expected]}
+        metadata = {"eval": "d1", "eval_key": f"{i:024d}", "eval_grade": grade}
+        ask(console, f"q{i}", models=["a"], rounds=["initial"], metadata=metadata)
     ask(console, "q", strategy="vote", metadata={"eval": "d1", "eval_key": "9" * 24})
+    ask(console, "q", metadata={"eval": "d1", "eval_key": "8" * 40})  # a judge's: left out
     client, _ = logged_in(console)
     page = client.get("/evaluations").text
-    assert "<code>d1</code>" in page
-    assert re.search(r"<td>a</td><td>3</td><td>3</td>", page)
-    assert "orchestrord/vote" in page
-    assert "the grades need the dataset" in page  # no accuracy told: no plot, said so
+    assert "geo <code>d1</code>" in page
+    assert re.search(r"<td>a</td><td>3</td><td>3</td><td>66.7% \(2/3\)</td>", page)
+    assert re.search(r"<td>orchestrord/vote</td><td>1</td><td>1</td><td>\u2013</td>", page)
+    assert page.count("<tr><td>") == 2
+    plot = page[page.index('<svg class="chart scatter"') : page.index("</svg>")]
+    assert plot.count("<circle") == 1 and "a: 66.7%" in plot  # the graded system only
+
+
+def test_without_any_evaluation_the_page_says_how_to_run_one(console) -> None:
+    client, _ = logged_in(console)
+    assert "No evaluation is stored yet" in client.get("/evaluations").text

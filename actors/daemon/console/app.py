@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import math
+import secrets
 import urllib.parse
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -171,8 +172,6 @@ class Console:
         status: int,
         headers: dict[str, str] | None = None,
     ) -> Response:
-        import secrets
-
         token = request.cookies.get(security.LOGIN_COOKIE) or secrets.token_urlsafe(32)
         next_path = safe_next(request.query_params.get("next"))
         body = self.render(

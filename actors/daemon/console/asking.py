@@ -77,16 +77,20 @@ class Asking:
         return RedirectResponse(f"/jobs/{job_id}", status_code=303)
 
     async def _run(self, params: dict[str, Any], listener: Any, job_id: str) -> None:
-        live = self.console.live.get(job_id)
+        result: dict[str, Any] = {"job_id": job_id, "status": "error"}
         try:
             result = (await self.server.run_job(params, listener, job_id=job_id)).to_dict()
         except OrchestratorError as exc:
-            result = {"job_id": job_id, "status": "error", "error": error_of(exc)}
+            result["error"] = error_of(exc)
         except Exception as exc:  # a bug ends this job's view, nothing else
             logger.exception("console: job {} failed", job_id)
-            result = {"job_id": job_id, "status": "error", "error": error_of(exc)}
-        if live is not None:
-            live.finish(result)
+            result["error"] = error_of(exc)
+        finally:  # cancelled too (the daemon stopping): no page waits for ever
+            if result["status"] == "error" and "error" not in result:
+                result["error"] = {"code": "shutting_down", "message": "the daemon stopped"}
+            live = self.console.live.get(job_id)
+            if live is not None:
+                live.finish(result)
 
     async def events(self, request: Request, session: Session) -> Response:
         job_id = request.path_params["job_id"]

@@ -126,16 +126,14 @@ class Pages:
 
     async def evaluations(self, request: Request, session: Session) -> Response:
         stored = await self._store(queries.evaluations)
-        metrics = self.server.orch.metrics
         for evaluation in stored:
-            points = []
-            for system in evaluation["systems"]:
-                system["accuracy"] = accuracy(metrics, system["name"])
-                if system["accuracy"] is not None:
-                    points.append(
-                        (system["name"], system["cost_per_question_usd"], system["accuracy"])
-                    )
-            evaluation["plot"] = charts.scatter(points)
+            evaluation["plot"] = charts.scatter(
+                [
+                    (s["name"], s["cost_per_question_usd"], s["accuracy"])
+                    for s in evaluation["systems"]
+                    if s["accuracy"] is not None
+                ]
+            )
         body = self.console.render(request, "evaluations.html", session, evaluations=stored)
         return HTMLResponse(body)
 
@@ -195,10 +193,3 @@ def limiter_waits(orch: Any, name: str) -> dict[str, float | None]:
         }
     except Exception:  # metrics off or shaped otherwise: the page shows dashes
         return {"count": None, "seconds": None, "rate_limited": None}
-
-
-def accuracy(metrics: Any, name: str) -> float | None:
-    """The accuracy this daemon was told for ``name`` (an embedded ``evaluate`` tells it;
-    the run store keeps answers, not grades), or None."""
-    quality = metrics.quality(name)
-    return quality.eval_correct / quality.eval_n if quality.eval_n else None

@@ -10,6 +10,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from actors import weights
 from actors.daemon.http.models import EVAL_KEY_LEN, system_of
 
 HISTORY_S = 7 * 86400.0  # the models page looks back this far
@@ -67,37 +68,53 @@ def buckets(rows: Sequence[tuple[Any, ...]], end: float) -> list[dict[str, Any]]
 
 def evaluations(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """A run-store operation: every stored evaluation (newest first) as ``{"dataset":
-    digest, "last": Unix time, "systems": [{"name", "questions", "answered",
-    "p50_latency_ms", "cost_per_question_usd"}]}``. The store keeps the answers (the
-    grades need the dataset's expected answers, which ``orchestrctl eval`` holds)."""
+    digest, "name": the dataset's name where known, "last": Unix time, "systems":
+    [{"name", "questions", "answered", "graded", "correct", "accuracy",
+    "p50_latency_ms", "cost_per_question_usd"}]}``. Accuracy comes from the grades the
+    store holds (a single model's jobs carry how to grade them, ``actors.weights``);
+    a strategy's answers are stored ungraded (None)."""
     rows = db.execute(
         "SELECT json_extract(metadata, '$.eval'), json_extract(metadata, '$.eval_key'), "
-        "options, status, elapsed_ms, cost_usd, accepted_at FROM jobs "
-        "WHERE json_extract(metadata, '$.eval') IS NOT NULL ORDER BY accepted_at"
+        "options, status, elapsed_ms, cost_usd, accepted_at, metadata, "
+        "CASE WHEN json_extract(metadata, '$.eval_grade') IS NOT NULL THEN result END "
+        "FROM jobs WHERE json_extract(metadata, '$.eval') IS NOT NULL ORDER BY accepted_at"
     ).fetchall()
-    per: dict[str, dict[str, list[tuple[str, float, float]]]] = {}
+    per: dict[str, dict[str, list[tuple[str, float, float, bool | None]]]] = {}
     last: dict[str, float] = {}
-    for digest, key, options, status, elapsed, cost, accepted in rows:
+    names: dict[str, str] = {}
+    for digest, key, options, status, elapsed, cost, accepted, metadata, result in rows:
         if not isinstance(key, str) or len(key) != EVAL_KEY_LEN:
             continue  # a judge's verdict, not an answer
-        system = system_of(json.loads(options))
-        per.setdefault(str(digest), {}).setdefault(system, []).append(
-            (status, elapsed or 0.0, cost or 0.0)
-        )
+        correct = None
+        if result is not None:
+            found = weights.grade_of(json.loads(metadata), json.loads(result))
+            if found is not None:
+                names[str(digest)], correct = found[0], found[3]
+        job = (status, elapsed or 0.0, cost or 0.0, correct)
+        per.setdefault(str(digest), {}).setdefault(system_of(json.loads(options)), []).append(job)
         last[str(digest)] = accepted
-    out = []
-    for digest in sorted(per, key=lambda d: -last[d]):
-        systems = []
-        for name, jobs in sorted(per[digest].items()):
-            ok = [j for j in jobs if j[0] == "ok"]
-            systems.append(
-                {
-                    "name": name,
-                    "questions": len(jobs),
-                    "answered": len(ok),
-                    "p50_latency_ms": statistics.median(j[1] for j in ok) if ok else None,
-                    "cost_per_question_usd": sum(j[2] for j in jobs) / len(jobs),
-                }
-            )
-        out.append({"dataset": digest, "last": last[digest], "systems": systems})
-    return out
+    return [
+        {
+            "dataset": digest,
+            "name": names.get(digest),
+            "last": last[digest],
+            "systems": [summary(name, jobs) for name, jobs in sorted(per[digest].items())],
+        }
+        for digest in sorted(per, key=lambda d: -last[d])
+    ]
+
+
+def summary(name: str, jobs: Sequence[tuple[str, float, float, bool | None]]) -> dict[str, Any]:
+    """One system's row of an evaluation's table."""
+    ok = [j for j in jobs if j[0] == "ok"]
+    grades = [j[3] for j in jobs if j[3] is not None]
+    return {
+        "name": name,
+        "questions": len(jobs),
+        "answered": len(ok),
+        "graded": len(grades),
+        "correct": sum(grades),
+        "accuracy": sum(grades) / len(grades) if grades else None,
+        "p50_latency_ms": statistics.median(j[1] for j in ok) if ok else None,
+        "cost_per_question_usd": sum(j[2] for j in jobs) / len(jobs),
+    }

@@ -12,9 +12,10 @@ import datetime as dt
 import functools
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from markupsafe import Markup
+if TYPE_CHECKING:
+    from markupsafe import Markup
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -38,6 +39,7 @@ def _markdown_it() -> Any:
 def markdown(text: str | None) -> Markup:
     """``text`` as Markdown, sanitised: safe to put in a page."""
     import nh3
+    from markupsafe import Markup
 
     html = _markdown_it().render(text or "")
     clean = nh3.clean(
@@ -62,7 +64,7 @@ def environment() -> Any:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(markdown=markdown, ms=ms, usd=usd, when=when, tokens=tokens)
+    env.filters.update(markdown=markdown, ms=ms, usd=usd, when=when, epoch=epoch, tokens=tokens)
     return env
 
 
@@ -82,7 +84,9 @@ def ms(value: Any) -> str:
 def usd(value: Any) -> str:
     if not isinstance(value, int | float):
         return NONE
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    if value == 0 or value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.6f}" if value < 0.01 else f"${value:.4f}"
 
 
 def tokens(usage: Any) -> str:
@@ -100,3 +104,10 @@ def when(value: Any) -> str:
     except ValueError:
         return value
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def epoch(value: Any) -> str:
+    """Unix seconds as ``YYYY-MM-DD HH:MM UTC``."""
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        return NONE
+    return dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
