@@ -552,6 +552,31 @@ def test_a_stream_pings_while_the_panel_works_and_the_sdk_skips_the_pings(daemon
         assert stream.get_final_message().content[0].text == REPLY
 
 
+def test_a_tool_result_turn_is_answered_by_the_synthesizer_alone(daemon: Any) -> None:
+    d = start(daemon)
+    history = [
+        *ASKED,
+        {"role": "assistant", "content": [USE]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": "18C"}]},
+    ]  # fmt: skip
+    reply = sdk(d).messages.create(
+        model="orchestrord", max_tokens=200, messages=history, tools=[WEATHER]
+    )
+    assert reply.content[0].text == REPLY and reply.stop_reason == "end_turn"
+    rounds = (reply.model_extra or {})["orchestrord"]["rounds"]
+    assert [len(r["replies"]) for r in rounds] == [1]
+
+
+def test_sampling_fields_reach_the_provider(daemon: Any) -> None:
+    d = start(daemon, reply="{params}")
+    reply = sdk(d).messages.create(
+        model="a", max_tokens=50, messages=ASKED, stop_sequences=["END"], extra_body={"top_p": 0.5}
+    )
+    received = json.loads(reply.content[0].text)
+    assert received["top_p"] == 0.5 and received["stop"] == ["END"]
+
+
 # --- Chat Completions message forms (written by another helper into this file in 736aa62,
 # kept here verbatim but for the names of test_http's helpers) -----------------------------
 

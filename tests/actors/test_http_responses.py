@@ -595,3 +595,25 @@ def test_a_stream_keeps_alive_with_comments_while_the_panel_works(daemon: Any) -
     assert reply.headers["content-type"].startswith("text/event-stream")
     assert ": keepalive" in lines
     assert lines[0] == "event: response.created" and lines[-2] == "event: response.completed"
+
+
+def test_a_function_call_output_turn_is_answered_by_the_synthesizer_alone(daemon: Any) -> None:
+    d = start(daemon)
+    turn = [
+        {"role": "user", "content": "Weather in Paris?"},
+        CALL,
+        {"type": "function_call_output", "call_id": "call_1", "output": "18C"},
+    ]
+    response = sdk(d).responses.create(model="orchestrord", input=turn, tools=[WEATHER])
+    assert response.output_text == REPLY and [i.type for i in response.output] == ["message"]
+    rounds = (response.model_extra or {})["orchestrord"]["rounds"]
+    assert [len(r["replies"]) for r in rounds] == [1]
+
+
+def test_sampling_fields_reach_the_provider(daemon: Any) -> None:
+    d = start(daemon, reply="{params}")
+    response = sdk(d).responses.create(
+        model="a", input="hi", top_p=0.5, reasoning={"effort": "low"}
+    )
+    received = json.loads(response.output_text)
+    assert received["top_p"] == 0.5 and received["reasoning_effort"] == "low"
