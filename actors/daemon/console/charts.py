@@ -41,16 +41,24 @@ def scatter(points: Sequence[tuple[str, float, float]]) -> dict[str, Any] | None
     """(label, cost, accuracy) points on cost (x, from 0) against accuracy (y, 0..1)."""
     if not points:
         return None
-    width, height, pad = 480.0, 260.0, 40.0
+    width, height, pad, labels = 480.0, 260.0, 40.0, 110.0  # room for names on the right
     right = max(p[1] for p in points) or 1.0
     dots = [
         {
             "label": label,
-            "x": round(pad + (cost / right) * (width - 2 * pad), 1),
+            "x": round(pad + (cost / right) * (width - 2 * pad - labels), 1),
             "y": round(height - pad - accuracy * (height - 2 * pad), 1),
             "cost": cost,
             "accuracy": accuracy,
         }
         for label, cost, accuracy in points
     ]
-    return {"dots": dots, "width": width, "height": height, "pad": pad, "max_cost": right}
+    axis_end = width - pad - labels
+    return {
+        "dots": dots,
+        "width": width,
+        "height": height,
+        "pad": pad,
+        "axis_end": axis_end,
+        "max_cost": right,
+    }
