@@ -300,3 +300,56 @@ def test_a_form_larger_than_max_request_bytes_is_refused(app) -> None:
     limit = console.door.config.daemon.max_request_bytes
     answer = client.post("/ask", data={"csrf": csrf, "prompt": "x" * (limit + 1)})
     assert answer.status_code == 413
+
+
+def test_a_jobs_page_shows_a_conversation_gates_votes_and_the_ranking() -> None:
+    from actors.daemon.console.render import page
+
+    record = {
+        "job_id": "j1",
+        "status": "ok",
+        "answer": "Paris",
+        "strategy": "vote",
+        "synthesizer": "gpt",
+        "synthesizer_reason": "auto: the best answer quality",
+        "confidence": 0.5,
+        "elapsed_ms": 1234.5,
+        "cost_usd": 0.0012,
+        "usage": {"input_tokens": 900, "output_tokens": 400},
+        "created": "2026-01-02T03:04:05.000+00:00",
+        "prompt": "Capital?",
+        "options": {"system": "Be brief."},
+        "metadata": {"team": "x"},
+        "messages": [
+            {"role": "user", "content": "<b>Capital?</b>"},
+            {"role": "assistant", "content": [{"type": "text", "text": "Which country?"}]},
+            {"role": "user", "content": "France"},
+        ],
+        "escalations": [{"stage": "vote", "confidence": 0.5, "threshold": 0.7, "to": "synthesis"}],
+        "votes": [
+            {"answer": "Paris", "count": 2, "models": ["a", "b"], "winner": True},
+            {"answer": "Lyon", "count": 1, "models": ["c"]},
+        ],
+        "ranking": {"scores": {"a": 1.0, "b": 0.0}},
+        "agreement": {"score": 0.6667, "dissenters": ["c"], "clusters": []},
+        "rounds": [
+            {
+                "name": "initial",
+                "replies": [
+                    {"model": "c", "status": "error", "text": None, "latency_ms": 5.0,
+                     "usage": None, "cost_usd": 0.0,
+                     "error": {"code": "provider_unavailable", "message": "down"}},
+                ],
+            }
+        ],
+    }  # fmt: skip
+    html = page("job.html", session=None, path="/jobs/j1", job=record, live=False,
+                running=False, share="http://x/jobs/j1")  # fmt: skip
+    assert "Conversation" in html and "&lt;b&gt;Capital?&lt;/b&gt;" in html
+    assert "Which country?" in html and "Be brief." in html
+    assert "Gates and escalations" in html and "<td>synthesis</td>" in html
+    assert '<td class="preview">Paris</td><td>2</td><td>a, b</td><td>yes</td>' in html
+    assert "Ranking" in html and "provider_unavailable: down" in html
+    assert "gpt" in html and "why: auto: the best answer quality" in html
+    assert "1.23 s" in html and "$0.0012" in html and "900 in / 400 out" in html
+    assert "<noscript>" not in html  # finished: no refresh
