@@ -164,6 +164,9 @@ class PipelineConfig:
     # Checks the final answer must pass (beyond a request's JSON Schema): {regex = "…",
     # required_sections = ["…"]}; a failing answer is repaired, then the next model tries.
     validate: Mapping[str, Any] | None = None
+    # A [pipelines.NAME] run when a request names no pipeline, rounds or strategy (what
+    # `orchestrctl eval --apply` sets); None: rounds + strategy above.
+    default: str | None = None
 
     def quorum_of(self, calls: int) -> int | None:
         """How many ok replies let a round of ``calls`` calls cut its stragglers (None:
@@ -521,16 +524,21 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
     daemon = _build(DaemonConfig, data.get("daemon", {}), "daemon")
     _positive("daemon.max_inflight_jobs", daemon.max_inflight_jobs)
     _positive("daemon.max_request_bytes", daemon.max_request_bytes)
+    pipelines = parse_pipelines(data.get("pipelines", {}), set(names))
+    pipeline = _pipeline(data.get("pipeline", {}), set(names))
+    if pipeline.default is not None and pipeline.default not in pipelines:
+        known = list(pipelines) or "none is configured"
+        raise ConfigError("pipeline.default", f"no [pipelines.{pipeline.default}]; known: {known}")
     return Config(
         models=models,
         daemon=daemon,
-        pipeline=_pipeline(data.get("pipeline", {}), set(names)),
+        pipeline=pipeline,
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
         limits=_limits(data.get("limits", {})),
         http=_http(data.get("http", {}), set(names)),
         telemetry=_telemetry(data.get("telemetry", {})),
-        pipelines=parse_pipelines(data.get("pipelines", {}), set(names)),
+        pipelines=pipelines,
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),
     )

@@ -423,10 +423,19 @@ def _seed(ask: Ask, models: tuple[str, ...], rounds: tuple[str, ...], strategy: 
     )
 
 
+def pipeline_name(config: Config, ask: Ask) -> str | None:
+    """The named pipeline a request runs: its own, else ``[pipeline] default`` when it
+    names no rounds or strategy either (None: ``[pipeline]``'s rounds and strategy)."""
+    if ask.pipeline is not None or ask.rounds is not None or ask.strategy is not None:
+        return ask.pipeline
+    return config.pipeline.default
+
+
 def _named_pipeline(config: Config, ask: Ask) -> NamedPipeline | None:
     """The request's named pipeline (None: the default), or InvalidParams saying why not."""
     if ask.pipeline is None:
-        return None
+        default = pipeline_name(config, ask)
+        return None if default is None else config.pipelines.get(default)
     named = config.pipelines.get(ask.pipeline)
     if named is None:
         known = list(config.pipelines) or "none are configured ([pipelines.NAME])"

@@ -23,7 +23,7 @@ from loguru import logger
 from actors import strategies
 from actors.config import Config, ConfigSource, Environ, load_config
 from actors.coordinator import CoordinatorActor
-from actors.jobs import deliver
+from actors.jobs import deliver, pipeline_name
 from actors.lifecycle import Lifecycle
 from actors.metrics import Metrics
 from actors.model import ProviderFactory
@@ -260,7 +260,8 @@ class Orchestrator:
             schema=None if ask.schema is None else dict(ask.schema),
         )
         callers = {*names, options["synthesizer"]}
-        named = cfg.pipelines.get(ask.pipeline) if ask.pipeline else None
+        name = pipeline_name(cfg, ask)  # the request's, else [pipeline] default
+        named = cfg.pipelines.get(name) if name else None
         if named is not None:  # its stages, as configured now (SIGHUP may change them)
             options["stages"] = repr(named)
             callers.update(m for stage in named.stages for m in stage.models or ())

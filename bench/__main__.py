@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import scenarios
+from bench import quality, scenarios
 from bench.report import Results, render
 
 SCENARIOS = (
@@ -26,6 +26,7 @@ SCENARIOS = (
     "stragglers",
     "sharedlimits",
     "ttft",
+    "quality",
 )
 NOTES = [
     "- **How the peer is built** (`bench/peer.py`): one `AsyncOpenAI` client per model, "
@@ -111,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
             )
         elif name == "ttft":
             results.ttft = scenarios.ttft(jobs=6 if args.quick else 20)
+        elif name == "quality":  # its own page, bench/QUALITY.md, linked from the notes
+            found = quality.write(quality.run(quick=args.quick), Path(args.out))
+            line = f"- **Quality per dollar** (simulated): see [{found.name}]({found.name})."
+            results.notes = [*results.notes, line]
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     results.duration_s = time.perf_counter() - started
     path = render(results, Path(args.out))

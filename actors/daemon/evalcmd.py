@@ -3,13 +3,16 @@
 It shows what it is about to spend (calls, and at most how many USD) and asks first
 unless ``--yes`` (without a terminal it never waits: it stops, saying to pass ``--yes``).
 Answers are kept in the daemon's run store, so an interrupted or repeated run asks only
-for what is missing; ``--fresh`` asks again.
+for what is missing; ``--fresh`` asks again. The report recommends (the Pareto frontier,
+the cheapest system as good as the best); ``--apply SYSTEM`` (or ``recommended``) then
+writes that system into the configuration file as the default pipeline.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import threading
@@ -110,6 +113,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask before spending")
     p.add_argument("--max-cost", type=float, metavar="USD", help="start no job past this spend")
     p.add_argument("--judge", metavar="MODEL", help="the model grading 'judge' questions")
+    p.add_argument(
+        "--apply",
+        metavar="SYSTEM",
+        help="make SYSTEM (an evaluated one, or 'recommended') the default pipeline in the "
+        "configuration file (a backup is kept), or print the TOML to paste",
+    )
+    p.add_argument(
+        "--config", metavar="PATH", help="the file --apply edits (default: where orchestrord looks)"
+    )
     p.set_defaults(run=cmd_eval)
 
 
@@ -132,6 +144,12 @@ def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Consol
         chosen = plan.systems(setup, names)
         if args.judge is not None and args.judge not in setup.model_names:
             raise plan.PlanError(f"--judge: no model named {args.judge!r}")
+        runnable = [s.name for s in chosen if not s.hidden and s.kind != "oracle"]
+        if args.apply is not None and args.apply not in ("recommended", *runnable):
+            raise plan.PlanError(
+                f"--apply: {args.apply!r} is not an evaluated system (one of "
+                f"{', '.join(runnable)}, or recommended)"
+            )
     except (evaluation.DatasetError, plan.PlanError) as exc:
         err.print(f"orchestrctl eval: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
@@ -188,6 +206,48 @@ def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Consol
     if done.stopped:
         err.print("stopped at --max-cost: not every question was asked of every system")
         return EXIT_FAILED
+    if args.apply is not None:
+        return _apply(args, setup, chosen, result, out, err)
+    return EXIT_OK
+
+
+def _apply(
+    args: argparse.Namespace,
+    setup: Any,
+    chosen: Any,
+    result: dict[str, Any],
+    out: Console,
+    err: Console,
+) -> int:
+    """``--apply``: the system into the configuration file, or the TOML to paste."""
+    from actors.daemon.defaults import config_path
+    from actors.evaluation import apply
+
+    name = result.get("recommended") if args.apply == "recommended" else args.apply
+    system = next((s for s in chosen if s.name == name), None)
+    if system is None:
+        err.print("orchestrctl eval --apply: nothing to recommend (no system answered)")
+        return EXIT_FAILED
+    try:
+        change = apply.change_for(setup, system)
+    except apply.ApplyError as exc:
+        err.print(f"orchestrctl eval --apply: {exc}", markup=False, highlight=False)
+        return EXIT_USAGE
+    done = apply.apply(config_path(args.config, os.environ), change)
+    if done.written is None:
+        err.print(
+            f"{name}: {done.why}; paste this into the configuration file:",
+            markup=False,
+            highlight=False,
+        )
+        (err if args.json else out).print(done.toml, markup=False, highlight=False, end="")
+        return EXIT_OK
+    err.print(
+        f"{name} is the default pipeline in {done.written} (the old file: {done.backup}); "
+        "reload the daemon to use it (SIGHUP, or systemctl reload orchestrord)",
+        markup=False,
+        highlight=False,
+    )
     return EXIT_OK
 
 
@@ -229,6 +289,14 @@ def _print(out: Console, result: dict[str, Any]) -> None:
             str(s["calls"]),
         )
     out.print(table)
+    if result.get("recommendation"):
+        advice = result["recommendation"]
+        out.print(
+            f"frontier (accuracy against cost per question): {', '.join(result['frontier'])}; "
+            f"recommended: {advice['system']} ({advice['why']})",
+            markup=False,
+            highlight=False,
+        )
     for c in result["comparisons"]:
         out.print(
             f"{c['system']} vs {c['baseline']}: {100 * c['delta']:+.1f} pts "

@@ -71,11 +71,55 @@ def markdown(report: dict[str, Any], command: str, with_png: bool) -> str:
                 f"{100 * c['ci95'][0]:+.1f} - {100 * c['ci95'][1]:+.1f} | "
                 f"{c['p_value']:.4g} | {c['verdict']} |"
             )
+    lines += recommendation(report)
     if with_png:
         lines += ["", f"![accuracy against cost per question]({PNG})"]
     else:
         lines += ["", "(No plot: matplotlib is not installed; `pip install '.[eval]'`.)"]
     return "\n".join(lines) + "\n"
+
+
+def recommendation(report: dict[str, Any]) -> list[str]:
+    """The report's recommendation: the frontier, the recommended system and why, and
+    accuracy against calls for the vote-like systems."""
+    advice = report.get("recommendation")
+    if not advice:
+        return []
+    unit = "USD" if advice["cost_basis"] == "usd" else "calls (no prices known)"
+    lines = [
+        "",
+        "## Recommendation",
+        "",
+        f"- Pareto frontier (accuracy against cost per question, in {unit}), cheapest first: "
+        + ", ".join(f"**{name}**" for name in report["frontier"]),
+        f"- Recommended: **{advice['system']}** ({_pct(advice['accuracy'])} at "
+        f"{advice['cost_per_question']:g} per question): {advice['why']}; the best is "
+        f"{advice['best']} ({_pct(advice['best_accuracy'])} at "
+        f"{advice['best_cost_per_question']:g}).",
+        "- To make it the default pipeline: "
+        f"`orchestrctl eval DATASET --apply {advice['system']}`.",
+    ]
+    curves = report.get("calls_curve") or {}
+    if curves:
+        lines += [
+            "",
+            "Accuracy against the number of calls, estimated from the stored answers (a vote "
+            "over k of them, every k-subset):",
+            "",
+            "| system | "
+            + " | ".join(f"k = {p['calls']}" for p in _longest(curves))
+            + " | worth |",
+            "| --- |" + " ---: |" * (len(_longest(curves)) + 1),
+        ]
+        for name, curve in curves.items():
+            cells = [_pct(p["accuracy"]) for p in curve["points"]]
+            cells += ["-"] * (len(_longest(curves)) - len(cells))
+            lines.append(f"| {name} | " + " | ".join(cells) + f" | {curve['worth']} |")
+    return lines
+
+
+def _longest(curves: dict[str, Any]) -> list[dict[str, Any]]:
+    return max((c["points"] for c in curves.values()), key=len)
 
 
 def plot(report: dict[str, Any], path: Path) -> Path | None:

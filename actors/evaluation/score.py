@@ -1,5 +1,6 @@
 """Scoring: each system's outcome per question, then accuracy, intervals, cost, latency
-and the comparisons with the best single model (the ``--json`` shape of CONTRACT §10)."""
+and the comparisons with the best single model (the ``--json`` shape of CONTRACT §10),
+and what the evaluation recommends (``recommend``: CONTRACT §16)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from actors.evaluation import stats
+from actors.evaluation import recommend, stats
 from actors.evaluation.answers import Answers, Progress, system_answer
 from actors.evaluation.dataset import Dataset, Item
 from actors.evaluation.plan import Setup, System
@@ -130,6 +131,10 @@ def report(
         "n": len(dataset.items),
         "systems": rows,
         "comparisons": comparisons(dataset, chosen, per),
+        "cost_basis": recommend.cost_basis(rows),
+        "frontier": recommend.frontier(rows),
+        **recommend.recommend(dataset, rows, per),
+        "calls_curve": recommend.calls_curve(setup, dataset, chosen, answers),
     }
     if progress is not None:
         out["reused"] = progress.reused
