@@ -37,7 +37,11 @@ from actors.daemon.listen import ListenError
 
 # The other doors: each module's ``routes(door) -> list[BaseRoute]`` is mounted (a module,
 # or its ``routes``, not written yet is skipped; any other import error stops the daemon).
-DOOR_MODULES = ("actors.daemon.http.responses", "actors.daemon.http.anthropic")
+DOOR_MODULES = (
+    "actors.daemon.http.responses",
+    "actors.daemon.http.anthropic",
+    "actors.daemon.console",  # the web console at / (CONTRACT §14)
+)
 
 
 class FrontDoor:
