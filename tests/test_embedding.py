@@ -107,10 +107,12 @@ def test_status_reports_every_model() -> None:
         "uptime_s",
         "inflight_jobs",
         "jobs_total",
+        "escalations",
         "models",
         "pipelines",
         "limits",
     }
+    assert status["escalations"] == {}  # no pipeline ran, no gate fired
     assert status["limits"] == {"backend": "local"}
     assert status["jobs_total"] == 1 and status["inflight_jobs"] == 0
     [model] = status["models"]

@@ -229,3 +229,22 @@ def test_the_run_store_counts_escalations_per_pipeline(tmp_path) -> None:
     finally:
         store.close()
     assert counts == {"cascade": {"jobs": 3, "escalated": 2, "by_stage": {"vote": 2}}}
+
+
+def test_the_cache_key_of_a_request_running_the_default_pipeline_includes_its_stages() -> None:
+    import actors
+
+    def key(default_samples):
+        stages = [{"kind": "initial", "samples": default_samples}, {"kind": "vote"}]
+        config = config_from_dict(
+            {
+                "models": fake_models(NAMES, reply="x"),
+                "pipelines": {"p": {"stages": stages}},
+                "pipeline": {"default": "p"},
+            }
+        )
+        orch = actors.Orchestrator.__new__(actors.Orchestrator)
+        orch.config = config
+        return orch.cache_key(Ask(job_id="j", prompt="q", deterministic=True))
+
+    assert key(2) != key(3)  # the default's stages changed: a new answer, not a stale one
