@@ -381,16 +381,17 @@ def decide(
 
 def record(
     result: Tally | None,
-    decision: Decision,
+    decision: Decision | None,
     left_out: Sequence[Mapping[str, str]] = (),
 ) -> dict[str, Any]:
-    """The job result's ``tools``: proposals, votes, who decided, confidence, left out."""
+    """The job result's ``tools``: proposals, votes, who decided (None: nobody did, the
+    job failed first), confidence, left out."""
     voters = result.voters if result is not None else 0
     return {
         "proposals": [] if result is None else [p.to_dict() for p in result.proposals],
         "votes": [] if result is None else [g.to_dict(voters) for g in result.groups],
-        "decided_by": decision.decided_by,
-        "confidence": decision.confidence,
+        "decided_by": None if decision is None else decision.decided_by,
+        "confidence": None if decision is None else decision.confidence,
         "left_out": [dict(x) for x in left_out],
     }
 

@@ -406,3 +406,10 @@ def test_the_record_of_a_decision_without_a_vote() -> None:
         "confidence": None,
         "left_out": [],
     }
+
+
+def test_the_record_of_a_job_that_failed_before_a_decision() -> None:
+    result = panel(("a", PARIS), ("b", ROME))
+    out = toolvote.record(result, None)
+    assert (out["decided_by"], out["confidence"]) == (None, None)
+    assert len(out["proposals"]) == 2 and len(out["votes"]) == 2
