@@ -26,7 +26,6 @@ from itertools import combinations
 from typing import Any
 
 import regex
-from loguru import logger
 
 from actors.prompts import label
 
@@ -60,6 +59,8 @@ def _extract(text: str, pattern: str) -> str | None:
             compiled.finditer(text[-PATTERN_MAX_INPUT:], timeout=PATTERN_TIMEOUT_S, concurrent=True)
         )
     except TimeoutError:
+        from loguru import logger  # not at import: orchestrctl loads config, not logging
+
         logger.warning("answer_pattern gave up on a reply after {}s", PATTERN_TIMEOUT_S)
         return None
     if not matches:
