@@ -14,8 +14,7 @@ import argparse
 import json
 import os
 import sys
-import tomllib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from actors.config import default_socket_path, with_overrides
+from actors.config import with_overrides
 from actors.daemon import evalcmd
 from actors.daemon.connection import (
     EXIT_FAILED,
@@ -38,46 +37,13 @@ from actors.daemon.connection import (
     Unreachable,
     Untrusted,
 )
-from actors.daemon.defaults import (
-    completion_help,
-    config_path,
-    load_dotenv_file,
-    resolve_config,
-)
+from actors.daemon.defaults import completion_help, load_dotenv_file, resolve_config
+from actors.daemon.locate import socket_path
 from actors.version import VERSION
 from messages.errors import ConfigError
 from messages.options import ASK_OPTIONS, AskOption
 
 EXPORT_PAGE = 500
-
-
-# --- finding the socket --------------------------------------------------------------------
-
-
-def _dotenv(directory: Path = Path(".")) -> dict[str, str]:
-    from dotenv import dotenv_values  # deferred: --socket needs no .env (20 ms at start-up)
-
-    path = directory / ".env"
-    return {k: v for k, v in dotenv_values(path).items() if v is not None} if path.is_file() else {}
-
-
-def socket_path(flag: str | None, environ: Mapping[str, str] = os.environ) -> str:
-    """``--socket``, else ``$ORCHESTRORD_SOCKET``, else the config file's ``[daemon]
-    socket``, else the default: the same places, in the same order, as the daemon."""
-    if flag:
-        return flag
-    env = {**_dotenv(), **environ}  # the real environment wins
-    if env.get("ORCHESTRORD_SOCKET"):
-        return env["ORCHESTRORD_SOCKET"]
-    config = config_path(None, env)  # where the daemon looks (none: the default socket)
-    try:
-        data = tomllib.loads(config.read_text()) if config is not None else {}
-        configured = data.get("daemon", {}).get("socket")
-    except (OSError, tomllib.TOMLDecodeError, AttributeError):
-        configured = None
-    if isinstance(configured, str) and configured:
-        return str(Path(configured).expanduser())
-    return default_socket_path(env)
 
 
 # --- ask ----------------------------------------------------------------------------------
