@@ -50,13 +50,16 @@ class Tracing:
     ``TracerProvider``: the exporting one ``from_config`` makes, or a test's."""
 
     def __init__(self, config: Config, provider: Any, *, capture: bool = False) -> None:
+        from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+        self.api = trace  # imported here, once: nothing of OpenTelemetry loads when off
         self.provider = provider
         self.tracer = provider.get_tracer("orchestrord")
         self.propagator = TraceContextTextMapPropagator()
         self.capture = capture
-        self.models = {m.name: m for m in config.models}
+        # Per model, the attributes every call span of it carries, built once.
+        self.static = {m.name: _model_attrs(m) for m in config.models}
 
     @classmethod
     def from_config(cls, config: Config, environ: Mapping[str, str]) -> Tracing | None:
@@ -106,7 +109,8 @@ class JobTrace:
     def __init__(self, tracing: Tracing, span: Any) -> None:
         self.tracing = tracing
         self.span = span
-        self.stages: dict[int, Any] = {}
+        self.context = tracing.api.set_span_in_context(span)  # the parent of its stages
+        self.stages: dict[int, tuple[Any, Any]] = {}  # round index -> (span, its context)
         self._lock = threading.Lock()
 
     def on_event(self, event: JobEvent) -> None:
@@ -119,29 +123,24 @@ class JobTrace:
             with self._lock:
                 stage = self.stages.pop(event.round_index, None)
             if stage is not None:
-                stage.end()
+                stage[0].end()
 
     def _start_stage(self, event: JobEvent) -> None:
-        from opentelemetry import trace
-
         attrs = {"orchestrord.stage": event.round, "orchestrord.stage_index": event.round_index}
         stage = self.tracing.tracer.start_span(
-            f"orchestrord.stage {event.round}",
-            context=trace.set_span_in_context(self.span),
-            attributes=attrs,
+            f"orchestrord.stage {event.round}", context=self.context, attributes=attrs
         )
         with self._lock:
-            self.stages[event.round_index] = stage
+            self.stages[event.round_index] = (stage, self.tracing.api.set_span_in_context(stage))
 
     def _call(self, event: JobEvent, reply: ModelReply) -> None:
-        from opentelemetry import trace
-
+        trace = self.tracing.api
         with self._lock:
-            parent = self.stages.get(event.round_index, self.span)
+            stage = self.stages.get(event.round_index)
+        parent = self.context if stage is None else stage[1]
         end = time.time_ns()
         start = end - int(reply.latency_ms * 1_000_000)
-        model = self.tracing.models.get(reply.model)
-        attrs = _call_attrs(model, reply)
+        attrs = _call_attrs(self.tracing.static.get(reply.model), reply)
         if self.tracing.capture:
             if reply.prompt is not None:
                 attrs["gen_ai.input.messages"] = _text_messages("user", reply.prompt)
@@ -149,7 +148,7 @@ class JobTrace:
                 attrs["gen_ai.output.messages"] = _text_messages("assistant", reply.text)
         span = self.tracing.tracer.start_span(
             f"chat {attrs.get('gen_ai.request.model', reply.model)}",
-            context=trace.set_span_in_context(parent),
+            context=parent,
             kind=trace.SpanKind.CLIENT,
             start_time=start,
             attributes=attrs,
@@ -161,11 +160,10 @@ class JobTrace:
 
     def finish(self, result: JobResult | Exception) -> None:
         """End the job span (and any stage the job left open) with the outcome."""
-        from opentelemetry import trace
-
+        trace = self.tracing.api
         with self._lock:
             stages, self.stages = list(self.stages.values()), {}
-        for stage in stages:
+        for stage, _ in stages:
             stage.end()
         if isinstance(result, Exception):
             self.span.set_attribute("error.type", getattr(result, "code", type(result).__name__))
@@ -235,15 +233,22 @@ def _result_attrs(result: JobResult) -> dict[str, Any]:
     return attrs
 
 
-def _call_attrs(model: Any, reply: ModelReply) -> dict[str, Any]:
-    attrs: dict[str, Any] = {"gen_ai.operation.name": "chat", "orchestrord.model": reply.model}
-    if model is not None:
-        attrs["gen_ai.provider.name"] = provider_name(model.provider, model.options)
-        attrs["gen_ai.request.model"] = model.model
-        attrs["gen_ai.request.max_tokens"] = model.max_tokens
-        attrs["gen_ai.request.temperature"] = model.temperature
-    attrs["orchestrord.reply_status"] = reply.status
-    attrs["orchestrord.attempts"] = reply.attempts
+def _model_attrs(model: Any) -> dict[str, Any]:
+    return {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider_name(model.provider, model.options),
+        "gen_ai.request.model": model.model,
+        "gen_ai.request.max_tokens": model.max_tokens,
+        "gen_ai.request.temperature": model.temperature,
+        "orchestrord.model": model.name,
+    }
+
+
+def _call_attrs(static: dict[str, Any] | None, reply: ModelReply) -> dict[str, Any]:
+    attrs = dict(static) if static is not None else {"gen_ai.operation.name": "chat"}
+    attrs["orchestrord.model"] = reply.model
+    if reply.attempts > 1:
+        attrs["orchestrord.attempts"] = reply.attempts
     if reply.usage is not None:
         attrs["gen_ai.usage.input_tokens"] = reply.usage.input_tokens
         attrs["gen_ai.usage.output_tokens"] = reply.usage.output_tokens

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import quality, scenarios
+from bench import quality, scenarios, tracing_cost
 from bench.report import Results, render
 
 SCENARIOS = (
@@ -27,6 +27,7 @@ SCENARIOS = (
     "sharedlimits",
     "ttft",
     "quality",
+    "tracing",
 )
 NOTES = [
     "- **How the peer is built** (`bench/peer.py`): one `AsyncOpenAI` client per model, "
@@ -116,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
             found = quality.write(quality.run(quick=args.quick), Path(args.out))
             line = f"- **Quality per dollar** (simulated): see [{found.name}]({found.name})."
             results.notes = [*results.notes, line]
+        elif name == "tracing":
+            results.tracing = tracing_cost.tracing_cost(
+                repetitions=1 if args.quick else 3, seconds=1.5 if args.quick else 3.0
+            )
         print(f"bench: {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     results.duration_s = time.perf_counter() - started
     path = render(results, Path(args.out))

@@ -26,6 +26,8 @@ from bench.scenarios import (
     TtftRun,
     percentile,
 )
+from bench.tracing_cost import TracingCost
+from bench.tracing_cost import section as tracing_section
 
 ORCH_SOCKET = "orchestrord (socket)"
 ORCH_EMBED = "orchestrord (embedded)"
@@ -45,6 +47,7 @@ class Results:
     stragglers: list[StragglerRun] = field(default_factory=list)
     shared_limits: list[SharedLimitsRun] = field(default_factory=list)
     ttft: list[TtftRun] = field(default_factory=list)
+    tracing: list[TracingCost] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -453,6 +456,8 @@ def render(results: Results, out: Path) -> Path:
     lines += straggler_section(results.stragglers)
     lines += shared_limits_section(results.shared_limits)
     lines += ttft_section(results.ttft)
+    if results.tracing:
+        lines += tracing_section(results.tracing)
     if results.notes:
         lines += ["## Notes", "", *results.notes, ""]
     path = out / "REPORT.md"

@@ -25,6 +25,7 @@ from bench.scenarios import (
     ideal_wall_s,
     percentile,
 )
+from bench.tracing_cost import TracingCost
 
 
 @pytest.fixture
@@ -122,6 +123,17 @@ def test_the_report_renders_tables_and_plots(tmp_path: Path) -> None:
             StragglerRun("orchestrord", 16, 16, 0.8, 0.9, 100, 4000, 0.2),
             StragglerRun("peer", 16, 16, 8.1, 8.2, 100, 4000, 0.2),
         ],
+        tracing=[
+            TracingCost(
+                "openai SDK over loopback HTTP",
+                [12.0, 12.2],
+                [13.0, 13.4],
+                spans=2200,
+                jobs=400,
+                jobs_on=200,
+            ),
+            TracingCost("instant fakes (worst case)", [2.0], [3.0], spans=1100, jobs_on=100),
+        ],
         notes=["- a note"],
     )
     path = render(results, tmp_path)
@@ -133,10 +145,12 @@ def test_the_report_renders_tables_and_plots(tmp_path: Path) -> None:
         "## 4. Scaling",
         "## 5. Memory",
         "## 6. Stragglers",
+        "## Tracing cost (OpenTelemetry on and off)",
         "## Notes",
     ):
         assert heading in text
     assert "python -m bench --quick" in text and "cores" in text
+    assert "| openai SDK over loopback HTTP | 12.10 | 13.20 | +9.1% | 11.0 |" in text
     assert "20.5 KB per in-flight job" in text and "❌ missed" in text and "✅ met" in text
     for png in ("overhead.png", "throughput.png", "ratelimits.png"):
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
