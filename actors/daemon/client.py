@@ -24,7 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from actors.config import with_overrides
-from actors.daemon import evalcmd
+from actors.daemon import argtypes, evalcmd
 from actors.daemon.connection import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -41,9 +41,11 @@ from actors.daemon.defaults import completion_help, load_dotenv_file, resolve_co
 from actors.daemon.locate import socket_path
 from actors.version import VERSION
 from messages.errors import ConfigError
-from messages.options import ASK_OPTIONS, AskOption
+from messages.options import ASK_OPTIONS
 
 EXPORT_PAGE = 500
+# The flag parsers under their names from before they moved (tests reach them here).
+_json_value, _messages_file = argtypes.json_value, argtypes.messages_file
 
 
 # --- ask ----------------------------------------------------------------------------------
@@ -365,85 +367,6 @@ def cmd_mcp(client: None, args: argparse.Namespace, out: Console, err: Console) 
 # --- the command line ---------------------------------------------------------------------
 
 
-def _json_value(text: str) -> Any:
-    """A JSON object, or ``@FILE`` holding one (a usage error otherwise)."""
-    value = _json_file(text[1:]) if text.startswith("@") else _parse_json(text, "it")
-    if not isinstance(value, dict):
-        raise argparse.ArgumentTypeError("expected a JSON object")
-    return value
-
-
-def _json_file(path: str) -> Any:
-    """The JSON value in ``path`` (``-``: stdin), or a usage error saying why not."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).expanduser().read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8"
-        raise argparse.ArgumentTypeError(f"cannot read {path}: {why}") from None
-    return _parse_json(text, path)
-
-
-def _parse_json(text: str, what: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise argparse.ArgumentTypeError(f"{what} is not valid JSON: {exc}") from None
-
-
-def _json_any(text: str) -> Any:
-    """Any JSON value, or ``@FILE`` holding one (a usage error otherwise)."""
-    return _json_file(text[1:]) if text.startswith("@") else _parse_json(text, "it")
-
-
-def _tool_choice(text: str) -> Any:
-    """``none``, ``auto``, ``required``, or the name of the one function to call."""
-    if text in ("none", "auto", "required"):
-        return text
-    return {"type": "function", "function": {"name": text}}
-
-
-def _names(text: str) -> list[str]:
-    return [name for name in text.split(",") if name]
-
-
-def _messages_file(path: str) -> Any:
-    """``--messages FILE`` (``-``: stdin): a JSON array of {role, content} turns."""
-    value = _json_file(path)
-    if not isinstance(value, list):
-        raise argparse.ArgumentTypeError(f"{path} must hold a JSON array of messages")
-    return value
-
-
-_TYPES: dict[str, Callable[[str], Any]] = {
-    "text": str,
-    "string": str,
-    "number": float,
-    "count": int,
-    "names": _names,
-    "object": _json_value,
-    "messages": _messages_file,
-    "json": _json_any,
-    "stop": str,
-    "tool_choice": _tool_choice,
-}
-
-
-def add_option(parser: argparse.ArgumentParser, option: AskOption) -> None:
-    """One ``ask`` flag, from the option table."""
-    assert option.flag is not None
-    if option.kind == "bool":
-        parser.add_argument(option.flag, dest=option.name, action="store_true", help=option.help)
-        return
-    parser.add_argument(
-        option.flag,
-        dest=option.name,
-        type=_TYPES[option.kind],
-        metavar=option.metavar,
-        choices=option.choices or None,
-        help=option.help,
-    )
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="orchestrctl",
@@ -470,7 +393,7 @@ def parser() -> argparse.ArgumentParser:
     )
     for option in ASK_OPTIONS:
         if option.flag is not None:
-            add_option(ask, option)
+            argtypes.add_option(ask, option)
     ask.add_argument("--json", action="store_true", help="print the raw job result")
     ask.set_defaults(run=cmd_ask)
     status = sub.add_parser("status", help="the daemon's and every model's state")
@@ -489,7 +412,9 @@ def parser() -> argparse.ArgumentParser:
         command.add_argument("--since", help="ISO 8601 time or Unix seconds")
         command.add_argument("--until", help="ISO 8601 time or Unix seconds")
         command.add_argument("--status", help="ok, error, timeout, cancelled, interrupted, …")
-        command.add_argument("--metadata", type=_json_value, metavar="JSON", help="match these")
+        command.add_argument(
+            "--metadata", type=argtypes.json_value, metavar="JSON", help="match these"
+        )
         command.add_argument("--grep", metavar="TEXT", help="a substring of the prompt")
     runs.add_argument("--limit", type=int, default=50)
     runs.add_argument("--json", action="store_true")
