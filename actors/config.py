@@ -184,6 +184,7 @@ class TemplatesConfig:
     chain: str = DEFAULT_TEMPLATES["chain"]
     ranking: str = DEFAULT_TEMPLATES["ranking"]
     repair: str = DEFAULT_TEMPLATES["repair"]
+    tools: str = DEFAULT_TEMPLATES["tools"]  # a tool job's split: the synthesizer decides
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -42,6 +42,13 @@ DEFAULT_TEMPLATES = {
     "End your reply with one line of the form 'Ranking: B > A > C' using every label once.",
     "repair": "{prompt}\n\nYour previous answer was:\n{answer}\n\n"
     "It does not meet the requirements: {errors}. Reply with the corrected answer only.",
+    # A tool job's panel split: the synthesizer, given the tools, decides (actors.toolvote)
+    "tools": "Question:\n{prompt}\n\n"
+    "Several assistants were asked to take the next step in this conversation. They had "
+    "the same tools you have. Their proposals:\n\n{proposals}\n\n"
+    "Decide the next step yourself. {rule} Check the function names and arguments against "
+    "the question and the tool definitions, and fix any that are wrong. Do not mention "
+    "the proposals.",
 }
 # What a judge model is asked when an evaluation grades an answer with ``judge``.
 JUDGE_RUBRIC = (
@@ -61,6 +68,7 @@ PLACEHOLDERS = {
     "chain": frozenset({"prompt", "answer", "round"}),
     "ranking": frozenset({"prompt", "answers", "round"}),
     "repair": frozenset({"prompt", "answer", "errors"}),
+    "tools": frozenset({"prompt", "proposals", "rule"}),
 }
 
 

@@ -32,7 +32,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from actors.prompts import label
+from actors.prompts import DEFAULT_TEMPLATES, label
 from messages.errors import InvalidParams, RoundError
 from messages.tools import ToolCall
 
@@ -398,14 +398,6 @@ def record(
 
 # --- the synthesizer's prompt -----------------------------------------------------------
 
-DECISION_TEMPLATE = (
-    "Question:\n{prompt}\n\n"
-    "Several assistants were asked to take the next step in this conversation. They had "
-    "the same tools you have. Their proposals:\n\n{proposals}\n\n"
-    "Decide the next step yourself. {rule} Check the function names and arguments against "
-    "the question and the tool definitions, and fix any that are wrong. Do not mention "
-    "the proposals."
-)
 RULES = {
     "auto": "Either call the tool or tools that should be called now, with the right "
     "arguments, or, if no tool is needed, answer the question directly in text.",
@@ -416,12 +408,16 @@ RULES = {
 
 
 def decision_prompt(
-    question: str, result: Tally, choice: Choice, rng: random.Random | None = None
+    question: str,
+    result: Tally,
+    choice: Choice,
+    rng: random.Random | None = None,
+    template: str = DEFAULT_TEMPLATES["tools"],
 ) -> str:
     """The synthesizer's prompt when the panel has no majority: every proposal that
     counts, labelled ``Proposal A``, ``Proposal B``, … in a shuffled order (``rng``:
     the job's, seeded on a deterministic job), with how many assistants made it, and
-    never a model's name."""
+    never a model's name. ``template``: ``[templates] tools``."""
     entries: list[str] = []
     for group in result.groups:
         if group.calls is None:
@@ -432,7 +428,7 @@ def decision_prompt(
     (rng or random.Random(0)).shuffle(entries)
     block = "\n\n".join(f"Proposal {label(i)}: {e}" for i, e in enumerate(entries))
     rule = RULES.get(choice.mode, RULES["auto"]).format(name=choice.name)
-    return DECISION_TEMPLATE.format(prompt=question, proposals=block or "(none)", rule=rule)
+    return template.format(prompt=question, proposals=block or "(none)", rule=rule)
 
 
 def describe(calls: Sequence[Call]) -> str:

@@ -413,3 +413,30 @@ def test_the_record_of_a_job_that_failed_before_a_decision() -> None:
     out = toolvote.record(result, None)
     assert (out["decided_by"], out["confidence"]) == (None, None)
     assert len(out["proposals"]) == 2 and len(out["votes"]) == 2
+
+
+def test_the_decision_prompt_follows_a_configured_template() -> None:
+    from actors.config import load_config
+
+    config = load_config(
+        {
+            "models": [{"name": "a", "provider": "fake"}],
+            "templates": {"tools": "Q: {prompt} | {proposals} | {rule}"},
+        }
+    )
+    result = panel(("a", PARIS), ("b", ROME))
+    prompt = toolvote.decision_prompt("q?", result, Choice(), template=config.templates.tools)
+    assert prompt.startswith("Q: q? | Proposal A: call") and prompt.endswith("directly in text.")
+
+
+def test_a_tools_template_with_an_unknown_placeholder_is_refused() -> None:
+    from actors.config import load_config
+    from messages.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"templates\.tools.*unknown placeholder"):
+        load_config(
+            {
+                "models": [{"name": "a", "provider": "fake"}],
+                "templates": {"tools": "{prompt} {answers}"},
+            }
+        )
