@@ -182,12 +182,12 @@ def _plurality(
     def weight(key: str) -> float:
         return sum(1.0 if weights is None else weights.get(m, 0.0) for m in groups[key])
 
-    def strength(key: str) -> tuple[float, float]:
-        return weight(key), max(success.get(m, 1.0) for m in groups[key])
+    def strength(key: str) -> tuple[float, int, float]:  # equal weights: the count decides
+        return weight(key), len(groups[key]), max(success.get(m, 1.0) for m in groups[key])
 
     ordered = sorted(groups, key=strength, reverse=True)
     winner = ordered[0]
-    tie = len(ordered) > 1 and weight(ordered[1]) == weight(winner)
+    tie = len(ordered) > 1 and strength(ordered[1])[:2] == strength(winner)[:2]
     best_model = max(groups[winner], key=lambda m: success.get(m, 1.0))
     for key, models in groups.items():
         shown[key] = (extract(answers[models[0]], pattern) or "").strip()

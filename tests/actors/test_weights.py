@@ -193,3 +193,9 @@ def test_a_daemon_reads_the_grades_back_from_the_run_store(tmp_path) -> None:
     finally:
         store.close()
     assert grades == [("geo", "alpha", "q0", True), ("geo", "bravo", "q1", False)]
+
+
+def test_answers_of_equal_weight_are_counted_as_a_plain_vote_would() -> None:
+    answers = {"a": "x", "b": "y", "c": "y"}  # every model measured at 0: weights all 0
+    out = vote(answers, None, {"a": 1.0, "b": 0.5, "c": 0.5}, {"a": 0.0, "b": 0.0, "c": 0.0})
+    assert out is not None and out.answer == "y" and out.confidence == 0.0 and not out.tie
