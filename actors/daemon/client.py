@@ -20,11 +20,10 @@ from typing import Any
 
 import shtab
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from actors.config import with_overrides
-from actors.daemon import argtypes, evalcmd
+from actors.daemon import argtypes, evalcmd, render
 from actors.daemon.connection import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -124,33 +123,6 @@ class Progress:
         self.console.print(line)
 
 
-def footer(result: dict[str, Any]) -> Text:
-    """What the job cost and how sure it is, in one line for stderr (after a line per
-    confidence gate that fired)."""
-    text = Text(style="dim")
-    for gate in result.get("escalations") or ():
-        confidence = "none" if gate["confidence"] is None else f"{gate['confidence']:.2f}"
-        text.append(
-            f"{gate['stage']}: confidence {confidence} below {gate['threshold']:g}, "
-            f"on to {gate['to']}\n"
-        )
-    parts = []
-    if result.get("pipeline"):
-        parts.append(f"pipeline {result['pipeline']}")
-    if result.get("synthesizer"):
-        parts.append(f"synthesizer {result['synthesizer']}")
-    if result.get("confidence") is not None:
-        parts.append(f"confidence {result['confidence']:.2f}")
-    usage = result.get("usage") or {}
-    tokens_in, tokens_out = usage.get("input_tokens", 0), usage.get("output_tokens", 0)
-    parts.append(f"{tokens_in + tokens_out:,} tokens ({tokens_in:,} in, {tokens_out:,} out)")
-    parts.append(f"${result.get('cost_usd') or 0:.6f}")
-    parts.append(f"{result['elapsed_ms'] / 1000:.1f} s")
-    if result.get("cached"):
-        parts.append("cached")
-    return text.append(" · ".join(parts))
-
-
 def read_prompt(prompt: str, stdin: Any) -> str:
     """``-`` reads the prompt from stdin; with a prompt, piped stdin is its document."""
     if prompt == "-":
@@ -200,7 +172,7 @@ def cmd_ask(client: Client, args: argparse.Namespace, out: Console, err: Console
         print(json.dumps(result, indent=2))
     else:
         progress.finish(result["answer"])
-        err.print(footer(result))
+        err.print(render.footer(result))
     return EXIT_OK
 
 
@@ -260,24 +232,8 @@ def cmd_status(client: Client, args: argparse.Namespace, out: Console, err: Cons
     if args.json:
         print(json.dumps(status, indent=2))
         return EXIT_OK
-    out.print(
-        f"orchestrord {status['version']}, up {status['uptime_s']:.0f}s, "
-        f"{status['inflight_jobs']} job(s) in flight, {status['jobs_total']} total"
-    )
-    table = Table("model", "provider", "state", "restarts", "inflight", "ok", "failed", "why")
-    for m in status["models"]:
-        colour = {"up": "green", "restarting": "yellow"}.get(m["state"], "red")
-        table.add_row(
-            m["name"],
-            m["provider"],
-            Text(m["state"], style=colour),
-            str(m["restarts"]),
-            str(m["inflight"]),
-            str(m["calls_ok"]),
-            str(m["calls_failed"]),
-            m.get("reason") or "",
-        )
-    out.print(table)
+    out.print(render.status_line(status))
+    out.print(render.status_table(status["models"]))
     return EXIT_OK
 
 
@@ -308,19 +264,7 @@ def cmd_runs(client: Client, args: argparse.Namespace, out: Console, err: Consol
     if args.json:
         print(json.dumps(runs, indent=2))
         return EXIT_OK
-    table = Table("job", "created", "status", "strategy", "models", "s", "$", "prompt")
-    for run in runs:
-        table.add_row(
-            run["job_id"],
-            run["created"][:19].replace("T", " "),
-            run["status"],
-            run.get("strategy") or "",
-            ",".join(run.get("models") or []),
-            f"{(run.get('elapsed_ms') or 0) / 1000:.1f}",
-            f"{run.get('cost_usd') or 0:.4f}",
-            run.get("prompt_preview") or "",
-        )
-    out.print(table)
+    out.print(render.runs_table(runs))
     return EXIT_OK
 
 
