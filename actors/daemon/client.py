@@ -1,8 +1,14 @@
-"""``orchestrctl``: the command-line client of the daemon's socket.
+"""``orchestrctl``: the command-line client of the daemon's socket (the console script
+``actors.daemon.client:main``).
 
 It imports no actor runtime: it finds the socket (``--socket``, ``$ORCHESTRORD_SOCKET``,
 the config file's ``[daemon] socket``, the default; ``.env`` read like the daemon reads
 it), checks the socket is served by its own uid, and speaks JSON-RPC.
+
+This module is the command line and the dispatch; the rest lives beside it:
+``locate`` finds the socket, ``argtypes`` parses the flags' values, ``askcmd`` is
+``ask`` and its streaming output, ``commands`` the other commands, ``evalcmd`` ``eval``,
+``render`` the tables and the footer, ``connection`` the JSON-RPC client and exit codes.
 
 Exit codes: 0 success, 1 the job (or request) failed, 2 usage error or invalid params,
 3 the daemon is not reachable, 130 interrupted (the job is cancelled).
@@ -45,12 +51,12 @@ from messages.options import ASK_OPTIONS
 
 # The flag parsers under their names from before they moved (tests reach them here).
 _json_value, _messages_file = argtypes.json_value, argtypes.messages_file
-
-
-# --- the command line ---------------------------------------------------------------------
+# argparse has no public name for the object add_subparsers returns.
+Subparsers = argparse._SubParsersAction
 
 
 def parser() -> argparse.ArgumentParser:
+    """The command line: a subparser per command, each with its ``run`` function."""
     p = argparse.ArgumentParser(
         prog="orchestrctl",
         description="Ask orchestrord (several LLMs, one better answer) and inspect its runs.",
@@ -63,6 +69,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"orchestrctl {VERSION}")
     shtab.add_argument_to(p, ["--print-completion"], help=completion_help())
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_ask(sub)
+    _add_inspection(sub)
+    evalcmd.add_parser(sub)
+    _add_offline(sub)
+    for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
+        sub.add_parser(name, help=text).set_defaults(run=cmd_simple(name))
+    return p
+
+
+def _add_ask(sub: Subparsers) -> None:
     ask = sub.add_parser(
         "ask",
         help="ask a question: the answer on stdout, progress on stderr",
@@ -79,6 +95,10 @@ def parser() -> argparse.ArgumentParser:
             argtypes.add_option(ask, option)
     ask.add_argument("--json", action="store_true", help="print the raw job result")
     ask.set_defaults(run=cmd_ask)
+
+
+def _add_inspection(sub: Subparsers) -> None:
+    """``status``, ``job``, ``cancel``, ``runs`` and ``export``."""
     status = sub.add_parser("status", help="the daemon's and every model's state")
     status.add_argument("--json", action="store_true")
     status.set_defaults(run=cmd_status)
@@ -92,18 +112,24 @@ def parser() -> argparse.ArgumentParser:
     runs = sub.add_parser("runs", help="past jobs, newest first (filters below)")
     export = sub.add_parser("export", help="every stored job as JSON lines on stdout")
     for command in (runs, export):
-        command.add_argument("--since", help="ISO 8601 time or Unix seconds")
-        command.add_argument("--until", help="ISO 8601 time or Unix seconds")
-        command.add_argument("--status", help="ok, error, timeout, cancelled, interrupted, …")
-        command.add_argument(
-            "--metadata", type=argtypes.json_value, metavar="JSON", help="match these"
-        )
-        command.add_argument("--grep", metavar="TEXT", help="a substring of the prompt")
+        _add_filters(command)
     runs.add_argument("--limit", type=int, default=50)
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(run=cmd_runs)
     export.set_defaults(run=cmd_export)
-    evalcmd.add_parser(sub)
+
+
+def _add_filters(command: argparse.ArgumentParser) -> None:
+    """The filters ``runs`` and ``export`` share."""
+    command.add_argument("--since", help="ISO 8601 time or Unix seconds")
+    command.add_argument("--until", help="ISO 8601 time or Unix seconds")
+    command.add_argument("--status", help="ok, error, timeout, cancelled, interrupted, …")
+    command.add_argument("--metadata", type=argtypes.json_value, metavar="JSON", help="match these")
+    command.add_argument("--grep", metavar="TEXT", help="a substring of the prompt")
+
+
+def _add_offline(sub: Subparsers) -> None:
+    """The commands that need no connection first: ``http-key``, ``console``, ``mcp``."""
     key = sub.add_parser(
         "http-key",
         help="print the HTTP front door's API key (from [http] api_key_env or state_dir/http.key)",
@@ -115,9 +141,6 @@ def parser() -> argparse.ArgumentParser:
     add_console(sub)  # orchestrctl console: a login URL for the web console
     mcp = sub.add_parser("mcp", help="an MCP server on stdio: MCP hosts ask the ensemble")
     mcp.set_defaults(run=cmd_mcp, offline=True)  # it reaches the daemon call by call
-    for name, text in (("ping", "is the daemon there?"), ("shutdown", "stop the daemon")):
-        sub.add_parser(name, help=text).set_defaults(run=cmd_simple(name))
-    return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
