@@ -20,7 +20,6 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future
 from typing import Any
 
 import pykka
@@ -29,10 +28,19 @@ from loguru import logger
 from actors.admission import Admission
 from actors.config import LimitsConfig, ModelConfig
 from actors.metrics import Metrics
+from actors.modelcall import (
+    Call,
+    ProviderCrash,
+    call_text,
+    max_tokens,
+    provider_request,
+    reply,
+    streamer,
+)
 from actors.providers import Provider, ProviderRequest, call_provider, estimate_tokens
 from actors.providers import make_provider as default_provider_factory
 from actors.providers.base import bounded_pause
-from actors.retry import RetryPolicy, RetryState
+from actors.retry import RetryPolicy
 from actors.runtime import IOLoop, Timer, safe_tell
 from actors.sharedlimits import RedisLimits
 from messages.commands import CancelJob, Complete, GetStatus
@@ -47,100 +55,19 @@ from messages.errors import (
 from messages.events import (
     ActorFailed,
     ActorStarted,
-    CallDelta,
-    CallFinished,
     LimitAnswered,
     ModelHealthy,
     ModelUnhealthy,
     ProviderReturned,
     TimerFired,
 )
-from messages.results import ErrorInfo, ModelReply, ReplyStatus, Usage
-from messages.tools import ToolCall
+from messages.results import ErrorInfo
 
 ProviderFactory = Callable[[ModelConfig, Mapping[str, str]], Provider]
 
 
 CIRCUIT_ERRORS = frozenset({"timeout", "provider_unavailable", "provider_rejected", "bad_response"})
 """Provider failures that say the model is unusable right now (a 429 has its own pause)."""
-
-
-class ProviderCrash(RuntimeError):
-    """An adapter raised what no adapter should (``SystemExit``, ``KeyboardInterrupt``):
-    contained as a bug of this model (the actor restarts), never let loose on the shared
-    I/O loop or pykka, which stops every actor on a ``BaseException``."""
-
-
-class _Call:
-    """A call this actor holds: queued, in flight, or waiting to retry."""
-
-    __slots__ = ("cost", "future", "msg", "received", "retry", "started", "timer")
-
-    def __init__(self, msg: Complete, cost: int, retry: RetryState, received: float) -> None:
-        self.msg = msg
-        self.cost = cost
-        self.retry = retry
-        self.received = received
-        self.started: float | None = None  # when its first attempt left the queue
-        self.future: Future[Any] | None = None
-        self.timer: Timer | None = None
-
-    @property
-    def waited_s(self) -> float:
-        """How long it waited (limits, concurrency) before its first attempt started."""
-        return 0.0 if self.started is None else max(0.0, self.started - self.received)
-
-
-def _reply(
-    config: ModelConfig,
-    msg: Complete,
-    attempts: int,
-    latency_s: float,
-    error: OrchestratorError | None,
-    text: str | None = None,
-    usage: Usage | None = None,
-    tool_calls: tuple[ToolCall, ...] | None = None,
-    waited_s: float = 0.0,
-) -> None:
-    """Tell ``msg.reply_to`` how the call ended (from the actor, or from the I/O loop
-    for a success, which then skips a thread hop on the job's critical path)."""
-    status: ReplyStatus = "ok"
-    if error is not None:
-        status = "timeout" if isinstance(error, ProviderTimeout) else "error"
-    cost = config.cost_usd(usage.input_tokens, usage.output_tokens) if usage else 0.0
-    reply = ModelReply(
-        model=config.name,
-        status=status,
-        text=text,
-        latency_ms=latency_s * 1000,
-        usage=usage,
-        error=None if error is None else ErrorInfo.of(error),
-        cost_usd=cost,
-        attempts=attempts,
-        prompt=msg.prompt,
-        tool_calls=tool_calls or None,
-        waited_ms=waited_s * 1000,
-    )
-    finished = CallFinished(
-        call_id=msg.call_id, job_id=msg.job_id, round_index=msg.round_index, reply=reply
-    )
-    safe_tell(msg.reply_to, finished)
-
-
-def _seed(msg: Complete, own: int | None) -> int | None:
-    """The call's seed (deterministic mode's), else the caller's, else the model's."""
-    for seed in (msg.seed, msg.sampling.seed):
-        if seed is not None:
-            return seed
-    return own
-
-
-def _call_text(msg: Complete) -> str:
-    """What a call sends, for its token estimate: system, prompt, earlier turns, tools."""
-    parts = [msg.system or "", msg.prompt or ""]
-    parts += [m.text + "".join(c.arguments_json for c in m.tool_calls) for m in msg.history]
-    parts += [t.parameters_json or "" for t in msg.tools]
-    return "".join(parts)
 
 
 class ModelActor(pykka.ThreadingActor):
@@ -175,9 +102,9 @@ class ModelActor(pykka.ThreadingActor):
         self.provider: Provider | None = None
         self.admission = Admission(config, io, clock(), shared_limits, limits)
         self.limiter = self.admission.local
-        self._queue: deque[_Call] = deque()
-        self._inflight: dict[str, _Call] = {}
-        self._retrying: dict[str, _Call] = {}
+        self._queue: deque[Call] = deque()
+        self._inflight: dict[str, Call] = {}
+        self._retrying: dict[str, Call] = {}
         # Slow start: a rate-limited model sends one call at a time until one has come
         # back, so the SDK's cold first request cannot bunch up calls the limiter spaced.
         # After a 429 the window drops to one call and doubles with each success, so the
@@ -265,8 +192,8 @@ class ModelActor(pykka.ThreadingActor):
 
     def _enqueue(self, msg: Complete) -> None:
         now = self.clock()
-        cost = estimate_tokens(_call_text(msg)) + self._max_tokens(msg)
-        call = _Call(msg, cost, self._retry_policy.start(), now)
+        cost = estimate_tokens(call_text(msg)) + max_tokens(self.config, msg)
+        call = Call(msg, cost, self._retry_policy.start(), now)
         try:
             self.limiter.check_admissible(cost)
         except ProviderError as exc:
@@ -274,9 +201,6 @@ class ModelActor(pykka.ThreadingActor):
             return
         self._queue.append(call)
         self._pump()
-
-    def _max_tokens(self, msg: Complete) -> int:
-        return self.config.max_tokens if msg.max_tokens is None else msg.max_tokens
 
     def _pump(self) -> None:
         now = self.clock()
@@ -359,45 +283,13 @@ class ModelActor(pykka.ThreadingActor):
 
     # --- calls -------------------------------------------------------------------------
 
-    def _streamer(self, msg: Complete, call: _Call, now: float) -> Callable[[str], None]:
-        """Where a streaming call's pieces go: straight from the I/O loop to the caller
-        (a tell, never a wait), marked with the attempt they belong to; the first piece
-        of an attempt measures its time to first token."""
-        attempt = max(1, call.retry.attempt)
-        first = [True]
-
-        def send(text: str) -> None:
-            if first[0]:
-                first[0] = False
-                self.metrics.first_token(self.config.name, self.clock() - now)
-            safe_tell(
-                msg.reply_to,
-                CallDelta(call_id=msg.call_id, job_id=msg.job_id, attempt=attempt, text=text),
-            )
-
-        return send
-
-    def _start(self, call: _Call, now: float) -> None:
+    def _start(self, call: Call, now: float) -> None:
         assert self.provider is not None
         msg = call.msg
-        request = ProviderRequest(
-            model=self.config.model,
-            prompt=msg.prompt,
-            system=msg.system,
-            max_tokens=self._max_tokens(msg),
-            temperature=self.config.temperature if msg.temperature is None else msg.temperature,
-            seed=_seed(msg, self.config.seed),
-            timeout_s=max(0.001, min(self.config.timeout_s, msg.deadline - now)),
-            participant=self.config.name,
-            round_name=msg.round_name,
-            call_id=msg.call_id,
-            history=msg.history,
-            sampling=msg.sampling,
-            tools=msg.tools,
-            tool_choice=msg.tool_choice,
-            parallel_tool_calls=msg.parallel_tool_calls,
-            on_delta=self._streamer(msg, call, now) if msg.stream else None,
-        )
+        on_delta = None
+        if msg.stream:
+            on_delta = streamer(call, now, self.metrics, self.config.name, self.clock)
+        request = provider_request(self.config, msg, now, on_delta)
         self._inflight[msg.call_id] = call
         self.metrics.add_inflight(self.config.name, 1)
         if call.retry.attempt <= 1:
@@ -405,7 +297,7 @@ class ModelActor(pykka.ThreadingActor):
             self.metrics.waited(self.config.name, call.waited_s)
         call.future = self.io.submit(self._attempt(self.provider, request, call))
 
-    async def _attempt(self, provider: Provider, request: ProviderRequest, call: _Call) -> None:
+    async def _attempt(self, provider: Provider, request: ProviderRequest, call: Call) -> None:
         attempt = call.retry.attempt
         response: Any = None
         error: BaseException | None = None
@@ -432,7 +324,7 @@ class ModelActor(pykka.ThreadingActor):
             ),
         )
         if error is None:
-            _reply(
+            reply(
                 self.config,
                 call.msg,
                 attempt,
@@ -481,7 +373,7 @@ class ModelActor(pykka.ThreadingActor):
             raise msg.error
         self._pump()
 
-    def _on_error(self, call: _Call, error: ProviderError, now: float) -> None:
+    def _on_error(self, call: Call, error: ProviderError, now: float) -> None:
         if not isinstance(error, ProviderTimeout):
             self.admission.reconcile(call.cost, 0, now)  # the provider spent no tokens
         pause = bounded_pause(error.retry_after)
@@ -534,7 +426,7 @@ class ModelActor(pykka.ThreadingActor):
                 )
             )
 
-    def _fail(self, call: _Call, error: OrchestratorError) -> None:
+    def _fail(self, call: Call, error: OrchestratorError) -> None:
         """Answer a call that ended without an answer (successes are answered from the
         I/O loop, in ``_attempt``)."""
         latency_s = self.clock() - call.received
@@ -557,11 +449,11 @@ class ModelActor(pykka.ThreadingActor):
                 error.code,
                 error.message[:300],
             )
-        _reply(self.config, call.msg, call.retry.attempt, latency_s, error, waited_s=call.waited_s)
+        reply(self.config, call.msg, call.retry.attempt, latency_s, error, waited_s=call.waited_s)
 
     # --- cancelling and abandoning -----------------------------------------------------
 
-    def _drop(self, keep: Callable[[_Call], bool]) -> list[_Call]:
+    def _drop(self, keep: Callable[[Call], bool]) -> list[Call]:
         """Remove and return every held call for which ``keep`` is False."""
         dropped = [c for c in self._queue if not keep(c)]
         self._queue = deque(c for c in self._queue if keep(c))
@@ -590,7 +482,7 @@ class ModelActor(pykka.ThreadingActor):
         while not self.actor_inbox.empty():  # only this thread reads its inbox
             envelope = self.actor_inbox.get()
             if isinstance(envelope.message, Complete):
-                call = _Call(envelope.message, 0, self._retry_policy.start(), self.clock())
+                call = Call(envelope.message, 0, self._retry_policy.start(), self.clock())
                 self._fail(call, error)
             else:
                 others.append(envelope)
