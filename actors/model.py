@@ -27,6 +27,7 @@ from loguru import logger
 
 from actors.admission import Admission
 from actors.config import LimitsConfig, ModelConfig
+from actors.health import Health
 from actors.metrics import Metrics
 from actors.modelcall import (
     Call,
@@ -56,18 +57,12 @@ from messages.events import (
     ActorFailed,
     ActorStarted,
     LimitAnswered,
-    ModelHealthy,
-    ModelUnhealthy,
     ProviderReturned,
     TimerFired,
 )
 from messages.results import ErrorInfo
 
 ProviderFactory = Callable[[ModelConfig, Mapping[str, str]], Provider]
-
-
-CIRCUIT_ERRORS = frozenset({"timeout", "provider_unavailable", "provider_rejected", "bad_response"})
-"""Provider failures that say the model is unusable right now (a 429 has its own pause)."""
 
 
 class ModelActor(pykka.ThreadingActor):
@@ -112,9 +107,7 @@ class ModelActor(pykka.ThreadingActor):
         self._cold = bool(config.rpm or config.tpm)
         self._window = 1 if self._cold else config.max_concurrency
         self._crash_reason = ""
-        self._circuit_failures = circuit_failures
-        self._failing = 0  # provider failures in a row (after retries)
-        self._answered = False  # told the supervisor of a success since this actor started
+        self._health = Health(config.name, generation, circuit_failures)
         self._pump_timer: Timer | None = None
         self._pump_due = 0.0
         self._pump_generation = 0
@@ -403,28 +396,10 @@ class ModelActor(pykka.ThreadingActor):
         self._note_health(error)
 
     def _note_health(self, error: ProviderError | None) -> None:
-        """The circuit breaker's input: a call's final outcome. Provider failures in a
-        row past ``circuit_failures`` report the model unhealthy (each time); the first
-        success after that, or since this actor started, reports it healthy."""
-        if error is None:
-            if not self._answered or self._failing >= self._circuit_failures > 0:
-                self._tell_supervisor(
-                    ModelHealthy(name=self.config.name, generation=self.generation)
-                )
-            self._answered, self._failing = True, 0
-            return
-        if error.code not in CIRCUIT_ERRORS:
-            return
-        self._failing += 1
-        if self._failing >= self._circuit_failures > 0:
-            self._tell_supervisor(
-                ModelUnhealthy(
-                    name=self.config.name,
-                    generation=self.generation,
-                    reason=f"{self._failing} failed calls in a row (last: {error.code}: "
-                    f"{error.message[:200]})",
-                )
-            )
+        """The circuit breaker's input: a call's final outcome (actors.health)."""
+        news = self._health.note(error)
+        if news is not None:
+            self._tell_supervisor(news)
 
     def _fail(self, call: Call, error: OrchestratorError) -> None:
         """Answer a call that ended without an answer (successes are answered from the
