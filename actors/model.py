@@ -44,6 +44,7 @@ from actors.providers.base import bounded_pause
 from actors.retry import RetryPolicy
 from actors.runtime import IOLoop, Timer, safe_tell
 from actors.sharedlimits import RedisLimits
+from actors.slowstart import SlowStart
 from messages.commands import CancelJob, Complete, GetStatus
 from messages.errors import (
     ActorCrashed,
@@ -100,12 +101,8 @@ class ModelActor(pykka.ThreadingActor):
         self._queue: deque[Call] = deque()
         self._inflight: dict[str, Call] = {}
         self._retrying: dict[str, Call] = {}
-        # Slow start: a rate-limited model sends one call at a time until one has come
-        # back, so the SDK's cold first request cannot bunch up calls the limiter spaced.
-        # After a 429 the window drops to one call and doubles with each success, so the
-        # calls queued during the pause do not all go at once and start the storm again.
-        self._cold = bool(config.rpm or config.tpm)
-        self._window = 1 if self._cold else config.max_concurrency
+        # Slow start (actors.slowstart): how many calls may be in flight at once.
+        self._window = SlowStart(config.max_concurrency, bool(config.rpm or config.tpm))
         self._crash_reason = ""
         self._health = Health(config.name, generation, circuit_failures)
         self._pump_timer: Timer | None = None
@@ -197,7 +194,7 @@ class ModelActor(pykka.ThreadingActor):
 
     def _pump(self) -> None:
         now = self.clock()
-        while self._queue and len(self._inflight) < self._window:
+        while self._queue and len(self._inflight) < self._window.size:
             call = self._queue[0]
             if call.msg.deadline <= now:
                 self._queue.popleft()
@@ -336,12 +333,8 @@ class ModelActor(pykka.ThreadingActor):
         del self._inflight[msg.call_id]
         self.metrics.add_inflight(self.config.name, -1)
         now = self.clock()
-        if self._cold:
-            self._cold = False
-            self._window = self.config.max_concurrency
-            self.admission.reanchor(call.cost, now)
-        elif not isinstance(msg.error, RateLimited):
-            self._window = min(self.config.max_concurrency, self._window * 2)
+        if self._window.returned(rate_limited=isinstance(msg.error, RateLimited)):
+            self.admission.reanchor(call.cost, now)  # after the cold first call
         if msg.error is None:  # already answered from the I/O loop
             usage = msg.response.usage
             self.admission.reconcile(call.cost, usage.total if usage else -1, now)
@@ -372,7 +365,7 @@ class ModelActor(pykka.ThreadingActor):
         pause = bounded_pause(error.retry_after)
         if isinstance(error, RateLimited):
             self.metrics.rate_limited(self.config.name)
-            self._window = 1  # slow start again once the pause is over
+            self._window.rate_limited()  # slow start again once the pause is over
             if pause:
                 self.admission.pause(pause, now)
         delay = call.retry.next_delay(error)
