@@ -16,7 +16,6 @@ supervisor, which restarts it.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -36,9 +35,10 @@ from actors.modelcall import (
     max_tokens,
     provider_request,
     reply,
+    run_attempt,
     streamer,
 )
-from actors.providers import Provider, ProviderRequest, call_provider, estimate_tokens
+from actors.providers import Provider, estimate_tokens
 from actors.providers import make_provider as default_provider_factory
 from actors.providers.base import bounded_pause
 from actors.retry import RetryPolicy
@@ -285,46 +285,8 @@ class ModelActor(pykka.ThreadingActor):
         if call.retry.attempt <= 1:
             call.started = now
             self.metrics.waited(self.config.name, call.waited_s)
-        call.future = self.io.submit(self._attempt(self.provider, request, call))
-
-    async def _attempt(self, provider: Provider, request: ProviderRequest, call: Call) -> None:
-        attempt = call.retry.attempt
-        response: Any = None
-        error: BaseException | None = None
-        try:
-            response = await call_provider(provider, request)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # handed to the actor: a ProviderError is data, else a bug
-            error = exc
-        except BaseException as exc:  # SystemExit must not kill the I/O loop
-            error = ProviderCrash(f"the provider raised {exc!r}")
-        now = self.clock()
-        # The actor is told first (its books: metrics, limiter), then the asker gets the
-        # answer straight from here, a thread hop less on the job's critical path. In this
-        # order a question asked of the actor after the job's result is seen is answered
-        # after the books include this call (status() relies on it).
-        safe_tell(
-            self.actor_ref,
-            ProviderReturned(
-                call_id=call.msg.call_id,
-                attempt=attempt,
-                response=response,
-                error=error,
-            ),
-        )
-        if error is None:
-            reply(
-                self.config,
-                call.msg,
-                attempt,
-                now - call.received,
-                None,
-                response.text,
-                response.usage,
-                response.tool_calls,
-                call.waited_s,
-            )
+        attempt = run_attempt(self.provider, request, call, self.config, self.actor_ref, self.clock)
+        call.future = self.io.submit(attempt)
 
     def _on_returned(self, msg: ProviderReturned) -> None:
         call = self._inflight.get(msg.call_id)

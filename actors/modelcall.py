@@ -1,22 +1,26 @@
 """A call a model actor holds, and what it sends: the provider request built from the
-``Complete``, the pieces a streaming call passes on, and the ``CallFinished`` that ends
-it. ``ModelActor`` (``actors.model``) decides when; this module says what.
+``Complete``, the attempt that runs on the shared I/O loop, the pieces a streaming call
+passes on, and the ``CallFinished`` that ends it. ``ModelActor`` (``actors.model``)
+decides when; this module says what.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import pykka
+
 from actors.config import ModelConfig
 from actors.metrics import Metrics
-from actors.providers import ProviderRequest
+from actors.providers import Provider, ProviderRequest, call_provider
 from actors.retry import RetryState
 from actors.runtime import Timer, safe_tell
 from messages.commands import Complete
 from messages.errors import OrchestratorError, ProviderTimeout
-from messages.events import CallDelta, CallFinished
+from messages.events import CallDelta, CallFinished, ProviderReturned
 from messages.results import ErrorInfo, ModelReply, ReplyStatus, Usage
 from messages.tools import ToolCall
 
@@ -149,3 +153,53 @@ def streamer(
         )
 
     return send
+
+
+async def run_attempt(
+    provider: Provider,
+    request: ProviderRequest,
+    call: Call,
+    config: ModelConfig,
+    actor: pykka.ActorRef[Any],
+    clock: Callable[[], float],
+) -> None:
+    """One attempt of ``call``, on the I/O loop (never the actor's thread): it only tells.
+    The actor hears how it ended (``ProviderReturned``); a success is also answered
+    from here."""
+    attempt = call.retry.attempt
+    response: Any = None
+    error: BaseException | None = None
+    try:
+        response = await call_provider(provider, request)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # handed to the actor: a ProviderError is data, else a bug
+        error = exc
+    except BaseException as exc:  # SystemExit must not kill the I/O loop
+        error = ProviderCrash(f"the provider raised {exc!r}")
+    now = clock()
+    # The actor is told first (its books: metrics, limiter), then the asker gets the
+    # answer straight from here, a thread hop less on the job's critical path. In this
+    # order a question asked of the actor after the job's result is seen is answered
+    # after the books include this call (status() relies on it).
+    safe_tell(
+        actor,
+        ProviderReturned(
+            call_id=call.msg.call_id,
+            attempt=attempt,
+            response=response,
+            error=error,
+        ),
+    )
+    if error is None:
+        reply(
+            config,
+            call.msg,
+            attempt,
+            now - call.received,
+            None,
+            response.text,
+            response.usage,
+            response.tool_calls,
+            call.waited_s,
+        )
