@@ -17,7 +17,7 @@ import shlex
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -33,6 +33,12 @@ from messages.errors import (
     RoundError,
     SchemaError,
 )
+
+if TYPE_CHECKING:  # the evaluation is imported by the eval command only (see cmd_eval)
+    from actors.evaluation.answers import Answers
+    from actors.evaluation.answers import Progress as RunProgress
+    from actors.evaluation.dataset import Dataset
+    from actors.evaluation.plan import Setup, System
 
 # The job ran and failed: for an evaluation, a wrong answer (anything else stops it).
 JOB_FAILED = frozenset(
@@ -129,7 +135,7 @@ def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Consol
     # Deferred to this command: the evaluation loads the strategies and loguru (about
     # 160 ms), which every other orchestrctl command starts without.
     from actors import evaluation
-    from actors.evaluation import output, plan, runner
+    from actors.evaluation import plan
 
     if args.concurrency < 1 or (args.limit is not None and args.limit < 1):
         err.print("orchestrctl eval: --concurrency and --limit must be at least 1")
@@ -138,63 +144,104 @@ def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Consol
         err.print("orchestrctl eval: --max-cost must be a positive number")
         return EXIT_USAGE
     try:
-        dataset = evaluation.load(args.dataset).limited(args.limit)
-        setup = plan.Setup.from_status(client.call("status"))
-        names = [n for n in args.systems.split(",") if n] if args.systems else None
-        chosen = plan.systems(setup, names)
-        if args.judge is not None and args.judge not in setup.model_names:
-            raise plan.PlanError(f"--judge: no model named {args.judge!r}")
-        runnable = [s.name for s in chosen if not s.hidden and s.kind != "oracle"]
-        if args.apply is not None and args.apply not in ("recommended", *runnable):
-            raise plan.PlanError(
-                f"--apply: {args.apply!r} is not an evaluated system (one of "
-                f"{', '.join(runnable)}, or recommended)"
-            )
+        dataset, setup, chosen = _plan(client, args)
     except (evaluation.DatasetError, plan.PlanError) as exc:
         err.print(f"orchestrctl eval: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     backend = SocketBackend(client.path, setup.job_timeout_s)
     try:
-        stored = {} if args.fresh else runner.stored_answers(backend, dataset)
-        jobs = [t for t in runner.tasks(setup, dataset, chosen) if t.key not in stored]
-        calls, usd = plan.estimate(setup, [(t.system, t.item) for t in jobs])
-        visible = [s.name for s in chosen if not s.hidden]
-        err.print(
-            f"eval {dataset.name}: {len(dataset.items)} questions x {len(visible)} systems "
-            f"({', '.join(visible)}): {calls:,} calls to make"
-            + (f" ({len(stored)} jobs answered before)" if stored else "")
-            + f", at most ${usd:.4f}"
-            + (f"; stops at ${args.max_cost:g}" if args.max_cost is not None else ""),
-            markup=False,
-            highlight=False,
-        )
-        if usd > 0 and not args.yes and not _confirmed(err):
-            return EXIT_USAGE
-        with _progress_bar(err) as bar:
-            task = bar.add_task("asking", total=max(1, len(jobs)))
-
-            def progress(p: runner.Progress) -> None:
-                bar.update(task, total=max(1, p.total - p.reused), completed=p.done - p.reused)
-                bar.update(task, description=f"asking · ${p.spent_usd:.4f}")
-
-            answers, done = runner.run(
-                backend,
-                setup,
-                dataset,
-                chosen,
-                concurrency=args.concurrency,
-                fresh=args.fresh,
-                judge=args.judge,
-                max_cost=args.max_cost,
-                on_progress=progress,
-                stored=stored,
-            )
+        asked = _ask(backend, args, setup, dataset, chosen, err)
     except evaluation.EvalAbort as exc:
         err.print(f"orchestrctl eval: {exc}", markup=False, highlight=False)
         return EXIT_USAGE
     finally:
         backend.close()
+    if asked is None:  # not confirmed
+        return EXIT_USAGE
+    answers, done = asked
     result = evaluation.report(setup, dataset, chosen, answers, done)
+    _show(args, result, out, err)
+    if done.stopped:
+        err.print("stopped at --max-cost: not every question was asked of every system")
+        return EXIT_FAILED
+    if args.apply is not None:
+        return _apply(args, setup, chosen, result, out, err)
+    return EXIT_OK
+
+
+def _plan(client: Client, args: argparse.Namespace) -> tuple[Dataset, Setup, tuple[System, ...]]:
+    """The questions, the daemon's setup and the systems to score; a usage error raises
+    ``DatasetError`` or ``PlanError``."""
+    from actors import evaluation  # deferred, as in cmd_eval
+    from actors.evaluation import plan
+
+    dataset = evaluation.load(args.dataset).limited(args.limit)
+    setup = plan.Setup.from_status(client.call("status"))
+    names = [n for n in args.systems.split(",") if n] if args.systems else None
+    chosen = plan.systems(setup, names)
+    if args.judge is not None and args.judge not in setup.model_names:
+        raise plan.PlanError(f"--judge: no model named {args.judge!r}")
+    runnable = [s.name for s in chosen if not s.hidden and s.kind != "oracle"]
+    if args.apply is not None and args.apply not in ("recommended", *runnable):
+        raise plan.PlanError(
+            f"--apply: {args.apply!r} is not an evaluated system (one of "
+            f"{', '.join(runnable)}, or recommended)"
+        )
+    return dataset, setup, chosen
+
+
+def _ask(
+    backend: SocketBackend,
+    args: argparse.Namespace,
+    setup: Setup,
+    dataset: Dataset,
+    chosen: tuple[System, ...],
+    err: Console,
+) -> tuple[Answers, RunProgress] | None:
+    """What is about to be spent, then (once confirmed) every job not answered before,
+    with a progress bar. None: not confirmed."""
+    from actors.evaluation import plan, runner  # deferred, as in cmd_eval
+
+    stored = {} if args.fresh else runner.stored_answers(backend, dataset)
+    jobs = [t for t in runner.tasks(setup, dataset, chosen) if t.key not in stored]
+    calls, usd = plan.estimate(setup, [(t.system, t.item) for t in jobs])
+    visible = [s.name for s in chosen if not s.hidden]
+    err.print(
+        f"eval {dataset.name}: {len(dataset.items)} questions x {len(visible)} systems "
+        f"({', '.join(visible)}): {calls:,} calls to make"
+        + (f" ({len(stored)} jobs answered before)" if stored else "")
+        + f", at most ${usd:.4f}"
+        + (f"; stops at ${args.max_cost:g}" if args.max_cost is not None else ""),
+        markup=False,
+        highlight=False,
+    )
+    if usd > 0 and not args.yes and not _confirmed(err):
+        return None
+    with _progress_bar(err) as bar:
+        task = bar.add_task("asking", total=max(1, len(jobs)))
+
+        def progress(p: RunProgress) -> None:
+            bar.update(task, total=max(1, p.total - p.reused), completed=p.done - p.reused)
+            bar.update(task, description=f"asking · ${p.spent_usd:.4f}")
+
+        return runner.run(
+            backend,
+            setup,
+            dataset,
+            chosen,
+            concurrency=args.concurrency,
+            fresh=args.fresh,
+            judge=args.judge,
+            max_cost=args.max_cost,
+            on_progress=progress,
+            stored=stored,
+        )
+
+
+def _show(args: argparse.Namespace, result: dict[str, Any], out: Console, err: Console) -> None:
+    """The report: into ``--out`` (report.md, the plot), then as JSON or as tables."""
+    from actors.evaluation import output  # deferred, as in cmd_eval
+
     if args.out:
         command = "orchestrctl " + shlex.join(sys.argv[1:]) if sys.argv else "orchestrctl eval"
         for path in output.write(result, Path(args.out), command):
@@ -203,12 +250,6 @@ def cmd_eval(client: Client, args: argparse.Namespace, out: Console, err: Consol
         print(json.dumps(result, indent=2))
     else:
         _print(out, result)
-    if done.stopped:
-        err.print("stopped at --max-cost: not every question was asked of every system")
-        return EXIT_FAILED
-    if args.apply is not None:
-        return _apply(args, setup, chosen, result, out, err)
-    return EXIT_OK
 
 
 def _apply(
