@@ -336,7 +336,21 @@ def build(path: str, live: set[DaemonJob] | None = None) -> MCPServer[Any]:
     server: MCPServer[Any] = MCPServer(
         "orchestrord", version=VERSION, instructions=INSTRUCTIONS, log_level="WARNING"
     )
+    spends = ToolAnnotations(read_only_hint=False, open_world_hint=True)
+    reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+    server.add_tool(_ask_tool(path, jobs), description=ASK_HELP, annotations=spends)
+    server.add_tool(
+        _runs_tool(path), description="Past orchestrord jobs, newest first.", annotations=reads
+    )
+    server.add_tool(_job_tool(path), description=JOB_HELP, annotations=reads)
+    return server
 
+
+# Each tool is a function of its own (MCP reads its name, parameters and return type),
+# made for the daemon at ``path``.
+
+
+def _ask_tool(path: str, jobs: set[DaemonJob]) -> Callable[..., Awaitable[CallToolResult]]:
     async def ask(
         prompt: Annotated[str, Field(min_length=1, description="the question")],
         ctx: Context,
@@ -359,6 +373,10 @@ def build(path: str, live: set[DaemonJob] | None = None) -> MCPServer[Any]:
             content=blocks(result.get("answer") or "", account_line(acc)), structured_content=acc
         )
 
+    return ask
+
+
+def _runs_tool(path: str) -> Callable[..., Awaitable[CallToolResult]]:
     async def runs(
         limit: Annotated[int, Field(ge=1, le=500, description="at most this many")] = 20,
         status: Annotated[
@@ -377,6 +395,10 @@ def build(path: str, live: set[DaemonJob] | None = None) -> MCPServer[Any]:
         lines = [run_line(run) for run in found["runs"]] or ["no runs"]
         return CallToolResult(content=blocks("\n".join(lines)), structured_content=found)
 
+    return runs
+
+
+def _job_tool(path: str) -> Callable[..., Awaitable[CallToolResult]]:
     async def job(
         job_id: Annotated[str, Field(min_length=1, description="a job id from ask or runs")],
     ) -> CallToolResult:
@@ -388,12 +410,7 @@ def build(path: str, live: set[DaemonJob] | None = None) -> MCPServer[Any]:
             content=blocks(json.dumps(record, indent=1)), structured_content=record
         )
 
-    spends = ToolAnnotations(read_only_hint=False, open_world_hint=True)
-    reads = ToolAnnotations(read_only_hint=True, open_world_hint=False)
-    server.add_tool(ask, description=ASK_HELP, annotations=spends)
-    server.add_tool(runs, description="Past orchestrord jobs, newest first.", annotations=reads)
-    server.add_tool(job, description=JOB_HELP, annotations=reads)
-    return server
+    return job
 
 
 ASK_HELP = (
