@@ -12,6 +12,11 @@ this actor from queueing new calls or answering ``GetStatus``.
 Provider errors become replies. Anything else (a bug) crashes the actor: its
 ``on_failure`` answers every call it held with ``actor_crashed`` and tells the
 supervisor, which restarts it.
+
+This module decides when; beside it, ``modelcall`` holds what a call is and sends (the
+request, the attempt on the I/O loop, the reply), ``slowstart`` the window of calls in
+flight, ``health`` the circuit breaker's count, ``admission`` and ``limiter`` the rate
+limits, ``retry`` the backoff.
 """
 
 from __future__ import annotations
