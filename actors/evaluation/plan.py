@@ -10,6 +10,7 @@ any single model is: the ceiling of picking one model's answer; no calls of its 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
@@ -124,10 +125,26 @@ def fingerprints(config: Config) -> dict[str, str]:
     out["*"] = digest(
         [m.answer_settings for m in config.models],
         astuple(config.templates),
-        repr(config.pipeline),
-        repr(dict(config.pipelines)),
+        essence(config.pipeline),
+        essence(dict(config.pipelines)),
     )
     return out
+
+
+def essence(value: Any) -> Any:
+    """``value`` with every dataclass field left at its default dropped: a setting added
+    later (at its default) does not make an evaluation ask everything again."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: essence(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.default is dataclasses.MISSING or getattr(value, f.name) != f.default
+        }
+    if isinstance(value, Mapping):
+        return {str(k): essence(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [essence(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -329,3 +329,47 @@ def test_orchestrctl_eval_recommends_and_applies_it_to_the_daemons_file(daemon, 
         timeout=WAIT * 3,
     )
     assert bad.returncode == 2 and "--apply: 'oracle' is not an evaluated system" in bad.stderr
+
+
+def test_a_setting_left_at_its_default_does_not_change_what_answers_depend_on() -> None:
+    from actors.evaluation.plan import fingerprints
+
+    def digest(stage, pipeline=None):
+        return fingerprints(
+            config_from_dict(
+                {
+                    "models": fake_models(NAMES, reply="x"),
+                    "pipeline": pipeline or {},
+                    "pipelines": {
+                        "p": {"stages": [{"kind": "initial", **stage}, {"kind": "vote"}]}
+                    },
+                }
+            )
+        )["*"]
+
+    plain = digest({})
+    assert digest({"samples": 1}) == plain  # the default, spelt out
+    assert digest({}, {"strategy": "synthesize"}) == plain
+    assert digest({"samples": 2}) != plain
+    assert digest({}, {"strategy": "vote"}) != plain
+
+
+def test_a_field_added_at_its_default_leaves_the_essence_as_it_was() -> None:
+    from dataclasses import dataclass
+
+    from actors.evaluation.plan import essence
+
+    @dataclass
+    class Before:
+        rounds: tuple[str, ...] = ("initial",)
+        strategy: str = "vote"
+
+    @dataclass
+    class After:  # the same settings, and a new one at its default
+        rounds: tuple[str, ...] = ("initial",)
+        strategy: str = "vote"
+        default: str | None = None
+
+    assert repr(Before()) != repr(After())  # what the fingerprint used to digest
+    assert essence(Before()) == essence(After()) == {}
+    assert essence(After(strategy="rank", default="p")) == {"strategy": "rank", "default": "p"}
