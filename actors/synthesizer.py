@@ -194,6 +194,10 @@ class SynthesizerActor(pykka.ThreadingActor):
                     max_tokens=job.msg.max_tokens,
                     history=job.msg.history,
                     stream=job.msg.stream,
+                    sampling=job.msg.call_sampling,
+                    tools=job.msg.tools,
+                    tool_choice=job.msg.tool_choice,
+                    parallel_tool_calls=job.msg.parallel_tool_calls,
                 ),
             )
             if sent:

@@ -141,6 +141,8 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
 
     schema = tmp_path / "schema.json"
     schema.write_text('{"type": "object"}')
+    tools = tmp_path / "tools.json"
+    tools.write_text('[{"type": "function", "function": {"name": "lookup"}}]')
     values = {
         "--system": "be terse",
         "--max-tokens": "7",
@@ -156,6 +158,14 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
         "--max-cost": "5",
         "--answer-pattern": "(\\{.*\\})",
         "--deterministic": None,
+        "--tools": f"@{tools}",
+        "--tool-choice": "auto",
+        "--stop": "END",
+        "--seed": "-3",
+        "--top-p": "0.9",
+        "--presence-penalty": "0.5",
+        "--frequency-penalty": "-0.5",
+        "--reasoning-effort": "low",
     }
     conversation = tmp_path / "talk.json"
     conversation.write_text(
@@ -190,6 +200,11 @@ def test_every_ask_option_has_a_flag_that_reaches_the_daemon(daemon, tmp_path) -
     assert options["schema"] == {"type": "object"} and options["max_cost_usd"] == 5.0
     assert options["early_exit"] is True and options["answer_pattern"] == "(\\{.*\\})"
     assert record["metadata"] == {"user": "ann"} and record["prompt"] == "q"
+    assert options["tools"] == [{"type": "function", "function": {"name": "lookup"}}]
+    assert options["tool_choice"] == "auto"
+    assert options["stop"] == ["END"] and options["seed"] == -3 and options["top_p"] == 0.9
+    assert options["presence_penalty"] == 0.5 and options["frequency_penalty"] == -0.5
+    assert options["reasoning_effort"] == "low"
     run = ctl(d.socket_path, "ask", "q", "--json", "--pipeline", "quick")
     assert run.returncode == 0, run.stderr + run.stdout
     result = json.loads(run.stdout)

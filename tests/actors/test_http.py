@@ -333,7 +333,8 @@ def test_metrics_use_the_genai_names(daemon) -> None:
         f"{d.url}/metrics", headers={"Authorization": f"Bearer {KEY}"}, timeout=WAIT
     ).text
     assert 'gen_ai_client_operation_duration_seconds_bucket{error_type="",' in text
-    assert 'gen_ai_system="fake"' in text and 'orchestrord_model="a"' in text
+    assert 'gen_ai_provider_name="fake"' in text and 'orchestrord_model="a"' in text
+    assert "gen_ai_system" not in text and "_created" not in text
     assert "gen_ai_client_token_usage_count{" in text and 'gen_ai_token_type="output"' in text
     assert 'orchestrord_jobs_total{status="ok",strategy="synthesize"} 1.0' in text
     assert 'orchestrord_rounds_total{round="meta"} 1.0' in text

@@ -403,11 +403,22 @@ def test_every_cached_option_changes_the_cache_key(start_orch) -> None:
         "early_exit": True,
         "max_cost_usd": 1.0,
         "answer_pattern": "x",
+        "tools": ({"type": "function", "function": {"name": "f"}},),
+        "tool_choice": "required",
+        "parallel_tool_calls": False,
+        "stop": ("END",),
+        "seed": 7,
+        "top_p": 0.5,
+        "presence_penalty": 1.0,
+        "frequency_penalty": 1.0,
+        "reasoning_effort": "low",
     }
     for option in ASK_OPTIONS:
         if option.cached:
-            changed = replace(base, **{option.name: samples[option.name]})
-            assert orch.cache_key(changed) != orch.cache_key(base), option.name
+            # tool_choice needs tools: compare against a job with the same tools
+            start = replace(base, tools=samples["tools"]) if option.name == "tool_choice" else base
+            changed = replace(start, **{option.name: samples[option.name]})
+            assert orch.cache_key(changed) != orch.cache_key(start), option.name
 
 
 def test_a_models_role_changes_the_cache_key(start_orch) -> None:
