@@ -133,7 +133,7 @@ class Telemetry:
         """The Prometheus text format of this registry, without ``_created`` series."""
         from prometheus_client import generate_latest
 
-        return generate_latest(_WithoutCreated(self.registry))  # type: ignore[arg-type]
+        return generate_latest(_WithoutCreated(self.registry))
 
 
 class _WithoutCreated:

@@ -189,9 +189,7 @@ def _exporter(config: Config, environ: Mapping[str, str]) -> Any:
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[assignment]
-            OTLPSpanExporter,
-        )
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     return OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
 
 
@@ -245,7 +243,7 @@ def _model_attrs(model: Any) -> dict[str, Any]:
 
 
 def _call_attrs(static: dict[str, Any] | None, reply: ModelReply) -> dict[str, Any]:
-    attrs = dict(static) if static is not None else {"gen_ai.operation.name": "chat"}
+    attrs: dict[str, Any] = dict(static or {"gen_ai.operation.name": "chat"})
     attrs["orchestrord.model"] = reply.model
     if reply.attempts > 1:
         attrs["orchestrord.attempts"] = reply.attempts
