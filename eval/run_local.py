@@ -6,7 +6,9 @@ SmolLM2-135M at three seeds and temperatures), as committed in eval/REPORT.md.
 Beside each model, ``synthesize``, ``vote``, ``rank`` and ``oracle``, it runs two named
 pipelines (issue 23): ``cascade`` (local-1 and local-2 answer; only when they disagree does
 the whole trio answer and vote) and ``weighted`` (the trio's vote, each answer weighed by
-its model's accuracy measured by this evaluation's single-model jobs, which run first).
+its model's accuracy measured by this evaluation's single-model jobs, which run first),
+and ``sampled`` (local-2 asked three times at temperature 0.8, each call its own seed,
+then a vote: self-consistency inside a pipeline).
 
 Writes ``eval/results/LABEL/DATASET/report.md`` and ``accuracy.png`` per dataset, and
 ``eval/results/LABEL/summary.md``: every system's accuracy per dataset, and how many
@@ -45,6 +47,12 @@ PIPELINES = {
         ]
     },
     "weighted": {"stages": [{"kind": "initial"}, {"kind": "vote", "weights": "accuracy"}]},
+    "sampled": {
+        "stages": [
+            {"kind": "initial", "models": ["local-2"], "samples": 3, "temperature": 0.8},
+            {"kind": "vote"},
+        ]
+    },
 }
 SYSTEMS = (*LOCAL, "synthesize", "vote", "rank", *PIPELINES, "oracle")
 DEFECT = re.compile(

@@ -93,9 +93,13 @@ def recommendation(report: dict[str, Any]) -> list[str]:
         f"- Pareto frontier (accuracy against cost per question, in {unit}), cheapest first: "
         + ", ".join(f"**{name}**" for name in report["frontier"]),
         f"- Recommended: **{advice['system']}** ({_pct(advice['accuracy'])} at "
-        f"{advice['cost_per_question']:g} per question): {advice['why']}; the best is "
-        f"{advice['best']} ({_pct(advice['best_accuracy'])} at "
-        f"{advice['best_cost_per_question']:g}).",
+        f"{_per_question(advice['cost_per_question'], advice['cost_basis'])}): {advice['why']}"
+        + (
+            "."
+            if advice["system"] == advice["best"]
+            else f"; the best is {advice['best']} ({_pct(advice['best_accuracy'])} at "
+            f"{_per_question(advice['best_cost_per_question'], advice['cost_basis'])})."
+        ),
         "- To make it the default pipeline: "
         f"`orchestrctl eval DATASET --apply {advice['system']}`.",
     ]
@@ -116,6 +120,10 @@ def recommendation(report: dict[str, Any]) -> list[str]:
             cells += ["-"] * (len(_longest(curves)) - len(cells))
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {curve['worth']} |")
     return lines
+
+
+def _per_question(cost: float, basis: str) -> str:
+    return f"${cost:.6f} per question" if basis == "usd" else f"{cost:g} calls per question"
 
 
 def _longest(curves: dict[str, Any]) -> list[dict[str, Any]]:
