@@ -33,7 +33,7 @@ from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
 from actors.pipelines import Stage
 from actors.runtime import IOLoop, safe_tell
-from actors.stages import STAGES, synthesis
+from actors.stages import STAGES, synthesis, tools
 from actors.stages.base import round_failure
 from actors.strategies import Outcome
 from messages.commands import (
@@ -208,9 +208,12 @@ class CoordinatorActor(pykka.ThreadingActor):
         job.record(ModelReply(model=model, status="skipped", error=error))
         return False
 
-    def send(self, job: Job, model: str, round_name: str, prompt: str, sample: int = 0) -> None:
+    def send(
+        self, job: Job, model: str, round_name: str, prompt: str | None, sample: int = 0
+    ) -> None:
         """One ``Complete`` to ``model``'s actor (a live one: see ``reachable``); ``sample``
-        numbers a model's repeated calls in a stage with ``samples`` (each its own seed)."""
+        numbers a model's repeated calls in a stage with ``samples`` (each its own seed);
+        a tool job's stage adds the tools (``tools.offer``)."""
         entry = self.roster[model]
         call_id = new_id()
         temperature, seed = job.sampling(model, sample)
@@ -232,6 +235,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 history=job.ask.history,
                 stream=job.ask.listener is not None and job.passthrough,
                 sampling=job.ask.sampling,  # stop, seed, top_p, penalties, effort
+                **tools.offer(job),
             ),
         )
         if not sent:
@@ -252,7 +256,12 @@ class CoordinatorActor(pykka.ThreadingActor):
         )
 
     def synthesize(
-        self, job: Job, prompt: str, candidates: tuple[str, ...], preferred: str | None, why: str
+        self,
+        job: Job,
+        prompt: str | None,
+        candidates: tuple[str, ...],
+        preferred: str | None,
+        why: str,
     ) -> None:
         """Hand a synthesis to the SynthesizerActor (kept if it is being replaced)."""
         if not candidates:
@@ -274,6 +283,7 @@ class CoordinatorActor(pykka.ThreadingActor):
             history=job.ask.history,
             stream=job.ask.listener is not None,
             call_sampling=job.ask.sampling,
+            **tools.offer(job),
         )
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced
@@ -301,7 +311,7 @@ class CoordinatorActor(pykka.ThreadingActor):
                 job.emit("reply", job.round_name, msg.reply)
                 STAGES[job.stage.kind].replied(self, job, msg)
         elif isinstance(msg, SynthesisFinished):
-            synthesis.finished(self, job, msg)
+            (STAGES[job.stage.kind].synthesized or synthesis.finished)(self, job, msg)
         elif isinstance(msg, TimerFired) and msg.kind == "deadline":
             self.finish(job, "timeout", JobTimeoutError("the job's time ran out"))
         elif (
@@ -417,7 +427,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         for timer in (job.deadline_timer, job.straggler_timer):
             if timer is not None:
                 timer.cancel()
-        if job.pending or (job.stage.kind == "synthesis" and status != "ok"):
+        if job.pending or (job.round_name == "synthesis" and status != "ok"):
             self._cancel_calls(job)
         elapsed_ms = (self.clock() - job.started) * 1000
         try:

@@ -16,7 +16,7 @@ from actors.config import Config, check_rounds
 from actors.pipelines import NamedPipeline, Route, Stage, default_stages, next_after_gate
 from actors.providers import provider_class
 from actors.runtime import Timer, safe_tell
-from actors.stages import STAGES, STRATEGIES
+from actors.stages import STAGES, STRATEGIES, tools
 from actors.strategies import Outcome
 from messages.codec import has_surrogate
 from messages.commands import Ask
@@ -44,6 +44,7 @@ class Job:
     route: Route = field(default_factory=Route)  # what runs next
     round_index: int = -1  # counts the stages started (a reply names the one it answers)
     pool: dict[str, str] = field(default_factory=dict)  # model -> its latest answer
+    tooling: tools.ToolJob | None = None  # a tool job's state (actors.stages.tools)
     decided: Outcome | None = None  # the last deciding stage's answer (named pipelines)
     escalations: list[dict[str, Any]] = field(default_factory=list)
     step: int | None = None  # the running stage's index in the plan (None: a fallback)
@@ -341,6 +342,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
     timeout = pipeline.job_timeout_s if ask.timeout_s is None else ask.timeout_s
     OPTIONS_BY_NAME["timeout_s"].validate(timeout)
     models = tuple(dict.fromkeys(models))
+    tooling, models, stages = tools.plan(config, ask, models, stages)  # a tool job's own
     seed = _seed(ask, models, rounds, strategy) if ask.deterministic else None
     return Job(
         ask=ask,
@@ -349,6 +351,7 @@ def build_job(config: Config, ask: Ask, future: Any, now: float) -> Job:
         models=models,
         stages=stages,
         pipeline=named,
+        tooling=tooling,
         validate=named.validate if named is not None else pipeline.validate,
         strategy=strategy,
         synthesizer=None if synthesizer == "auto" else synthesizer,

@@ -23,7 +23,7 @@ from loguru import logger
 
 from actors import outliers, prompts, strategies, weights
 from actors.providers.base import estimate_tokens
-from actors.stages import vote
+from actors.stages import tools, vote
 from actors.strategies import Outcome
 from messages.errors import OrchestratorError, RoundError, SchemaError
 from messages.results import ErrorInfo
@@ -90,6 +90,8 @@ def result(
     early_exit: bool = False,
 ) -> JobResult:
     """The job's result: its outcome, checks, agreement, partial rounds."""
+    if job.tooling is not None:  # calls or text, and the record of the panel's vote
+        return tools.result(job, status, error, elapsed_ms=elapsed_ms, answer=answer)
     extra: dict[str, Any] = {}
     out = None
     if status == "ok":

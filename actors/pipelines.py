@@ -53,6 +53,7 @@ GATED = tuple(k for k, spec in STAGES.items() if spec.gated)  # may carry min_co
 FALLBACKS = (*(k for k, spec in STAGES.items() if spec.fallback), "next", "fail")
 OPENING = tuple(k for k, spec in STAGES.items() if spec.opens)  # may come first
 DECIDING = tuple(k for k, spec in STAGES.items() if spec.decides)  # output: a final answer
+CONFIGURABLE = tuple(k for k in KINDS if not STAGES[k].internal)  # a pipeline may name it
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 RESERVED_NAMES = (*STRATEGIES, "default")  # strategies (HTTP model names)
 
@@ -208,8 +209,8 @@ def _stage(prefix: str, data: Any, model_names: set[str]) -> Stage:
         raise ConfigError(prefix, "expected a table {kind = ...}")
     ConfigError.check_keys(prefix, data, STAGE_KEYS)
     kind = data.get("kind")
-    if kind not in KINDS:
-        raise ConfigError(f"{prefix}.kind", f"required, one of {list(KINDS)}; got {kind!r}")
+    if kind not in CONFIGURABLE:
+        raise ConfigError(f"{prefix}.kind", f"required, one of {list(CONFIGURABLE)}; got {kind!r}")
     if "models" in data and "model" in data:
         raise ConfigError(f"{prefix}.model", "set models or model, not both")
     models = _models(prefix, data, model_names)

@@ -196,7 +196,7 @@ class Synthesize:
     """
 
     job_id: str
-    prompt: str
+    prompt: str | None  # None: the history is the whole call (it ends with a tool result)
     candidates: tuple[str, ...]
     preferred: str | None
     deadline: float

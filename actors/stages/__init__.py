@@ -16,10 +16,12 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal, get_args
 
-from actors.stages import broadcast, chain, rank, synthesis, vote
+from actors.stages import broadcast, chain, rank, synthesis, tools, vote
 from actors.stages.base import Run, StageSpec
 
-StageKind = Literal["initial", "meta", "chain", "vote", "rank", "synthesis"]
+StageKind = Literal[
+    "initial", "meta", "chain", "vote", "rank", "synthesis", "propose", "decide"
+]  # the last two: tool jobs only (internal)
 Strategy = Literal["synthesize", "vote", "rank"]  # what [pipeline] and a request choose
 
 STAGES: Mapping[StageKind, StageSpec] = MappingProxyType(
@@ -30,6 +32,8 @@ STAGES: Mapping[StageKind, StageSpec] = MappingProxyType(
         "vote": vote.SPEC,
         "rank": rank.SPEC,
         "synthesis": synthesis.SPEC,
+        "propose": tools.PROPOSE,
+        "decide": tools.DECIDE,
     }
 )
 # A strategy is the [pipeline] name of the stage kind that decides the answer.

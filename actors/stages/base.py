@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from actors.metrics import Metrics
     from actors.pipelines import Stage
     from actors.strategies import Outcome
-    from messages.events import CallFinished
+    from messages.events import CallFinished, SynthesisFinished
     from messages.results import RoundResult
 
 
@@ -31,15 +31,23 @@ class Run(Protocol):
     def reachable(self, job: Job, model: str) -> bool:
         """Whether ``model`` is live; if not, a skipped reply in the round says why."""
 
-    def send(self, job: Job, model: str, round_name: str, prompt: str, sample: int = 0) -> None:
+    def send(
+        self, job: Job, model: str, round_name: str, prompt: str | None, sample: int = 0
+    ) -> None:
         """One call to ``model`` (its reply comes back to the kind's ``replied``);
-        ``sample``: which of the stage's ``samples`` (each has a seed of its own)."""
+        ``sample``: which of the stage's ``samples`` (each has a seed of its own);
+        ``prompt`` None: the conversation is the call (it ends with a tool result)."""
 
     def live(self, job: Job, models: tuple[str, ...] | None = None) -> tuple[str, ...]:
         """``models`` (the job's by default) that are live now."""
 
     def synthesize(
-        self, job: Job, prompt: str, candidates: tuple[str, ...], preferred: str | None, why: str
+        self,
+        job: Job,
+        prompt: str | None,
+        candidates: tuple[str, ...],
+        preferred: str | None,
+        why: str,
     ) -> None:
         """Hand ``prompt`` to the synthesizer actor (it answers ``SynthesisFinished``)."""
 
@@ -60,6 +68,7 @@ class Run(Protocol):
 
 Start = Callable[["Run", "Job"], None]
 Replied = Callable[["Run", "Job", "CallFinished"], None]
+Synthesized = Callable[["Run", "Job", "SynthesisFinished"], None]
 Read = Callable[["Job", "Metrics"], "Outcome | None"]
 Tally = Callable[["Job", "RoundResult"], "RoundResult"]
 Pool = Callable[[dict[str, str], list[tuple[str, str]]], dict[str, str]]
@@ -118,6 +127,8 @@ class StageSpec:
     gated: bool = False  # may carry min_confidence
     fallback: bool = False  # a gate may fall back to it
     agreed: Agreed = never  # as the first round: whether its agreement ends the job early
+    synthesized: Synthesized | None = None  # the synthesizer answered (None: synthesis's)
+    internal: bool = False  # planned by the engine only (tool jobs): no pipeline names it
 
     @property
     def name(self) -> str:
