@@ -14,7 +14,7 @@ import pytest
 from helpers import Recorder
 
 from actors.providers.base import ProviderResponse
-from messages.errors import NoModelAvailable
+from messages.errors import NoModelAvailable, ProviderRejected
 from messages.results import Usage
 from messages.tools import ToolCall
 
@@ -289,3 +289,48 @@ def test_a_tool_job_runs_its_own_stages_whatever_the_pipeline(start_orch) -> Non
     assert result.pipeline == "review" and result.tools["decided_by"] == "synthesizer"
     assert [c.arguments for c in result.tool_calls] == [{"city": "Paris"}]
     assert result.confidence == 0.5
+
+
+def test_a_call_to_a_function_not_offered_fails_that_model_only(start_orch) -> None:
+    rogue = caller("c", [{"name": "rm_rf", "arguments": {}}])
+    _, result = run(start_orch, [caller("a", PARIS), caller("b", PARIS), rogue])
+    assert result.ok and result.tools["decided_by"] == "vote" and result.confidence == 1.0
+    [failed] = [r for r in result.rounds[0].replies if r.model == "c"]
+    assert failed.status == "error" and failed.error.code == "bad_response"
+    assert "rm_rf" in failed.error.message
+    assert [p["model"] for p in result.tools["proposals"]] == ["a", "b"]
+
+
+def test_a_synthesizer_that_fails_is_replaced_by_the_next_candidate(start_orch) -> None:
+    def broken(request: Any) -> Any:
+        raise ProviderRejected("s: scripted refusal")
+
+    s, _ = chair(broken)
+    models = [caller("a", PARIS), caller("b", ROME), s]
+    _, result = run(start_orch, models, synthesizer="s")
+    assert result.ok, result.error
+    assert result.tools["decided_by"] == "synthesizer" and result.synthesizer in ("a", "b")
+    assert result.synthesizer_reason is not None and "after s failed" in result.synthesizer_reason
+    [failed] = [r for r in result.rounds[1].replies if r.model == "s"]
+    assert failed.error is not None and failed.error.code == "provider_rejected"
+
+
+def test_a_split_nobody_can_decide_fails_with_the_proposals_kept(start_orch) -> None:
+    def proposer(city: str) -> Callable[[Any], Any]:
+        def answer(request: Any) -> Any:
+            if request.round_name == "synthesis":
+                raise ProviderRejected("no decisions today")
+            call = ToolCall.create(name="get_weather", arguments={"city": city})
+            return ProviderResponse(text="", tool_calls=(call,))
+
+        return answer
+
+    models = [
+        {"name": "a", "provider": "fake", "reply": proposer("Paris")},
+        {"name": "b", "provider": "fake", "reply": proposer("Rome")},
+    ]
+    _, result = run(start_orch, models)
+    assert result.status == "error" and result.error.code == "round_failed"
+    assert result.tools["decided_by"] is None and len(result.tools["votes"]) == 2
+    assert round_names(result) == ["initial", "synthesis"]
+    assert result.tool_calls is None and result.finish_reason == "stop"
