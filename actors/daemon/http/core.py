@@ -100,7 +100,7 @@ async def _stream(door: Door, req: chat.ChatRequest) -> AsyncIterator[dict[str, 
     out = Chunks(f"chatcmpl-{job_id}", req.model)
     text = Text()
     try:
-        yield out.chunk({"role": "assistant", "content": ""})
+        yield out.chunk({"role": "assistant"})  # content: none yet (a tool call has none)
         async for item in ticking(events, job, door.config.http.keepalive_s):
             if item is None:
                 yield None
