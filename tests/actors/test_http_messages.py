@@ -649,3 +649,36 @@ def test_the_sampling_fields_reach_the_provider(daemon) -> None:
     assert received["stop"] == ["\n\n"] and received["seed"] == 7 and received["top_p"] == 0.5
     assert received["presence_penalty"] == 0.25 and received["frequency_penalty"] == -0.25
     assert received["reasoning_effort"] == "low"
+
+
+def test_tools_and_a_tool_result_turn(daemon: Any) -> None:
+    d = start(daemon, tool_calls=SCRIPT)
+    client = sdk(d)
+    first = client.messages.create(
+        model="orchestrord", max_tokens=200, messages=ASKED, tools=[WEATHER]
+    )
+    (use,) = first.content
+    assert use.type == "tool_use" and use.id.startswith("toolu_")
+    assert use.name == "get_weather" and use.input == {"city": "Paris"}
+    assert first.stop_reason == "tool_use"
+    history = [
+        *ASKED,
+        {"role": "assistant", "content": first.content},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": use.id,
+                                      "content": "18C"}]},
+    ]  # fmt: skip
+    second = client.messages.create(
+        model="orchestrord", max_tokens=200, messages=history, tools=[WEATHER]
+    )
+    assert second.content[0].text == REPLY and second.stop_reason == "end_turn"
+
+
+def test_a_streamed_tool_use_is_assembled_by_the_stream_helper(daemon: Any) -> None:
+    d = start(daemon, tool_calls=SCRIPT)
+    with sdk(d).messages.stream(
+        model="orchestrord", max_tokens=200, messages=ASKED, tools=[WEATHER]
+    ) as stream:
+        final = stream.get_final_message()
+    (use,) = final.content
+    assert use.type == "tool_use" and use.input == {"city": "Paris"}
+    assert final.stop_reason == "tool_use"

@@ -617,3 +617,33 @@ def test_sampling_fields_reach_the_provider(daemon: Any) -> None:
     )
     received = json.loads(response.output_text)
     assert received["top_p"] == 0.5 and received["reasoning_effort"] == "low"
+
+
+def test_function_tools_and_a_function_call_output_turn(daemon: Any) -> None:
+    d = start(daemon, tool_calls=SCRIPT)
+    client = sdk(d)
+    asked: list[Any] = [{"role": "user", "content": "Weather in Paris?"}]
+    first = client.responses.create(model="orchestrord", input=asked, tools=[WEATHER])
+    (call,) = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "get_weather" and json.loads(call.arguments) == {"city": "Paris"}
+    assert first.output_text == ""
+    turn = [*asked, *first.output, {"type": "function_call_output", "call_id": call.call_id,
+                                    "output": "18C"}]  # fmt: skip
+    second = client.responses.create(model="orchestrord", input=turn, tools=[WEATHER])
+    assert second.output_text == REPLY
+    assert [item.type for item in second.output] == ["message"]
+
+
+def test_a_streamed_function_call_arrives_as_function_call_events(daemon: Any) -> None:
+    d = start(daemon, tool_calls=SCRIPT)
+    events_: list[Any] = list(
+        sdk(d).responses.create(
+            model="orchestrord", input="Weather in Paris?", tools=[WEATHER], stream=True
+        )
+    )
+    kinds = [e.type for e in events_]
+    assert "response.function_call_arguments.delta" in kinds
+    done = next(e for e in events_ if e.type == "response.function_call_arguments.done")
+    assert json.loads(done.arguments) == {"city": "Paris"}
+    (item,) = events_[-1].response.output
+    assert item.type == "function_call" and item.name == "get_weather"
