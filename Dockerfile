@@ -1,7 +1,7 @@
 # orchestrord in a container, built from the package (not from a checkout's .venv).
 #
 #   docker build -t orchestrord .                       # with the embedded local model
-#   docker build -t orchestrord --build-arg EXTRAS=redis,mcp .   # hosted models only (no compiler)
+#   docker build -t orchestrord --build-arg EXTRAS=redis,mcp,otel .   # hosted models only (no compiler)
 #   docker run -d --name orchestrord -p 8321:8321 \
 #       -e OPENAI_API_KEY -e GEMINI_API_KEY \
 #       -v orchestrord-state:/var/lib/orchestrord -v orchestrord-run:/run/orchestrord \
@@ -18,7 +18,7 @@ ARG PYTHON=3.11
 
 FROM python:${PYTHON}-slim AS build
 # The embedded model's llama.cpp is compiled here (not for the build machine's CPU).
-ARG EXTRAS=local,redis,mcp
+ARG EXTRAS=local,redis,mcp,otel
 ENV CMAKE_ARGS=-DGGML_NATIVE=OFF PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN case ",${EXTRAS}," in *,local,*) \
         apt-get update && apt-get install -y --no-install-recommends build-essential cmake \
