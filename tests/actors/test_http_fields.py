@@ -28,10 +28,8 @@ CONFIG = config_from_dict(
 ASK = [{"role": "user", "content": "Capital of Australia?"}]
 
 
-def parse(light: bool = False, chair: Any = None, **body: Any) -> chat.ChatRequest:
-    return chat.parse(
-        {"model": "orchestrord", "messages": ASK, **body}, CONFIG, light=light, chair=chair
-    )
+def parse(light: bool = False, **body: Any) -> chat.ChatRequest:
+    return chat.parse({"model": "orchestrord", "messages": ASK, **body}, CONFIG, light=light)
 
 
 def refusal(**body: Any) -> HttpError:
@@ -188,23 +186,3 @@ def test_a_light_request_goes_to_the_light_model_alone() -> None:
     assert request.route == "light" and request.params["models"] == ("quick",)
     assert request.params["pipeline"] is None
     assert parse(light=True, model="b").params["models"] == ("b",)  # a model named wins
-
-
-def test_a_turn_ending_in_a_tool_result_goes_to_the_synthesizer_alone() -> None:
-    tools = [{"type": "function", "function": {"name": "weather"}}]
-    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": "{}"}}
-    messages = [
-        *ASK,
-        {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"},
-    ]
-    asked = []
-
-    def chair(models: Any) -> str:
-        asked.append(tuple(models))
-        return "b"
-
-    request = parse(messages=messages, tools=tools, chair=chair)
-    assert request.route == "tool_result" and request.params["models"] == ("b",)
-    assert asked == [("a", "b", "quick")]
-    assert parse(messages=messages, tools=tools).route == "ensemble"  # no chair: the panel

@@ -5,6 +5,9 @@ the synthesizer alone; bad tool input is a 400 naming the field."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 import httpx2
 import openai
 import pydantic
@@ -149,3 +152,68 @@ def test_the_synthesizer_for_a_tool_result_is_one_that_takes_tools(daemon) -> No
     d = start(daemon, models=models)  # synthesizer auto: a would come first, untried
     reply = client(d).chat.completions.create(model="orchestrord", messages=HISTORY, tools=[TOOL])
     assert models_asked(reply) == [["b"]] and reply.choices[0].message.content == "It is sunny."
+
+
+def test_an_agreed_call_is_a_tool_calls_message(daemon) -> None:
+    d = panel(daemon)
+    reply = client(d).chat.completions.create(model="orchestrord", messages=ASKED, tools=[TOOL])
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function" and call.id.startswith("call_")
+    assert call.function.name == "weather" and json.loads(call.function.arguments) == {
+        "city": "Paris"
+    }
+    job = reply.model_extra["orchestrord"]
+    assert job["tools"]["decided_by"] == "vote" and job["tools"]["confidence"] == 1.0
+
+
+def test_the_sdk_stream_helper_assembles_the_streamed_call(daemon) -> None:
+    d = panel(daemon)
+    with client(d).chat.completions.stream(
+        model="orchestrord", messages=ASKED, tools=[TOOL]
+    ) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_completion()
+    assert "tool_calls.function.arguments.done" in kinds and "content.delta" not in kinds
+    (call,) = final.choices[0].message.tool_calls
+    assert call.function.parsed_arguments == Weather(city="Paris")
+    assert final.choices[0].finish_reason == "tool_calls"
+
+
+def test_the_async_sdk_streams_tool_call_deltas_in_order(daemon) -> None:
+    d = panel(daemon)
+
+    async def run() -> list[dict]:
+        async with openai.AsyncOpenAI(
+            base_url=f"{d.url}/v1", api_key=KEY, max_retries=0, timeout=WAIT
+        ) as api:
+            stream = await api.chat.completions.create(
+                model="orchestrord", messages=ASKED, tools=[TOOL], stream=True
+            )
+            return [
+                d.model_dump(exclude_none=True)
+                async for c in stream
+                if c.choices
+                for d in (c.choices[0].delta.tool_calls or [])
+            ]
+
+    deltas = asyncio.run(run())
+    assert deltas[0]["index"] == 0 and deltas[0]["type"] == "function"
+    assert deltas[0]["function"] == {"name": "weather", "arguments": ""}
+    assert json.loads("".join(d["function"].get("arguments", "") for d in deltas)) == {
+        "city": "Paris"
+    }
+
+
+def test_langchain_bind_tools_gets_the_panels_call(daemon) -> None:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    calls = [{"name": "City", "arguments": {"city": "Canberra"}}]
+    d = start(daemon, models=fake_models(("a", "b", "c"), tool_calls=calls))
+    chat = langchain_openai.ChatOpenAI(
+        base_url=f"{d.url}/v1", api_key=KEY, model="orchestrord", max_retries=0, timeout=WAIT
+    )
+    message = chat.bind_tools([City]).invoke("Capital of Australia?")
+    assert [(c["name"], c["args"]) for c in message.tool_calls] == [("City", {"city": "Canberra"})]
+    by_call = chat.with_structured_output(City, method="function_calling")
+    assert by_call.invoke("Capital of Australia?") == City(city="Canberra")

@@ -2,10 +2,10 @@
 
 ``model`` picks the workflow: ``orchestrord`` (the default pipeline), ``orchestrord/NAME``
 (a named pipeline or a strategy) or a configured model's name (that model alone, through
-its actor). A light task (``light.py``) goes to ``[http] light_model`` alone; a turn whose
-last message is a tool result goes to the synthesizer alone unless ``[http]
-tool_results = "ensemble"``. Message forms, tools and sampling fields pass through by
-name; the engine checks them and its ``invalid_params`` becomes a 400 naming the field.
+its actor). A light task (``light.py``) goes to ``[http] light_model`` alone. Message
+forms, tools and sampling fields pass through by name; the engine checks them (and sends
+a turn ending in a tool result to the synthesizer alone unless ``[http] tool_results =
+"ensemble"``); its ``invalid_params`` becomes a 400 naming the field.
 """
 
 from __future__ import annotations
@@ -33,15 +33,12 @@ class ChatRequest:
     stream: bool
     include_usage: bool  # a last chunk with the usage (stream_options.include_usage)
     schema: bool  # the answer must validate against a JSON Schema: streams hold it
-    route: str  # "ensemble", "model", "light" or "tool_result": who answers
+    route: str  # "ensemble", "model" or "light": who answers
 
 
-def parse(
-    body: Mapping[str, Any], config: Config, *, light: bool, chair: Any = None
-) -> ChatRequest:
+def parse(body: Mapping[str, Any], config: Config, *, light: bool) -> ChatRequest:
     """``body`` as a ``ChatRequest``, or an ``HttpError`` (400 naming the field, 404 for
-    an unknown model). ``light``: a housekeeping request (light_model answers it);
-    ``chair(models)``: who would write the synthesis (for a turn ending in a tool result)."""
+    an unknown model). ``light``: a housekeeping request (light_model answers it)."""
     fields = checked(dict(body), ASK_PARAMS)
     if "model" not in fields or not fields["model"]:
         raise bad("model", "is required: orchestrord, orchestrord/NAME or a model")
@@ -59,7 +56,7 @@ def parse(
     if schema is not None:
         params["schema"] = schema
     model = fields["model"]
-    route = _route(params, model, config, light=light, chair=chair)
+    route = _route(params, model, config, light=light)
     options = fields.get("stream_options") or {}
     if set(options) - {"include_usage", "include_obfuscation"}:
         extra = sorted(set(options) - {"include_usage", "include_obfuscation"})[0]
@@ -102,7 +99,7 @@ def _metadata(fields: Mapping[str, Any]) -> dict[str, Any]:
     return metadata
 
 
-def _route(params: dict[str, Any], model: str, config: Config, *, light: bool, chair: Any) -> str:
+def _route(params: dict[str, Any], model: str, config: Config, *, light: bool) -> str:
     """Who answers: fills ``params`` (pipeline, strategy, or one model's initial round)."""
     if model == PREFIX or model.startswith(PREFIX + "/"):
         name = model[len(PREFIX) + 1 :]
@@ -124,13 +121,6 @@ def _route(params: dict[str, Any], model: str, config: Config, *, light: bool, c
     if light and config.http.light_model:
         _alone(params, config.http.light_model)
         return "light"
-    if (
-        chair is not None
-        and _ends_with_tool_result(params)
-        and config.http.tool_results == "synthesizer"
-    ):
-        _alone(params, chair(params.get("models") or config.model_names))
-        return "tool_result"
     return "ensemble"
 
 
@@ -138,12 +128,6 @@ def _alone(params: dict[str, Any], model: str) -> None:
     for key in ("pipeline", "strategy"):
         params.pop(key, None)
     params.update(models=[model], rounds=["initial"])
-
-
-def _ends_with_tool_result(params: Mapping[str, Any]) -> bool:
-    messages = params.get("messages")
-    last = messages[-1] if isinstance(messages, list) and messages else None
-    return isinstance(last, dict) and last.get("role") == "tool"
 
 
 def _schema(response_format: Any) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ answer and nothing before it. An ensemble's answer can be replaced until the job
 (a retried or hedged synthesis, a fallback, a repair, a label taken off), so its
 content is held and sent once final (time to the first token: the whole job, where a
 live stream would have shown the synthesis's first token). One model alone (a
-configured model's name, a light task, a tool result for the synthesizer) streams live
+configured model's name, a light task) streams live
 when there is no ``response_format``: a retried call that repeats what was sent goes on
 where the client is; one that says something else ends the stream with the error
 ``answer_replaced`` rather than a wrong concatenation.
@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from actors.config import Config
 from actors.daemon.http import chat
 from actors.daemon.http.errors import PREFIX, HttpError, StreamFailed
 from actors.daemon.http.light import LightTasks
-from actors.daemon.http.models import takes_tools
 from actors.daemon.http.sse import ticking
 from messages.commands import new_id
 from messages.errors import OrchestratorError
@@ -50,12 +49,7 @@ class Door(Protocol):
 
 def request(door: Door, body: Mapping[str, Any], headers: Mapping[str, str]) -> chat.ChatRequest:
     """``body`` checked and routed (``HttpError`` if it cannot be)."""
-    return chat.parse(
-        body,
-        door.config,
-        light=door.light.wanted(headers, body),
-        chair=lambda models: chair(door, models),
-    )
+    return chat.parse(body, door.config, light=door.light.wanted(headers, body))
 
 
 async def complete(
@@ -255,14 +249,3 @@ class Chunks:
 
     def usage(self, result: JobResult) -> dict[str, Any]:
         return {**self._base(), "choices": [], "usage": usage(result)}
-
-
-def chair(door: Door, models: Sequence[str]) -> str:
-    """Who writes the synthesis among ``models``: ``[pipeline] synthesizer``, or with
-    ``auto`` the best by record among those that take tools (the auto synthesizer's own
-    ranking)."""
-    named = door.config.pipeline.synthesizer
-    if named != "auto":
-        return named
-    able = [m for m in models if takes_tools(door.config.model(m))] or list(models)
-    return str(door.server.orch.metrics.rank(able)[0])
