@@ -54,3 +54,26 @@ def test_the_llm_cli_with_an_extra_openai_model(daemon, tmp_path) -> None:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "Canberra is the capital."
+
+
+def test_the_llm_cli_runs_the_panels_tool_call_and_gets_the_answer(daemon, tmp_path) -> None:
+    call = {"name": "weather", "arguments": {"city": "Paris"}}
+    models = fake_models(("a", "b", "c"), reply="It is sunny in Paris.", tool_calls=[[call], []])
+    d = start(daemon, models=models)  # each model's 1st call proposes it, its 2nd answers
+    (tmp_path / "extra-openai-models.yaml").write_text(
+        f"- model_id: orchestrord\n  model_name: orchestrord\n  supports_tools: true\n"
+        f"  api_base: {d.url}/v1\n  api_key_name: orchestrord\n"
+    )
+    (tmp_path / "keys.json").write_text(json.dumps({"orchestrord": KEY}))
+    tool = 'def weather(city: str) -> str:\n    return "sunny, 21 C"\n'
+    done = subprocess.run(
+        [str(LLM), "-m", "orchestrord", "--functions", tool, "--td", "Weather in Paris?"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LLM_USER_PATH": str(tmp_path)},
+        timeout=WAIT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "weather" in done.stdout + done.stderr  # --td shows the tool it ran
+    assert done.stdout.strip().endswith("It is sunny in Paris.")
