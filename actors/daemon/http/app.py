@@ -31,6 +31,7 @@ from actors.daemon.http.errors import (
     on_unexpected,
 )
 from actors.daemon.http.light import LightTasks
+from actors.daemon.http.observe import Observed
 from actors.daemon.http.serving import Server, bind, protocol_for
 from actors.daemon.http.sse import DONE, HEADERS, KEEPALIVE, data
 from actors.daemon.listen import ListenError
@@ -65,7 +66,7 @@ class FrontDoor:
         host, port = config.http.address
         self.uvicorn = Server(
             uvicorn.Config(
-                self.app,
+                Observed(self.app, server.orch.metrics),  # durations, time to first token
                 host=host,
                 port=port,
                 http=protocol_for(config.http.header_timeout_s),

@@ -28,7 +28,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol
 
 from actors.config import Config
-from actors.daemon.http import chat
+from actors.daemon.http import chat, observe
 from actors.daemon.http.errors import PREFIX, HttpError, StreamFailed
 from actors.daemon.http.light import LightTasks
 from actors.daemon.http.sse import ticking
@@ -48,8 +48,13 @@ class Door(Protocol):
 
 
 def request(door: Door, body: Mapping[str, Any], headers: Mapping[str, str]) -> chat.ChatRequest:
-    """``body`` checked and routed (``HttpError`` if it cannot be)."""
-    return chat.parse(body, door.config, light=door.light.wanted(headers, body))
+    """``body`` checked and routed (``HttpError`` if it cannot be); a caller's valid W3C
+    ``traceparent`` header makes the job's trace a child of the caller's span."""
+    req = chat.parse(body, door.config, light=door.light.wanted(headers, body))
+    parent = observe.traceparent(headers)
+    if parent is not None:
+        req.params["traceparent"] = parent
+    return req
 
 
 async def complete(
@@ -99,9 +104,11 @@ async def _stream(door: Door, req: chat.ChatRequest) -> AsyncIterator[dict[str, 
             if item is None:
                 yield None
             elif (piece := text.take(item)) is not None:
+                observe.first_token(door.server.orch.metrics, req.model)
                 yield out.chunk({"content": piece})
         result = _result(job)
         for delta in final_deltas(result, text if live else None):
+            observe.first_token(door.server.orch.metrics, req.model)
             yield out.chunk(delta)
         yield out.chunk({}, finish_reason(result), result.to_dict())
         if req.include_usage:
