@@ -286,8 +286,12 @@ def markdown(found: dict[str, Any]) -> list[str]:
     lines = [
         "## Quality per dollar (simulated)",
         "",
-        f"Scripted models with known correctness, served by a loopback {found['provider']} "
-        "provider (`bench/quality.py`).",
+        "Scripted models with known correctness (`bench/quality.py`), "
+        + (
+            "served over loopback HTTP to the real `openai` provider."
+            if found["provider"] == "loopback"
+            else "scripted in-process (the `fake` provider)."
+        ),
         "",
         f"- **Vote of three independent {v['p']:.0%} models** on {v['n']} yes/no questions: "
         f"measured {v['measured']:.1%} (95% Wilson {v['ci95'][0]:.1%}-{v['ci95'][1]:.1%}); "
@@ -309,6 +313,13 @@ def markdown(found: dict[str, Any]) -> list[str]:
 
 
 def write(found: dict[str, Any], out: Path) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
     path = out / "QUALITY.md"
-    path.write_text("\n".join(["# orchestrord: quality per dollar", "", *markdown(found)[1:]]))
+    quick = " --quick" if found["vote"]["n"] < 1000 else ""
+    head = [
+        "# orchestrord: quality per dollar",
+        "",
+        f"Made by `python -m bench --scenario quality{quick}`.",
+    ]
+    path.write_text("\n".join([*head, *markdown(found)[1:]]))
     return path

@@ -45,7 +45,7 @@ def test_the_report_section_says_what_was_measured(tmp_path) -> None:
         "vote": quality.vote(100),
         "cascades": [quality.cascade(100)],
     }
-    path = quality.write(found, tmp_path)
+    path = quality.write(found, tmp_path / "new")  # a folder that does not exist yet
     text = path.read_text()
     assert "Vote of three independent 70% models" in text and "binomial majority is 78.4%" in text
     assert "| n = 100 | 0% |" in text
