@@ -25,7 +25,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from actors.evaluation import stats
 
@@ -33,7 +33,15 @@ if TYPE_CHECKING:
     from actors.evaluation.answers import Answers
     from actors.evaluation.dataset import Dataset, Item
     from actors.evaluation.plan import Setup, System
-    from actors.evaluation.score import Outcome
+
+
+class Outcome(Protocol):
+    """A system's graded answer to one question (``score.Outcome``: score imports this
+    module, so it is named by its shape here)."""
+
+    @property
+    def correct(self) -> bool: ...
+
 
 MAX_SUBSETS = 200  # per question and k
 WORTH_WITHIN = 0.01  # a k this close to the best accuracy is worth as much
