@@ -107,6 +107,8 @@ class Setup:
     def fingerprint(self, system: System) -> str:
         if system.kind in ("model", "self"):
             return self.fingerprints.get(f"model:{system.model}", "")
+        if system.kind == "pipeline":  # its own stages (a daemon of before: "*")
+            return self.fingerprints.get(f"pipeline:{system.name}", self.fingerprints.get("*", ""))
         return self.fingerprints.get("*", "")
 
     @property
@@ -115,19 +117,24 @@ class Setup:
 
 
 def fingerprints(config: Config) -> dict[str, str]:
-    """Digests of the configuration each system's answers depend on."""
+    """Digests of the configuration each system's answers depend on: ``model:NAME`` (a
+    model alone), ``pipeline:NAME`` (a named pipeline: its stages and what every job
+    depends on) and ``*`` (the strategies). Adding or changing one named pipeline asks
+    only that pipeline again; ``[pipeline] default`` changes no evaluated system."""
 
     def digest(*parts: Any) -> str:
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
     single = (config.templates.system, config.templates.initial)
     out = {f"model:{m.name}": digest(m.answer_settings, single) for m in config.models}
-    out["*"] = digest(
+    shared = (
         [m.answer_settings for m in config.models],
         astuple(config.templates),
-        essence(config.pipeline),
-        essence(dict(config.pipelines)),
+        essence(dataclasses.replace(config.pipeline, default=None)),
     )
+    out["*"] = digest(*shared)
+    for name, named in config.pipelines.items():
+        out[f"pipeline:{name}"] = digest(*shared, essence(named))
     return out
 
 

@@ -345,7 +345,7 @@ def test_a_setting_left_at_its_default_does_not_change_what_answers_depend_on() 
                     },
                 }
             )
-        )["*"]
+        )["pipeline:p"]  # the stages and everything else a job depends on
 
     plain = digest({})
     assert digest({"samples": 1}) == plain  # the default, spelt out
@@ -373,3 +373,23 @@ def test_a_field_added_at_its_default_leaves_the_essence_as_it_was() -> None:
     assert repr(Before()) != repr(After())  # what the fingerprint used to digest
     assert essence(Before()) == essence(After()) == {}
     assert essence(After(strategy="rank", default="p")) == {"strategy": "rank", "default": "p"}
+
+
+def test_adding_or_changing_a_named_pipeline_asks_only_that_pipeline_again() -> None:
+    from actors.evaluation.plan import fingerprints
+
+    def prints(pipelines, pipeline=None):
+        data = {"models": fake_models(NAMES, reply="x"), "pipelines": pipelines}
+        return fingerprints(config_from_dict({**data, "pipeline": pipeline or {}}))
+
+    voted = {"stages": [{"kind": "initial"}, {"kind": "vote"}]}
+    sampled = {"stages": [{"kind": "initial", "samples": 3}, {"kind": "vote"}]}
+    one = prints({"voted": voted})
+    two = prints({"voted": voted, "sampled": sampled})
+    assert two["*"] == one["*"] and two["pipeline:voted"] == one["pipeline:voted"]
+    changed = prints({"voted": {"stages": [{"kind": "initial"}, {"kind": "rank"}]}})
+    assert changed["pipeline:voted"] != one["pipeline:voted"] and changed["*"] == one["*"]
+    assert prints({"voted": voted}, {"default": "voted"}) == one  # what runs by default
+    setup = Setup(models=(), rounds=("initial",), strategy="vote", pipelines={}, fingerprints=two)
+    assert setup.fingerprint(System(name="sampled", kind="pipeline")) == two["pipeline:sampled"]
+    assert setup.fingerprint(System(name="vote", kind="strategy")) == two["*"]
