@@ -25,7 +25,7 @@ from actors.pipelines import NamedPipeline, parse_pipelines
 from actors.prices import FREE_PROVIDERS, table_cost
 from actors.prices import lookup as lookup_price
 from actors.prompts import DEFAULT_TEMPLATES, PLACEHOLDERS
-from actors.stages import STRATEGIES  # strategy -> the stage kind deciding it
+from actors.stagekinds import STRATEGIES  # strategy -> the stage kind deciding it
 from messages.errors import ConfigError
 
 ROUND_NAMES = ("initial", "meta", "synthesis")

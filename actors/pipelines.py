@@ -45,7 +45,8 @@ from typing import Any, cast
 
 from actors import stageopts
 from actors.checks import check_template, check_validate
-from actors.stages import KINDS, STAGES, STRATEGIES, StageKind
+from actors.stagekinds import KINDS, STRATEGIES, Stage, StageKind
+from actors.stages import STAGES
 from messages.errors import ConfigError
 
 # What the configuration checks, as the stage kinds' registry says (see actors.stages).
@@ -56,50 +57,6 @@ DECIDING = tuple(k for k, spec in STAGES.items() if spec.decides)  # output: a f
 CONFIGURABLE = tuple(k for k in KINDS if not STAGES[k].internal)  # a pipeline may name it
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 RESERVED_NAMES = (*STRATEGIES, "default")  # strategies (HTTP model names)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stage:
-    kind: StageKind
-    models: tuple[str, ...] | None = None  # None: the job's participants
-    template: str | None = None  # None: [templates]' entry for the kind
-    system: str | None = None  # None: each model's own role
-    min_confidence: float | None = None  # a gate (vote, rank, synthesis)
-    fallback: str = "synthesis"  # "next": a cascade goes on with the stage after the gate
-    samples: int = 1  # initial: answers per model, each with its own seed
-    temperature: float | None = None  # initial: None = the request's or the model's
-    weights: str | None = None  # vote: "accuracy" or "confidence" (None: one each)
-    dataset: str | None = None  # vote with weights = "accuracy": whose evaluations
-    exclude_outliers: bool = False  # meta, synthesis: leave out flagged panelists
-
-    @property
-    def round_name(self) -> str:
-        """The name of the round it adds to the result (``rank`` keeps ``ranking``)."""
-        return STAGES[self.kind].name
-
-    @property
-    def gated(self) -> bool:
-        return self.min_confidence is not None
-
-    def describe(self) -> str:
-        parts: list[str] = [self.kind]
-        if self.models is not None:
-            parts.append("models=" + ",".join(self.models))
-        if self.template is not None:
-            parts.append("template=custom")
-        if self.system is not None:
-            parts.append("system=custom")
-        if self.min_confidence is not None:
-            parts.append(f"min_confidence={self.min_confidence:g} fallback={self.fallback}")
-        if self.samples != 1:
-            parts.append(f"samples={self.samples}")
-        if self.temperature is not None:
-            parts.append(f"temperature={self.temperature:g}")
-        if self.weights is not None:
-            parts.append(f"weights={self.weights}" + (f":{self.dataset}" if self.dataset else ""))
-        if self.exclude_outliers:
-            parts.append("exclude_outliers")
-        return " ".join(parts)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -7,22 +7,18 @@ gate's fallback). The coordinator runs any kind through ``STAGES``; ``pipelines`
 a configured stage against it.
 
 To add a kind: write its module here (a ``SPEC = StageSpec(...)``), add its name to
-``StageKind`` and its spec to ``STAGES``, and test it; nothing else changes.
+``StageKind`` (``actors.stagekinds``, with its round's name in ``ROUND_NAMES`` if it is
+not the kind's) and its spec to ``STAGES``, and test it; nothing else changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal, get_args
 
+from actors.stagekinds import KINDS, STRATEGIES, StageKind, Strategy
 from actors.stages import broadcast, chain, rank, synthesis, tools, vote
 from actors.stages.base import Run, StageSpec
-
-StageKind = Literal[
-    "initial", "meta", "chain", "vote", "rank", "synthesis", "propose", "decide"
-]  # the last two: tool jobs only (internal)
-Strategy = Literal["synthesize", "vote", "rank"]  # what [pipeline] and a request choose
 
 STAGES: Mapping[StageKind, StageSpec] = MappingProxyType(
     {
@@ -36,11 +32,6 @@ STAGES: Mapping[StageKind, StageSpec] = MappingProxyType(
         "decide": tools.DECIDE,
     }
 )
-# A strategy is the [pipeline] name of the stage kind that decides the answer.
-STRATEGIES: Mapping[Strategy, StageKind] = MappingProxyType(
-    {"synthesize": "synthesis", "vote": "vote", "rank": "rank"}
-)
-KINDS: tuple[StageKind, ...] = get_args(StageKind)
 
 
 __all__ = ["KINDS", "STAGES", "STRATEGIES", "Run", "StageKind", "StageSpec", "Strategy"]

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from actors import prompts, strategies, toolvote
 from actors.prompts import clean_synthesis as clean
-from actors.providers import supports_tools
+from actors.stagekinds import Stage
 from actors.stages import synthesis
 from actors.stages.base import StageSpec
 from actors.strategies import Outcome
@@ -35,8 +35,7 @@ from messages.results import ErrorInfo
 if TYPE_CHECKING:
     from actors.config import Config
     from actors.jobs import Job
-    from actors.pipelines import Stage
-    from actors.stages import StageKind
+    from actors.stagekinds import StageKind
     from actors.stages.base import Run
     from messages.commands import Ask
     from messages.events import SynthesisFinished
@@ -101,9 +100,16 @@ def plan(
     return state, models, (_stage("decide" if alone else "propose"),)
 
 
-def _stage(kind: StageKind) -> Stage:
-    from actors.pipelines import Stage  # on use: pipelines imports this package
+def supports_tools(model: Any) -> bool:
+    """Whether ``model``'s provider takes tools. The providers package is imported on use:
+    it is heavy (the SDKs, their loggers), and the configuration (orchestrctl's too) loads
+    this module through the stage registry, where no provider is needed."""
+    from actors.providers import supports_tools as takes_tools
 
+    return takes_tools(model)
+
+
+def _stage(kind: StageKind) -> Stage:
     return Stage(kind=kind)
 
 

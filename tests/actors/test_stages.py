@@ -59,3 +59,12 @@ def test_the_strategies_config_checks_are_the_typed_registry() -> None:
 
     assert config.STRATEGIES is STRATEGIES
     assert pipelines.RESERVED_NAMES == ("synthesize", "vote", "rank", "default")
+
+
+def test_every_kinds_round_name_agrees_with_its_spec() -> None:
+    """``Stage.round_name`` comes from the leaf ``actors.stagekinds`` (no import of the
+    stage implementations); it must say what each kind's spec says."""
+    from actors.stagekinds import Stage
+
+    for kind in KINDS:
+        assert Stage(kind=kind).round_name == STAGES[kind].name, kind
