@@ -12,15 +12,21 @@ import dataclasses
 import os
 import tomllib
 import types
-import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import regex
-
 from actors.checks import check_template, check_validate
+from actors.configcheck import build, positive
+from actors.configservices import (
+    HttpConfig,
+    LimitsConfig,
+    TelemetryConfig,
+    http_section,
+    limits_section,
+    telemetry_section,
+)
 from actors.pipelines import NamedPipeline, parse_pipelines
 from actors.prices import FREE_PROVIDERS, table_cost
 from actors.prices import lookup as lookup_price
@@ -204,56 +210,6 @@ class SupervisionConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class TelemetryConfig:
-    """OpenTelemetry traces (``actors.tracing``); the standard ``OTEL_*`` variables win."""
-
-    otlp_endpoint: str | None = None  # e.g. "http://127.0.0.1:4318" (OTLP/HTTP)
-    service_name: str = "orchestrord"
-    capture_content: bool = False  # prompts and answers in spans (they may be sensitive)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class HttpConfig:
-    """The OpenAI-compatible front door: off unless ``listen`` ("127.0.0.1:8321") is set."""
-
-    listen: str | None = None
-    api_key_env: str = "ORCHESTRORD_API_KEY"  # unset: a key made once in state_dir/http.key
-    keepalive_s: float = 10.0  # an SSE comment this often while a stream has nothing to say
-    header_timeout_s: float = 10.0  # a client must send its request's headers within this
-    body_timeout_s: float = 30.0  # ... and its body within this
-    tool_results: str = "synthesizer"  # a turn ending in a tool result: or "ensemble"
-    light_model: str | None = None  # answers light tasks (a UI's titles, tags, follow-ups)
-    light_patterns: tuple[str, ...] = ()  # regexes on the last user message: a light task
-
-    @property
-    def address(self) -> tuple[str, int]:
-        assert self.listen is not None
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]"), int(port)
-
-
-TOOL_RESULTS = ("synthesizer", "ensemble")
-LIMIT_BACKENDS = ("local", "redis")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LimitsConfig:
-    """Where the rate limits live: in-process buckets, or Redis, shared by every process
-    that uses the same ``url``, ``key_prefix`` and model ``limit_key``."""
-
-    backend: str = "local"
-    url: str = "redis://127.0.0.1:6379/0"  # or unix:///path/redis.sock
-    key_prefix: str = "orchestrord"
-    on_unavailable: str = "local"  # or "fail"
-    expected_instances: int = 1  # the local fallback runs each model at rate / this
-    url_env: str | None = None  # a variable holding the whole URL (password included)
-    password_env: str | None = None  # a variable holding only the password
-    cluster: bool = False  # a Redis Cluster, reached through the node the URL names
-    sentinels: tuple[str, ...] = ()  # "host:port" of Redis Sentinels: they find the master
-    service_name: str = "mymaster"  # the master's name in Sentinel
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     models: tuple[ModelConfig, ...]
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
@@ -283,59 +239,6 @@ class Config:
 # --- validation -----------------------------------------------------------------------
 
 
-def _type_name(tp: Any) -> str:
-    names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean"}
-    return names.get(tp, getattr(tp, "__name__", str(tp)))
-
-
-def _coerce(key: str, value: Any, tp: Any) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted as floats."""
-    origin = typing.get_origin(tp)
-    if origin in (types.UnionType, typing.Union):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        for member in inner[:-1]:
-            try:
-                return _coerce(key, value, member)
-            except ConfigError:
-                continue
-        return _coerce(key, value, inner[-1])
-    if origin is tuple:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(key, f"expected a list, got {value!r}")
-        item = typing.get_args(tp)[0]
-        return tuple(_coerce(f"{key}[{i}]", v, item) for i, v in enumerate(value))
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(key, f"expected a number, got {value!r}")
-        return float(value)
-    if tp in (int, str, bool):
-        if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
-            raise ConfigError(key, f"expected {_type_name(tp)}, got {value!r}")
-        return value
-    return value
-
-
-def _build(cls: type[Any], data: Any, prefix: str, skip: tuple[str, ...] = ()) -> Any:
-    if not isinstance(data, Mapping):
-        raise ConfigError(prefix, f"expected a table, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)} - set(skip)
-    ConfigError.check_keys(prefix, data, sorted(names))
-    values = {k: _coerce(f"{prefix}.{k}", v, hints[k]) for k, v in data.items()}
-    try:
-        return cls(**values)
-    except TypeError as exc:  # a required key is missing
-        raise ConfigError(prefix, str(exc)) from None
-
-
-def _positive(key: str, value: float | None, *, allow_zero: bool = False) -> None:
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise ConfigError(key, f"must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-
-
 def _model(index: int, data: Any) -> ModelConfig:
     from actors.providers import provider_class  # providers validate their own options
 
@@ -352,7 +255,7 @@ def _model(index: int, data: Any) -> ModelConfig:
         raise ConfigError(f"{prefix}.provider", f"unknown provider {provider!r}") from None
     options = {k: v for k, v in data.items() if k not in common}
     base = {k: v for k, v in data.items() if k in common}
-    model = _build(ModelConfig, base, prefix, skip=("options", "priced_by_table"))
+    model = build(ModelConfig, base, prefix, skip=("options", "priced_by_table"))
     checked = cls.validate_options(prefix, options)
     model = dataclasses.replace(model, options=types.MappingProxyType(checked))
     if not model.model:
@@ -373,11 +276,11 @@ def _model(index: int, data: Any) -> ModelConfig:
             price_out_per_mtok=model.price_out_per_mtok or 0.0,
         )
     for key in ("rpm", "burst", "tpm", "timeout_s"):
-        _positive(f"{prefix}.{key}", getattr(model, key))
+        positive(f"{prefix}.{key}", getattr(model, key))
     for key in ("price_in_per_mtok", "price_out_per_mtok", "temperature", "limit_margin_s"):
-        _positive(f"{prefix}.{key}", getattr(model, key), allow_zero=True)
+        positive(f"{prefix}.{key}", getattr(model, key), allow_zero=True)
     for key in ("max_concurrency", "max_tokens", "max_attempts"):
-        _positive(f"{prefix}.{key}", getattr(model, key))
+        positive(f"{prefix}.{key}", getattr(model, key))
     if not model.name.strip():
         raise ConfigError(f"{prefix}.name", "must not be empty")
     if not model.limit_key:
@@ -403,15 +306,15 @@ def check_rounds(key: str, rounds: tuple[str, ...]) -> None:
 
 
 def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
-    pipeline = _build(PipelineConfig, data, "pipeline")
+    pipeline = build(PipelineConfig, data, "pipeline")
     check_rounds("pipeline.rounds", pipeline.rounds)
     if pipeline.strategy not in STRATEGIES:
         raise ConfigError("pipeline.strategy", f"must be one of {list(STRATEGIES)}")
     if pipeline.synthesizer != "auto" and pipeline.synthesizer not in model_names:
         raise ConfigError("pipeline.synthesizer", f"no model named {pipeline.synthesizer!r}")
-    _positive("pipeline.min_replies", pipeline.min_replies)
-    _positive("pipeline.job_timeout_s", pipeline.job_timeout_s)
-    _positive("pipeline.straggler_grace_s", pipeline.straggler_grace_s, allow_zero=True)
+    positive("pipeline.min_replies", pipeline.min_replies)
+    positive("pipeline.job_timeout_s", pipeline.job_timeout_s)
+    positive("pipeline.straggler_grace_s", pipeline.straggler_grace_s, allow_zero=True)
     if isinstance(pipeline.quorum, str) and pipeline.quorum != "majority":
         raise ConfigError(
             "pipeline.quorum", f'must be "majority" or a number, got {pipeline.quorum!r}'
@@ -426,23 +329,23 @@ def _pipeline(data: Any, model_names: set[str]) -> PipelineConfig:
 
 
 def _templates(data: Any) -> TemplatesConfig:
-    templates = _build(TemplatesConfig, data, "templates")
+    templates = build(TemplatesConfig, data, "templates")
     for name in PLACEHOLDERS:
         check_template(f"templates.{name}", getattr(templates, name), name)
     return templates
 
 
 def _supervision(data: Any) -> SupervisionConfig:
-    sup = _build(SupervisionConfig, data, "supervision")
-    _positive("supervision.max_restarts", sup.max_restarts, allow_zero=True)
-    _positive("supervision.window_s", sup.window_s)
-    _positive("supervision.backoff_min_s", sup.backoff_min_s, allow_zero=True)
+    sup = build(SupervisionConfig, data, "supervision")
+    positive("supervision.max_restarts", sup.max_restarts, allow_zero=True)
+    positive("supervision.window_s", sup.window_s)
+    positive("supervision.backoff_min_s", sup.backoff_min_s, allow_zero=True)
     if sup.backoff_max_s < sup.backoff_min_s:
         raise ConfigError("supervision.backoff_max_s", "must be >= backoff_min_s")
-    _positive("supervision.cooldown_s", sup.cooldown_s)
+    positive("supervision.cooldown_s", sup.cooldown_s)
     if sup.cooldown_max_s < sup.cooldown_s:
         raise ConfigError("supervision.cooldown_max_s", "must be >= cooldown_s")
-    _positive("supervision.circuit_failures", sup.circuit_failures, allow_zero=True)
+    positive("supervision.circuit_failures", sup.circuit_failures, allow_zero=True)
     return sup
 
 
@@ -457,54 +360,6 @@ SECTIONS = (
     "http",
     "telemetry",
 )
-
-
-def _telemetry(data: Any) -> TelemetryConfig:
-    telemetry = _build(TelemetryConfig, data, "telemetry")
-    endpoint = telemetry.otlp_endpoint
-    if endpoint is not None and not endpoint.startswith(("http://", "https://")):
-        raise ConfigError("telemetry.otlp_endpoint", "must be an http:// or https:// URL")
-    return telemetry
-
-
-def _http(data: Any, model_names: set[str]) -> HttpConfig:
-    http = _build(HttpConfig, data, "http")
-    if http.light_model is not None and http.light_model not in model_names:
-        raise ConfigError("http.light_model", f"no model {http.light_model!r} is configured")
-    if http.listen is not None:
-        host, sep, port = http.listen.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ConfigError("http.listen", f'expected "HOST:PORT", got {http.listen!r}')
-    if not http.api_key_env or not http.api_key_env.replace("_", "").isalnum():
-        raise ConfigError("http.api_key_env", "expected an environment variable's name")
-    for key in ("keepalive_s", "header_timeout_s", "body_timeout_s"):
-        _positive(f"http.{key}", getattr(http, key))
-    if http.tool_results not in TOOL_RESULTS:
-        raise ConfigError("http.tool_results", f"expected one of {list(TOOL_RESULTS)}")
-    for i, pattern in enumerate(http.light_patterns):
-        try:
-            regex.compile(pattern)
-        except regex.error as exc:
-            raise ConfigError(f"http.light_patterns[{i}]", f"not a regex: {exc}") from None
-    return http
-
-
-def _limits(data: Any) -> LimitsConfig:
-    limits = _build(LimitsConfig, data, "limits")
-    if limits.backend not in LIMIT_BACKENDS:
-        raise ConfigError("limits.backend", f"must be one of {list(LIMIT_BACKENDS)}")
-    if limits.on_unavailable not in ("local", "fail"):
-        raise ConfigError("limits.on_unavailable", 'must be "local" or "fail"')
-    if not limits.url.startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError("limits.url", "must be redis://HOST:PORT/DB, rediss://… or unix://PATH")
-    if not limits.key_prefix:
-        raise ConfigError("limits.key_prefix", "must not be empty")
-    _positive("limits.expected_instances", limits.expected_instances)
-    if limits.cluster and limits.sentinels:
-        raise ConfigError(
-            "limits.sentinels", "a Redis Cluster has no Sentinels: set one of the two"
-        )
-    return limits
 
 
 def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config:
@@ -522,9 +377,9 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ConfigError(f"models[{i}].name", f"duplicate model name {name!r}")
-    daemon = _build(DaemonConfig, data.get("daemon", {}), "daemon")
-    _positive("daemon.max_inflight_jobs", daemon.max_inflight_jobs)
-    _positive("daemon.max_request_bytes", daemon.max_request_bytes)
+    daemon = build(DaemonConfig, data.get("daemon", {}), "daemon")
+    positive("daemon.max_inflight_jobs", daemon.max_inflight_jobs)
+    positive("daemon.max_request_bytes", daemon.max_request_bytes)
     pipelines = parse_pipelines(data.get("pipelines", {}), set(names))
     pipeline = _pipeline(data.get("pipeline", {}), set(names))
     if pipeline.default is not None and pipeline.default not in pipelines:
@@ -536,9 +391,9 @@ def config_from_dict(data: Mapping[str, Any], *, source: str = "dict") -> Config
         pipeline=pipeline,
         templates=_templates(data.get("templates", {})),
         supervision=_supervision(data.get("supervision", {})),
-        limits=_limits(data.get("limits", {})),
-        http=_http(data.get("http", {}), set(names)),
-        telemetry=_telemetry(data.get("telemetry", {})),
+        limits=limits_section(data.get("limits", {})),
+        http=http_section(data.get("http", {}), set(names)),
+        telemetry=telemetry_section(data.get("telemetry", {})),
         pipelines=pipelines,
         source=source,
         records_runs="state_dir" in (data.get("daemon") or {}),
@@ -576,4 +431,4 @@ def with_overrides(config: Config, **daemon: Any) -> Config:
         return config
     merged = {f.name: getattr(config.daemon, f.name) for f in dataclasses.fields(DaemonConfig)}
     merged.update(changes)
-    return dataclasses.replace(config, daemon=_build(DaemonConfig, merged, "daemon"))
+    return dataclasses.replace(config, daemon=build(DaemonConfig, merged, "daemon"))
