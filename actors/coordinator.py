@@ -26,7 +26,7 @@ from typing import Any
 import pykka
 from loguru import logger
 
-from actors import outcome
+from actors import outcome, stragglers
 from actors.cascades import Escalations
 from actors.config import Config
 from actors.jobs import Job, build_job, deliver
@@ -326,29 +326,11 @@ class CoordinatorActor(pykka.ThreadingActor):
 
     def watch_stragglers(self, job: Job) -> None:
         """Once the round's quorum of ok replies is in, give the rest a grace period."""
-        need = job.config.pipeline.quorum_of(job.round_calls)
-        if job.straggler_timer is not None or need is None:
-            return
-        if sum(1 for r in job.replies if r.ok) >= need:
-            job.straggler_timer = self.io.tell_later(
-                job.config.pipeline.straggler_grace_s,
-                self.actor_ref,
-                TimerFired(kind="straggler", key=job.job_id, generation=job.round_index),
-            )
+        stragglers.watch(job, self.io, self.actor_ref)
 
     def _cut_stragglers(self, job: Job) -> None:
         """The grace is over: the calls still out are cancelled and shown as skipped."""
-        grace = job.config.pipeline.straggler_grace_s
-        error = ErrorInfo(
-            code="straggler",
-            message=f"cut: no answer {grace:g}s after the round's quorum was in",
-        )
-        late = list(job.pending.values())
-        job.pending.clear()
-        for model in late:
-            reply = ModelReply(model=model, status="skipped", error=error)
-            job.record(reply)
-            job.emit("reply", job.round_name, reply)
+        for model in stragglers.cut(job):
             entry = self.roster.get(model)
             if entry is not None and entry.ref is not None:
                 safe_tell(entry.ref, CancelJob(job_id=job.job_id))
