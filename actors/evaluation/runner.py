@@ -155,6 +155,27 @@ def run(
         stored = stored_answers(backend, dataset)
     answers = Answers()
     progress = Progress(total=len(todo))
+    missing = _reuse(todo, stored, answers, progress)
+    if on_progress is not None:
+        on_progress(progress)
+
+    def answered(task: Task, result: dict[str, Any]) -> None:
+        answers.results[(task.system.name, task.item.id, task.sample)] = result
+        progress.spent_usd += float(result.get("cost_usd") or 0.0)
+
+    pool = (backend, concurrency, max_cost, progress, on_progress)
+    _pool(backend, missing, answered, *pool[1:])
+    _judge(setup, dataset, chosen, answers, judge, stored, pool)
+    return answers, progress
+
+
+def _reuse(
+    todo: Sequence[Task],
+    stored: dict[str, dict[str, Any]],
+    answers: Answers,
+    progress: Progress,
+) -> list[Task]:
+    """Take the stored answers of ``todo`` (counted as reused); the tasks left to ask."""
     missing = []
     for task in todo:
         if task.key in stored:
@@ -163,14 +184,20 @@ def run(
             progress.reused += 1
         else:
             missing.append(task)
-    if on_progress is not None:
-        on_progress(progress)
+    return missing
 
-    def answered(task: Task, result: dict[str, Any]) -> None:
-        answers.results[(task.system.name, task.item.id, task.sample)] = result
-        progress.spent_usd += float(result.get("cost_usd") or 0.0)
 
-    _pool(backend, missing, answered, concurrency, max_cost, progress, on_progress)
+def _judge(
+    setup: Setup,
+    dataset: Dataset,
+    chosen: Sequence[System],
+    answers: Answers,
+    judge: str | None,
+    stored: dict[str, dict[str, Any]],
+    pool: tuple[Any, ...],
+) -> None:
+    """The judges' verdicts on what needs one: stored ones reused, the rest asked."""
+    backend, concurrency, max_cost, progress, on_progress = pool
     judged = _judge_tasks(setup, dataset, chosen, answers, judge)
     progress.total += len(judged)
     for task, verdict_key in judged:
@@ -185,16 +212,8 @@ def run(
         _record_verdict(answers, by_key[task.key], result)
         progress.spent_usd += float(result.get("cost_usd") or 0.0)
 
-    _pool(
-        backend,
-        [t for t, _ in missing_judged],
-        judged_one,
-        concurrency,
-        max_cost,
-        progress,
-        on_progress,
-    )
-    return answers, progress
+    todo = [t for t, _ in missing_judged]
+    _pool(backend, todo, judged_one, concurrency, max_cost, progress, on_progress)
 
 
 def _pool(
