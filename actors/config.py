@@ -283,6 +283,8 @@ def _model(index: int, data: Any) -> ModelConfig:
         positive(f"{prefix}.{key}", getattr(model, key))
     if not model.name.strip():
         raise ConfigError(f"{prefix}.name", "must not be empty")
+    if "#" in model.name:  # gpt#2 is the second sample of gpt in a stage's votes
+        raise ConfigError(f"{prefix}.name", "must not contain '#' (it marks a sample: gpt#2)")
     if not model.limit_key:
         model = dataclasses.replace(model, limit_key=model.name)
     return model

@@ -195,3 +195,10 @@ def test_a_bad_validate_names_its_key(validate: dict, key: str) -> None:
             {"models": [{"name": "a", "provider": "fake"}], "pipeline": {"validate": validate}}
         )
     assert caught.value.key == key
+
+
+def test_a_model_name_with_a_hash_is_refused() -> None:
+    """``gpt#2`` names the second sample of ``gpt`` in a vote: a model of that name would
+    be counted as a sample of another."""
+    with pytest.raises(ConfigError, match=r"models\[0\]\.name: must not contain '#'"):
+        config_from_dict({"models": [{"name": "x#2", "provider": "fake"}]})
