@@ -32,6 +32,7 @@ from actors.daemon.http.anthropic_output import (
     message_id,
 )
 from actors.daemon.http.errors import HttpError
+from actors.daemon.http.refusal import Refused, check_fields
 from actors.daemon.http.responses_output import opened
 from actors.daemon.http.sse import HEADERS
 
@@ -73,13 +74,6 @@ TOOL_HINTS = {"eager_input_streaming"}  # tool inputs stream as they come either
 MAX_STOP = 4
 
 
-class Refused(HttpError):
-    """A request this door will not run: a 400 naming the field (``param``)."""
-
-    def __init__(self, param: str, message: str, code: str = "unsupported_parameter") -> None:
-        super().__init__(400, f"{param}: {message}", code, param=param)
-
-
 def routes(door: Any) -> list[BaseRoute]:
     """``POST /v1/messages`` on the door: its key as ``x-api-key`` or a Bearer token, any
     ``anthropic-version``; every error in Anthropic's error body."""
@@ -108,7 +102,13 @@ async def _create(door: Any, request: Request) -> Response:
 
 def chat_body(request: dict[str, Any]) -> dict[str, Any]:
     """A Messages API request as a Chat Completions body (raises ``Refused``)."""
-    _check_fields(request)
+    check_fields(
+        request,
+        applied=APPLIED,
+        refused=REFUSED,
+        accepted=ACCEPTED_VALUES,
+        unknown="Extra inputs are not permitted",
+    )
     for field in ("model", "messages", "max_tokens"):
         if request.get(field) is None:
             raise Refused(field, "Field required", "missing_required_parameter")
@@ -136,19 +136,6 @@ def chat_body(request: dict[str, Any]) -> dict[str, Any]:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
-
-
-def _check_fields(request: dict[str, Any]) -> None:
-    for field, value in request.items():
-        if field in APPLIED or value is None:
-            continue
-        if field in REFUSED:
-            raise Refused(field, REFUSED[field])
-        if field in ACCEPTED_VALUES:
-            if value not in ACCEPTED_VALUES[field]:
-                raise Refused(field, f"{json.dumps(value)} is not supported")
-            continue
-        raise Refused(field, "Extra inputs are not permitted")
 
 
 def messages(given: Any, system: Any = None) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from actors.daemon.http.errors import HttpError
-from actors.daemon.http.sse import event as sse_event
+from actors.daemon.http.sse import translated
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -226,27 +226,12 @@ def error_event(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": error_type(status), "message": message}}
 
 
-def sse(event: dict[str, Any]) -> str:
-    return sse_event(event["type"], event)
-
-
-async def events(
+def events(
     state: MessagesStream,
     chunks: AsyncIterator[dict[str, Any] | None],
 ) -> AsyncIterator[str]:
-    """The SSE text of a stream: ``chunks`` from the core; a failure raised mid-stream
-    ends it with an ``error`` event."""
-    for event in state.start():
-        yield sse(event)
-    try:
-        async for chunk in chunks:
-            if chunk is None:
-                yield PING
-                continue
-            for event in state.feed(chunk):
-                yield sse(event)
-    except HttpError as exc:  # StreamFailed: the job failed after the start
-        yield sse(error_event(exc.status, exc.message))
-        return
-    for event in state.complete():
-        yield sse(event)
+    """The SSE text of a stream: ``chunks`` from the core, ``ping`` for a keep-alive; a
+    failure raised mid-stream ends it with an ``error`` event."""
+    return translated(
+        state, chunks, tick=PING, failed=lambda exc: [error_event(exc.status, exc.message)]
+    )

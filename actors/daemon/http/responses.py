@@ -25,7 +25,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from actors.daemon.http import core
-from actors.daemon.http.errors import HttpError
+from actors.daemon.http.refusal import Refused, check_fields
 from actors.daemon.http.responses_output import (
     ResponsesStream,
     events,
@@ -83,13 +83,6 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 PART_TEXT = {"input_text": "text", "output_text": "text", "refusal": "refusal"}
 
 
-class Refused(HttpError):
-    """A request this door will not run: a 400 naming the field (``param``)."""
-
-    def __init__(self, param: str, message: str, code: str = "unsupported_parameter") -> None:
-        super().__init__(400, f"{param}: {message}", code, param=param)
-
-
 def routes(door: Any) -> list[BaseRoute]:
     """``POST /v1/responses`` on the door (its key, body limits and core)."""
 
@@ -110,7 +103,13 @@ def routes(door: Any) -> list[BaseRoute]:
 
 def chat_body(request: dict[str, Any]) -> dict[str, Any]:
     """A Responses API request as a Chat Completions body (raises ``Refused``)."""
-    _check_fields(request)
+    check_fields(
+        request,
+        applied=APPLIED,
+        refused=REFUSED,
+        accepted=ACCEPTED_VALUES,
+        unknown="is not a field orchestrord's Responses API knows",
+    )
     body: dict[str, Any] = {"model": request.get("model")}
     if "input" not in request or request["input"] is None:
         raise Refused("input", "is required", "missing_required_parameter")
@@ -139,19 +138,6 @@ def chat_body(request: dict[str, Any]) -> dict[str, Any]:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
-
-
-def _check_fields(request: dict[str, Any]) -> None:
-    for field, value in request.items():
-        if field in APPLIED or value is None:
-            continue
-        if field in REFUSED:
-            raise Refused(field, REFUSED[field])
-        if field in ACCEPTED_VALUES:
-            if value not in ACCEPTED_VALUES[field]:
-                raise Refused(field, f"{json.dumps(value)} is not supported")
-            continue
-        raise Refused(field, "is not a field orchestrord's Responses API knows")
 
 
 def messages(items: Any, instructions: Any = None) -> list[dict[str, Any]]:

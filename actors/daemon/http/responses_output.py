@@ -23,9 +23,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-from actors.daemon.http.errors import HttpError
-from actors.daemon.http.sse import KEEPALIVE
-from actors.daemon.http.sse import event as sse_event
+from actors.daemon.http.sse import KEEPALIVE, translated
 
 
 def new_id(prefix: str) -> str:
@@ -325,28 +323,15 @@ async def opened(
     return head, again()
 
 
-def sse(event: dict[str, Any]) -> str:
-    return sse_event(event["type"], event)
-
-
-async def events(
+def events(
     state: ResponsesStream,
     chunks: AsyncIterator[dict[str, Any] | None],
 ) -> AsyncIterator[str]:
-    """The SSE text of a stream: ``chunks`` from the core; a failure raised mid-stream
-    ends it with ``response.failed``."""
-    for event in state.start():
-        yield sse(event)
-    try:
-        async for chunk in chunks:
-            if chunk is None:
-                yield KEEPALIVE
-                continue
-            for event in state.feed(chunk):
-                yield sse(event)
-    except HttpError as exc:  # StreamFailed: the job failed after the start
-        for event in state.fail(exc.status, exc.code, exc.message):
-            yield sse(event)
-        return
-    for event in state.complete():
-        yield sse(event)
+    """The SSE text of a stream: ``chunks`` from the core, an SSE comment for a
+    keep-alive; a failure raised mid-stream ends it with ``response.failed``."""
+    return translated(
+        state,
+        chunks,
+        tick=KEEPALIVE,
+        failed=lambda exc: state.fail(exc.status, exc.code, exc.message),
+    )

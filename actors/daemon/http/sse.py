@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, Protocol, TypeVar
+
+from actors.daemon.http.errors import HttpError
 
 KEEPALIVE = ": keepalive\n\n"
 DONE = "data: [DONE]\n\n"
@@ -58,3 +60,38 @@ async def ticking(
     finally:
         if getter is not None:
             getter.cancel()
+
+
+class Translation(Protocol):
+    """A door's stream state: the events before, for each chat chunk, and after."""
+
+    def start(self) -> Iterable[dict[str, Any]]: ...
+    def feed(self, chunk: dict[str, Any]) -> Iterable[dict[str, Any]]: ...
+    def complete(self) -> Iterable[dict[str, Any]]: ...
+
+
+async def translated(
+    state: Translation,
+    chunks: AsyncIterator[dict[str, Any] | None],
+    *,
+    tick: str,
+    failed: Callable[[HttpError], Iterable[dict[str, Any]]],
+) -> AsyncIterator[str]:
+    """A chat stream (``chunks`` from the core, ``None`` for a keep-alive) as another
+    API's named events: ``tick`` while nothing happens, ``failed(exc)``'s events when the
+    job fails after the start (``StreamFailed``), each event named by its ``type``."""
+    for item in state.start():
+        yield event(item["type"], item)
+    try:
+        async for chunk in chunks:
+            if chunk is None:
+                yield tick
+                continue
+            for item in state.feed(chunk):
+                yield event(item["type"], item)
+    except HttpError as exc:
+        for item in failed(exc):
+            yield event(item["type"], item)
+        return
+    for item in state.complete():
+        yield event(item["type"], item)
