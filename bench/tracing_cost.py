@@ -15,13 +15,13 @@ import asyncio
 import http.server
 import statistics
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
 
 from bench.procs import BenchServerProcess, DaemonProcess, SocketClient
+from bench.scenarios import _closed_loop
 
 TARGET_PCT = 15.0
 
@@ -69,21 +69,11 @@ def _collector() -> http.server.ThreadingHTTPServer:
 
 async def _loop(path: str, concurrency: int, seconds: float) -> int:
     clients = [await SocketClient.connect(path) for _ in range(concurrency)]
-    count = 0
-    stop = time.perf_counter() + seconds
-
-    async def worker(client: SocketClient) -> None:
-        nonlocal count
-        while time.perf_counter() < stop:
-            reply = await client.request("ask", {"prompt": "q"})
-            if "result" not in reply:
-                raise RuntimeError(f"job failed: {reply}")
-            count += 1
-
-    await asyncio.gather(*(worker(c) for c in clients))
-    for client in clients:
-        await client.close()
-    return count
+    try:
+        return await _closed_loop(clients, seconds)
+    finally:
+        for client in clients:
+            await client.close()
 
 
 def _models(base_url: str | None) -> list[dict[str, Any]]:
