@@ -310,7 +310,9 @@ class ModelActor(pykka.ThreadingActor):
                 ok=True,
                 latency_s=now - call.received,
                 usage=usage,
-                cost_usd=self.config.cost_usd(usage.input_tokens, usage.output_tokens)
+                cost_usd=self.config.cost_usd(
+                    usage.input_tokens, usage.output_tokens, usage.cached_tokens
+                )
                 if usage
                 else 0.0,
                 attempts=call.retry.attempt,

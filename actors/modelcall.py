@@ -67,7 +67,11 @@ def reply(
     status: ReplyStatus = "ok"
     if error is not None:
         status = "timeout" if isinstance(error, ProviderTimeout) else "error"
-    cost = config.cost_usd(usage.input_tokens, usage.output_tokens) if usage else 0.0
+    cost = (
+        config.cost_usd(usage.input_tokens, usage.output_tokens, usage.cached_tokens)
+        if usage
+        else 0.0
+    )
     answer = ModelReply(
         model=config.name,
         status=status,

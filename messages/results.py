@@ -33,11 +33,13 @@ class Usage:
 
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # of input_tokens, read from the provider's prompt cache
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
         )
 
     @property
@@ -45,13 +47,20 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     def to_dict(self) -> dict[str, int]:
-        return {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        out = {"input_tokens": self.input_tokens, "output_tokens": self.output_tokens}
+        if self.cached_tokens:  # only when a provider reported a cache hit
+            out["cached_input_tokens"] = self.cached_tokens
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Usage | None:
         if data is None:
             return None
-        return cls(input_tokens=int(data["input_tokens"]), output_tokens=int(data["output_tokens"]))
+        return cls(
+            input_tokens=int(data["input_tokens"]),
+            output_tokens=int(data["output_tokens"]),
+            cached_tokens=int(data.get("cached_input_tokens") or 0),
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -138,6 +138,9 @@ def checked(response: Any, request: ProviderRequest | None = None) -> ProviderRe
         usage = Usage(
             input_tokens=token_count(usage.input_tokens, "input tokens"),
             output_tokens=token_count(usage.output_tokens, "output tokens"),
+            cached_tokens=min(  # a part of the input, never more than it
+                token_count(usage.cached_tokens, "cached tokens"), usage.input_tokens
+            ),
         )
     calls = response.tool_calls
     if calls:

@@ -129,6 +129,9 @@ def _usage(response: Any) -> Usage | None:
     return Usage(
         input_tokens=token_count(meta.prompt_token_count, "promptTokenCount"),
         output_tokens=token_count(meta.candidates_token_count, "candidatesTokenCount"),
+        cached_tokens=token_count(
+            getattr(meta, "cached_content_token_count", None), "cachedContentTokenCount"
+        ),
     )
 
 

@@ -62,19 +62,27 @@ def parse_chat_json(data: Any) -> ProviderResponse:
         text = ""
     if not isinstance(text, str):
         raise BadResponse("the provider's answer has no message content")
-    usage = None
     raw = data.get("usage")
-    if isinstance(raw, dict):
-        usage = Usage(
-            input_tokens=token_count(raw.get("prompt_tokens"), "prompt_tokens"),
-            output_tokens=token_count(raw.get("completion_tokens"), "completion_tokens"),
-        )
+    usage = chat_usage(raw) if isinstance(raw, dict) else None
     reason = choice.get("finish_reason") if isinstance(choice, dict) else None
     return ProviderResponse(
         text=text,
         usage=usage,
         tool_calls=calls,
         finish_reason=reason if isinstance(reason, str) else None,
+    )
+
+
+def chat_usage(raw: dict[str, Any]) -> Usage:
+    """A chat completion's ``usage``: prompt and completion tokens, and the prompt's
+    tokens read from the provider's cache (``prompt_tokens_details.cached_tokens``), which
+    are priced at the cache-read price."""
+    details = raw.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, dict) else None
+    return Usage(
+        input_tokens=token_count(raw.get("prompt_tokens"), "prompt_tokens"),
+        output_tokens=token_count(raw.get("completion_tokens"), "completion_tokens"),
+        cached_tokens=token_count(cached, "cached_tokens"),
     )
 
 
@@ -105,10 +113,7 @@ class ChatStream:
             raise ProviderUnavailable(f"the stream ended with an error: {chunk['error']}")
         raw = chunk.get("usage")
         if isinstance(raw, dict):
-            self.usage = Usage(
-                input_tokens=token_count(raw.get("prompt_tokens"), "prompt_tokens"),
-                output_tokens=token_count(raw.get("completion_tokens"), "completion_tokens"),
-            )
+            self.usage = chat_usage(raw)
         choices = chunk.get("choices") or []
         if not isinstance(choices, list):
             raise BadResponse("a stream chunk whose choices are not a list")

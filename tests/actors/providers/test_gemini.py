@@ -185,3 +185,15 @@ def test_api_errors_map_by_code(code: int, ours: str, retryable: bool) -> None:
     assert mapped.code == ours and mapped.retryable is retryable
     if code == 429:
         assert mapped.retry_after == 2.0
+
+
+def test_cached_content_tokens_are_charged_at_the_cache_read_price(start_orch, server) -> None:
+    """Gemini reports the prompt's cached part as ``cachedContentTokenCount``;
+    gemini-2.5-pro reads from its cache at $0.125 against $1.25 per million."""
+    body = gemini_content("four", prompt_tokens=2000, output_tokens=10)
+    body["usageMetadata"]["cachedContentTokenCount"] = 1000
+    server.default = Reply(body=body)
+    reply = one_reply(start_orch, server, model="gemini-2.5-pro")
+    assert reply.ok and reply.usage.cached_tokens == 1000
+    full = (2000 * 1.25 + 10 * 10.0) / 1e6
+    assert reply.cost_usd == pytest.approx(full - 1000 * (1.25 - 0.125) / 1e6)

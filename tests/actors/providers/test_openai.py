@@ -222,3 +222,24 @@ def test_a_lone_surrogate_in_a_reply_is_replaced_not_passed_on(start_orch, serve
     server.default = Reply(body=b'{"choices": [{"message": {"content": "a\\ud800b"}}]}')
     reply = one_reply(start_orch, server.base_url)
     assert reply.ok and reply.text == "a\ufffdb"
+
+
+def test_cached_prompt_tokens_are_charged_at_the_cache_read_price(start_orch, server) -> None:
+    """OpenAI reports the prompt's cached part in ``prompt_tokens_details``; genai-prices
+    charges it at the cache-read price (gpt-4o-mini: $0.075 against $0.15 per million)."""
+    body = completion("four", prompt_tokens=2000, completion_tokens=10)
+    body["usage"]["prompt_tokens_details"] = {"cached_tokens": 1024}
+    server.default = Reply(body=body)
+    reply = one_reply(start_orch, server.base_url, model="gpt-4o-mini")
+    assert reply.ok and reply.usage.cached_tokens == 1024
+    assert reply.usage.to_dict()["cached_input_tokens"] == 1024
+    full = (2000 * 0.15 + 10 * 0.60) / 1e6
+    assert reply.cost_usd == pytest.approx(full - 1024 * (0.15 - 0.075) / 1e6)
+
+
+def test_an_implausible_cached_token_count_is_a_bad_response(start_orch, server) -> None:
+    body = completion("four")
+    body["usage"]["prompt_tokens_details"] = {"cached_tokens": "lots"}
+    server.default = Reply(body=body)
+    reply = one_reply(start_orch, server.base_url)
+    assert reply.status == "error" and reply.error.code == "bad_response"
