@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import quality, scenarios, tracing_cost
+from bench import door, quality, scenarios, tracing_cost
 from bench.report import Results, render
 
 SCENARIOS = (
@@ -28,6 +28,7 @@ SCENARIOS = (
     "ttft",
     "quality",
     "tracing",
+    "doors",
 )
 NOTES = [
     "- **How the peer is built** (`bench/peer.py`): one `AsyncOpenAI` client per model, "
@@ -117,6 +118,8 @@ def main(argv: list[str] | None = None) -> int:
             found = quality.write(quality.run(quick=args.quick), Path(args.out))
             line = f"- **Quality per dollar** (simulated): see [{found.name}]({found.name})."
             results.notes = [*results.notes, line]
+        elif name == "doors":
+            results.doors = door.door_ttft(jobs=4 if args.quick else 10)
         elif name == "tracing":
             results.tracing = tracing_cost.tracing_cost(
                 repetitions=1 if args.quick else 3, seconds=1.5 if args.quick else 3.0

@@ -11,7 +11,11 @@ synthesizes. Per kind of request, one job at a time:
   answers are not JSON, so that case is not run here);
 - ``socket``: the same ensemble through the socket, whose deltas stream live: the first
   delta there is when a live HTTP stream would have shown its first token, so
-  ``ensemble - socket`` is what holding costs in time to the first token.
+  ``ensemble - socket`` is what holding costs in time to the first token;
+- ``responses model`` / ``responses ensemble``: the same through ``POST /v1/responses``
+  (the openai SDK's ``responses.create``: the first ``response.output_text.delta``);
+- ``messages model`` / ``messages ensemble``: the same through ``POST /v1/messages`` (the
+  anthropic SDK: the first ``content_block_delta`` with text).
 """
 
 from __future__ import annotations
@@ -63,6 +67,62 @@ async def _http(url: str, kind: str, jobs: int) -> DoorRun:
     return run
 
 
+async def _responses(url: str, kind: str, jobs: int) -> DoorRun:
+    from openai import AsyncOpenAI
+
+    run = DoorRun(f"responses {kind}")
+    model = "m1" if kind == "model" else "orchestrord"
+    async with AsyncOpenAI(base_url=url, api_key=KEY, max_retries=0, timeout=120) as client:
+        for i in range(jobs):
+            started = time.perf_counter()
+            stream = await client.responses.create(
+                model=model, input=f"door responses {kind} {i}", stream=True
+            )
+            marks = [None, None]
+            async for event in stream:
+                _mark(marks, event.type == "response.output_text.delta" and bool(event.delta))
+            _record(run, started, marks)
+    return run
+
+
+async def _messages(url: str, kind: str, jobs: int) -> DoorRun:
+    from anthropic import AsyncAnthropic
+
+    run = DoorRun(f"messages {kind}")
+    model = "m1" if kind == "model" else "orchestrord"
+    root = url.removesuffix("/v1")
+    async with AsyncAnthropic(base_url=root, api_key=KEY, max_retries=0, timeout=120) as client:
+        for i in range(jobs):
+            started = time.perf_counter()
+            stream = await client.messages.create(
+                model=model,
+                max_tokens=256,
+                messages=[{"role": "user", "content": f"door messages {kind} {i}"}],
+                stream=True,
+            )
+            marks = [None, None]
+            async for event in stream:
+                text = getattr(getattr(event, "delta", None), "text", None)
+                _mark(marks, event.type == "content_block_delta" and bool(text))
+            _record(run, started, marks)
+    return run
+
+
+def _mark(marks: list[Any], is_token: bool) -> None:
+    """The first event's time, and the first content token's."""
+    now = time.perf_counter()
+    marks[0] = marks[0] or now
+    if is_token and marks[1] is None:
+        marks[1] = now
+
+
+def _record(run: DoorRun, started: float, marks: list[Any]) -> None:
+    if marks[0] is not None and marks[1] is not None:
+        run.first_byte_ms.append((marks[0] - started) * 1000)
+        run.first_token_ms.append((marks[1] - started) * 1000)
+        run.total_ms.append((time.perf_counter() - started) * 1000)
+
+
 async def _socket(path: str, jobs: int) -> DoorRun:
     run = DoorRun("socket")
     client = await SocketClient.connect(path)
@@ -99,7 +159,10 @@ def door_ttft(first_ms: float = 100, token_ms: float = 10, jobs: int = 10) -> li
     try:
         daemon.start()
         runs = [asyncio.run(_http(url, kind, jobs)) for kind in ("model", "ensemble")]
-        return [*runs, asyncio.run(_socket(daemon.socket_path, jobs))]
+        runs.append(asyncio.run(_socket(daemon.socket_path, jobs)))
+        for door in (_responses, _messages):
+            runs += [asyncio.run(door(url, kind, jobs)) for kind in ("model", "ensemble")]
+        return runs
     finally:
         daemon.cleanup()
         server.stop()

@@ -15,6 +15,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
+from bench.door import DoorRun
+from bench.door import table as doors_table
 from bench.scenarios import (
     MemoryResult,
     OverheadResult,
@@ -48,6 +50,7 @@ class Results:
     shared_limits: list[SharedLimitsRun] = field(default_factory=list)
     ttft: list[TtftRun] = field(default_factory=list)
     tracing: list[TracingCost] = field(default_factory=list)
+    doors: list[DoorRun] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -432,6 +435,21 @@ def shared_limits_section(runs: list[SharedLimitsRun]) -> list[str]:
     return lines
 
 
+def doors_section(runs: list[DoorRun]) -> list[str]:
+    return [
+        "## Time to the first token through each door",
+        "",
+        "Three models (100 ms to the first token, then a word every 10 ms), one job at a "
+        "time, streamed: one model alone (`model`: live) and the default pipeline "
+        "(`ensemble`: the door holds the answer until it is final), through Chat Completions "
+        "(openai SDK), the Responses API (openai SDK) and the Messages API (anthropic SDK), "
+        "and the socket's live deltas of the same ensemble (`bench/door.py`).",
+        "",
+        doors_table(runs),
+        "",
+    ]
+
+
 def render(results: Results, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -456,6 +474,8 @@ def render(results: Results, out: Path) -> Path:
     lines += straggler_section(results.stragglers)
     lines += shared_limits_section(results.shared_limits)
     lines += ttft_section(results.ttft)
+    if results.doors:
+        lines += doors_section(results.doors)
     if results.tracing:
         lines += tracing_section(results.tracing)
     if results.notes:
