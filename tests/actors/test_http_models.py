@@ -73,3 +73,16 @@ def test_entries_carry_the_newest_evaluations_figures(daemon) -> None:
     assert a["p50_latency_ms"] >= 20 and a["cost_per_question_usd"] == 0.0
     assert listed["orchestrord/vote"]["questions"] == 3
     assert listed["b"] is None and listed["orchestrord"] is None  # a judge is not a system
+
+
+def test_an_entry_carries_the_accuracy_the_daemon_graded(daemon) -> None:
+    """Evaluation jobs of one model carry their grading (``eval_grade``): the daemon grades
+    each as it ends, and ``/v1/models`` shows the measured accuracy."""
+    d = start(daemon, models=fake_models(("a", "b"), reply="4"))
+    for i, right in enumerate(("4", "4", "5")):
+        grade = {"dataset": "sums", "item": f"q{i}", "grader": "exact", "answers": [right]}
+        metadata = {"eval": "sums", "eval_key": f"{i:024d}", "eval_grade": grade}
+        params = {"prompt": "2+2?", "metadata": metadata, "models": ["a"], "rounds": ["initial"]}
+        assert rpc(d, "ask", params)["result"]["status"] == "ok"
+    listed = {m.id: m.model_extra["evaluation"] for m in client(d).models.list()}
+    assert listed["a"]["accuracy"] == pytest.approx(2 / 3)

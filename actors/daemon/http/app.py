@@ -156,7 +156,13 @@ class FrontDoor:
             return {}
 
     def _accuracy(self, name: str) -> float | None:
-        quality = self.server.orch.metrics.quality(name)
+        """``name``'s measured accuracy: the graded evaluation answers the daemon has seen
+        (read back from the run store at start), else an embedded evaluation's figure."""
+        metrics = self.server.orch.metrics
+        measured = metrics.accuracy.of(name)
+        if measured is not None:
+            return measured
+        quality = metrics.quality(name)
         return quality.eval_correct / quality.eval_n if quality.eval_n else None
 
     async def metrics(self, request: Request) -> Response:
