@@ -370,13 +370,19 @@ def ttft_section(runs: list[TtftRun]) -> list[str]:
         "for the synthesis (the HTTP door sends no round events, so its row uses the "
         "socket's median). *Synthesizer alone*: m1's first token asked directly with a "
         f"streamed openai SDK call, median {first.direct_ttft_ms:.1f} ms. *Overhead*: first "
-        "token minus both; target at most 20 ms (issue #11).",
+        "token minus both; target at most 20 ms (issue #11). The HTTP door holds an "
+        "ensemble's answer until it is final (issue #20: a client that concatenates deltas "
+        "gets only the final answer), so its first token comes when the job ends: its "
+        "target is to send it within 20 ms of the socket's whole answer; the section on "
+        "each door below shows a single model's live stream.",
         "",
         "| door | jobs | before synthesis p50 ms | first token p50 ms | p90 ms "
         "| whole answer p50 ms | overhead p50 ms | p90 ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     verdicts = []
+    ends = [percentile(r.total_ms, 50) for r in runs if r.door == "socket" and r.total_ms]
+    held_by = None
     for run in runs:
         if not run.ttft_ms:
             lines.append(f"| {run.door} | 0 | - | - | - | - | - | - |")
@@ -384,15 +390,25 @@ def ttft_section(runs: list[TtftRun]) -> list[str]:
             continue
         over = run.overhead_ms
         p50 = percentile(over, 50)
-        verdicts.append(p50 <= 20)
+        if run.door == "http" and ends:  # held: measured against the job's end
+            held_by = percentile(run.ttft_ms, 50) - ends[0]
+            verdicts.append(held_by <= 20)
+        else:
+            verdicts.append(p50 <= 20)
         lines.append(
             f"| {run.door} | {len(run.ttft_ms)} | {percentile(run.before_ms, 50):.0f} "
             f"| {percentile(run.ttft_ms, 50):.0f} | {percentile(run.ttft_ms, 90):.0f} "
             f"| {percentile(run.total_ms, 50):.0f} | {p50:.1f} | {percentile(over, 90):.1f} |"
         )
+    held = (
+        [f"- the HTTP door's held answer came {held_by:.1f} ms after the socket's whole answer"]
+        if held_by is not None
+        else []
+    )
     lines += [
         "",
         f"- overhead p50 at most 20 ms on every door {verdict(all(verdicts))}",
+        *held,
         "- an overhead at or below zero means the daemon adds nothing measurable: its adapter "
         "reads the provider's stream as raw server-sent events (`with_streaming_response`), "
         "while the reference call builds the SDK's chunk objects.",
