@@ -9,8 +9,8 @@ from pathlib import Path
 
 from helpers import WAIT, Recorder, fake_models
 
-from actors.store import RunStore, quality_samples
 from actors.metrics import Metrics
+from actors.store import RunStore, quality_samples
 from messages.results import JobResult, ModelReply, RoundResult
 
 

@@ -67,10 +67,10 @@ def test_the_whole_url_comes_from_the_variable_url_env_names(locked_redis) -> No
 
 def test_a_refused_login_is_a_configuration_error_naming_the_server(locked_redis) -> None:
     config = LimitsConfig(backend="redis", url=locked_redis.url, password_env="REDIS_PW")
-    with pytest.raises(ConfigError, match="refused the login") as caught:
+    with pytest.raises(ConfigError, match=r"refused the login") as caught:
         probe(config, {"REDIS_PW": "wrong"})
     assert "wrong" not in str(caught.value)
-    with pytest.raises(ConfigError, match="limits.url"):  # no password at all
+    with pytest.raises(ConfigError, match=r"limits\.url"):  # no password at all
         probe(LimitsConfig(backend="redis", url=locked_redis.url), {})
 
 
@@ -83,7 +83,7 @@ def test_an_unset_variable_is_named(locked_redis) -> None:
 
 def test_an_unknown_database_is_a_configuration_error(redis_server) -> None:
     url = redis_server.url.rpartition("/")[0] + "/99"  # redis-server has 16 by default
-    with pytest.raises(ConfigError, match="DB index"):
+    with pytest.raises(ConfigError, match=r"DB index"):
         probe(LimitsConfig(backend="redis", url=url), {})
 
 
@@ -99,7 +99,7 @@ def test_redacted_hides_any_password() -> None:
 
 
 def test_cluster_and_sentinels_are_exclusive() -> None:
-    with pytest.raises(ConfigError, match="limits.sentinels"):
+    with pytest.raises(ConfigError, match=r"limits\.sentinels"):
         config_from_dict(
             {
                 "models": [{"name": "m", "provider": "fake"}],
