@@ -20,30 +20,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from types import MappingProxyType
 from typing import Any
 
 import pykka
 from loguru import logger
 
-from actors import outcome, stragglers
+from actors import calls, outcome, stragglers
 from actors.cascades import Escalations
 from actors.config import Config
 from actors.jobs import Job, build_job, deliver
 from actors.metrics import Metrics
 from actors.pipelines import Stage
 from actors.runtime import IOLoop, safe_tell
-from actors.stages import STAGES, synthesis, tools
+from actors.stages import STAGES, synthesis
 from actors.stages.base import round_failure
 from actors.strategies import Outcome
 from messages.commands import (
     Ask,
     CancelJob,
-    Complete,
     GetStatus,
     Reconfigure,
     Synthesize,
-    new_id,
 )
 from messages.errors import (
     BudgetExhausted,
@@ -214,39 +211,13 @@ class CoordinatorActor(pykka.ThreadingActor):
         """One ``Complete`` to ``model``'s actor (a live one: see ``reachable``); ``sample``
         numbers a model's repeated calls in a stage with ``samples`` (each its own seed);
         a tool job's stage adds the tools (``tools.offer``)."""
-        entry = self.roster[model]
-        call_id = new_id()
-        temperature, seed = job.sampling(model, sample)
-        job.pending[call_id] = model
-        sent = safe_tell(
-            entry.ref,
-            Complete(
-                call_id=call_id,
-                job_id=job.job_id,
-                round_name=round_name,
-                round_index=job.round_index,
-                prompt=prompt,
-                system=self._system(job, model),
-                deadline=job.deadline,
-                reply_to=self.actor_ref,
-                temperature=temperature,
-                seed=seed,
-                max_tokens=job.ask.max_tokens,
-                history=job.ask.history,
-                stream=job.ask.listener is not None and job.passthrough,
-                sampling=job.ask.sampling,  # stop, seed, top_p, penalties, effort
-                **tools.offer(job),
-            ),
-        )
+        call = calls.complete(job, model, round_name, prompt, sample, self.actor_ref)
+        job.pending[call.call_id] = model
+        sent = safe_tell(self.roster[model].ref, call)
         if not sent:
-            del job.pending[call_id]
+            del job.pending[call.call_id]
             error = ErrorInfo(code="actor_crashed", message=f"{model}'s actor is not running")
             job.record(ModelReply(model=model, status="error", prompt=prompt, error=error))
-
-    def _system(self, job: Job, model: str) -> str:
-        """``model``'s system prompt in the running stage: the stage's role, else the
-        model's own, with the request's ``system`` after it."""
-        return job.system_for(job.stage.system or job.config.model(model).system)
 
     def live(self, job: Job, models: tuple[str, ...] | None = None) -> tuple[str, ...]:
         return tuple(
@@ -267,24 +238,7 @@ class CoordinatorActor(pykka.ThreadingActor):
         if not candidates:
             self.finish(job, "error", NoModelAvailable("no live model can synthesise"))
             return
-        message = Synthesize(
-            job_id=job.job_id,
-            prompt=prompt,
-            candidates=candidates,
-            preferred=preferred,
-            preferred_reason=why,
-            deadline=job.deadline,
-            reply_to=self.actor_ref,
-            system=job.system,
-            systems=MappingProxyType({m: self._system(job, m) for m in candidates}),
-            max_tokens=job.ask.max_tokens,
-            sampling=MappingProxyType({m: job.sampling(m) for m in candidates}),
-            deterministic=job.seed is not None,
-            history=job.ask.history,
-            stream=job.ask.listener is not None,
-            call_sampling=job.ask.sampling,
-            **tools.offer(job),
-        )
+        message = calls.synthesize(job, prompt, candidates, preferred, why, self.actor_ref)
         if not safe_tell(self.synthesizer, message):
             self.unsent[job.job_id] = message  # the synthesizer is being replaced
 
