@@ -25,7 +25,7 @@ from actors import outliers, prompts, strategies, weights
 from actors.providers.base import estimate_tokens
 from actors.stages import tools, vote
 from actors.strategies import Outcome
-from messages.errors import OrchestratorError, RoundError, SchemaError
+from messages.errors import OrchestratorError
 from messages.results import ErrorInfo
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ def result(
             "weights": out.weights,
             "answered_by": job.answered_by if job.pipeline is not None else None,
         }
-        status, error = _checked(job, answer, extra)
+        status, error = strategies.answer_status(answer, job.schema, job.validate, extra)
     synthesizer = out.synthesizer if out is not None else None
     if job.hedge is not None:
         extra["hedge"] = job.hedge
@@ -130,21 +130,6 @@ def result(
     if job.ask.metadata and weights.GRADE_KEY in job.ask.metadata:  # an evaluation's job
         weights.learn(metrics.accuracy, job.ask.metadata, built.to_dict())
     return built
-
-
-def _checked(
-    job: Job, answer: str | None, extra: dict[str, Any]
-) -> tuple[str, OrchestratorError | None]:
-    """An ok job's status after the checks every answer passes (``schema_errors`` into
-    ``extra`` when its schema or ``validate`` fails)."""
-    if not (answer or "").strip():
-        return "error", RoundError("no reply gave an answer (every answer was empty)")
-    if job.schema is not None or job.validate:
-        errors = strategies.answer_errors(answer or "", job.schema, job.validate)
-        if errors:
-            extra["schema_errors"] = tuple(errors)
-            return "error", SchemaError(f"the answer failed its checks: {errors[0]}")
-    return "ok", None
 
 
 def agreement(job: Job, out: Outcome | None, answer: str | None) -> dict[str, Any]:

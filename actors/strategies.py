@@ -28,6 +28,7 @@ from typing import Any
 import regex
 
 from actors.prompts import label
+from messages.errors import OrchestratorError, RoundError, SchemaError
 
 _NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?")
 _PUNCT = re.compile(r"[^\w\s.+-]|(?<!\d)[.+-]|[.+-](?!\d)")
@@ -437,3 +438,21 @@ def cache_key(**parts: Any) -> str:
 
 def stable_seed(key: str) -> int:
     return int(key[:8], 16)
+
+
+def answer_status(
+    answer: str | None,
+    schema: Mapping[str, Any] | None,
+    validate: Mapping[str, Any] | None,
+    extra: dict[str, Any],
+) -> tuple[str, OrchestratorError | None]:
+    """An answered job's status after the checks every final answer passes: not empty,
+    then its schema and ``validate`` (their messages go to ``extra["schema_errors"]``)."""
+    if not (answer or "").strip():
+        return "error", RoundError("no reply gave an answer (every answer was empty)")
+    if schema is not None or validate:
+        errors = answer_errors(answer or "", schema, validate)
+        if errors:
+            extra["schema_errors"] = tuple(errors)
+            return "error", SchemaError(f"the answer failed its checks: {errors[0]}")
+    return "ok", None

@@ -29,7 +29,7 @@ from actors.stagekinds import Stage
 from actors.stages import synthesis
 from actors.stages.base import StageSpec
 from actors.strategies import Outcome
-from messages.errors import NoModelAvailable, OrchestratorError, RoundError, SchemaError
+from messages.errors import NoModelAvailable, OrchestratorError, RoundError
 from messages.results import ErrorInfo
 
 if TYPE_CHECKING:
@@ -304,7 +304,7 @@ def result(
         if state.calls is not None:
             extra.update(tool_calls=state.calls, finish_reason="tool_calls")
         else:
-            status, error = _checked(job, answer, extra)
+            status, error = strategies.answer_status(answer, job.schema, job.validate, extra)
     if job.hedge is not None:
         extra["hedge"] = job.hedge
     if synthesizer is not None and job.synthesis_reason is not None:
@@ -333,20 +333,6 @@ def _stream(job: Job, answer: str) -> None:
     if job.streamed:
         job.emit("reset", job.round_name)
     job.emit("delta", job.round_name, text=answer)
-
-
-def _checked(
-    job: Job, answer: str | None, extra: dict[str, Any]
-) -> tuple[str, OrchestratorError | None]:
-    """A text answer's checks: not empty, its schema and ``validate``."""
-    if not (answer or "").strip():
-        return "error", RoundError("no reply gave an answer (every answer was empty)")
-    if job.schema is not None or job.validate:
-        errors = strategies.answer_errors(answer or "", job.schema, job.validate)
-        if errors:
-            extra["schema_errors"] = tuple(errors)
-            return "error", SchemaError(f"the answer failed its checks: {errors[0]}")
-    return "ok", None
 
 
 PROPOSE = StageSpec(
