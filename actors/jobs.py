@@ -11,7 +11,7 @@ import pykka
 import regex
 from loguru import logger
 
-from actors import strategies
+from actors import answerchecks, strategies
 from actors.config import Config, check_rounds
 from actors.pipelines import NamedPipeline, Route, Stage, default_stages, next_after_gate
 from actors.providers import provider_class
@@ -299,7 +299,7 @@ def check_options(ask: Ask) -> None:
         except (regex.error, ValueError, RecursionError) as exc:
             raise InvalidParams(f"answer_pattern is not a valid regex: {exc}") from None
     if ask.schema is not None:
-        problem = strategies.check_schema(dict(ask.schema))
+        problem = answerchecks.check_schema(dict(ask.schema))
         if problem:
             raise InvalidParams(problem)
     if ask.max_cost_usd is not None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 
-from actors import outliers, prompts, strategies, weights
+from actors import answerchecks, outliers, prompts, strategies, weights
 from actors.providers.base import estimate_tokens
 from actors.stages import tools, vote
 from actors.strategies import Outcome
@@ -105,7 +105,7 @@ def result(
             "weights": out.weights,
             "answered_by": job.answered_by if job.pipeline is not None else None,
         }
-        status, error = strategies.answer_status(answer, job.schema, job.validate, extra)
+        status, error = answerchecks.answer_status(answer, job.schema, job.validate, extra)
     synthesizer = out.synthesizer if out is not None else None
     if job.hedge is not None:
         extra["hedge"] = job.hedge

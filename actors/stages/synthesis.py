@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from actors import outliers, prompts, strategies
+from actors import answerchecks, outliers, prompts, strategies
 from actors.prompts import clean_synthesis as clean
 from actors.stages.base import StageSpec
 from actors.strategies import Outcome
@@ -112,7 +112,7 @@ def _valid_or_done(run: Run, job: Job, msg: SynthesisFinished) -> bool:
     assert msg.reply is not None and msg.synthesizer is not None
     if (job.schema is None and not job.validate) or msg.reply.text is None:
         return True
-    errors = strategies.answer_errors(clean(msg.reply.text), job.schema, job.validate)
+    errors = answerchecks.answer_errors(clean(msg.reply.text), job.schema, job.validate)
     if not errors or job.schema_attempts >= REPAIRS:
         return True
     job.schema_attempts += 1

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from actors import prompts, strategies, toolvote
+from actors import answerchecks, prompts, toolvote
 from actors.prompts import clean_synthesis as clean
 from actors.stagekinds import Stage
 from actors.stages import synthesis
@@ -304,7 +304,7 @@ def result(
         if state.calls is not None:
             extra.update(tool_calls=state.calls, finish_reason="tool_calls")
         else:
-            status, error = strategies.answer_status(answer, job.schema, job.validate, extra)
+            status, error = answerchecks.answer_status(answer, job.schema, job.validate, extra)
     if job.hedge is not None:
         extra["hedge"] = job.hedge
     if synthesizer is not None and job.synthesis_reason is not None:

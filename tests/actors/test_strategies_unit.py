@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from actors import answerchecks as checks
 from actors import strategies as st
 
 
@@ -123,14 +124,14 @@ SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "require
 
 
 def test_schema_errors() -> None:
-    assert st.schema_errors('{"city": "Canberra"}', SCHEMA) == ({"city": "Canberra"}, [])
-    assert st.schema_errors('```json\n{"city": "X"}\n```', SCHEMA)[1] == []
-    _, errors = st.schema_errors('{"town": 1}', SCHEMA)
+    assert checks.schema_errors('{"city": "Canberra"}', SCHEMA) == ({"city": "Canberra"}, [])
+    assert checks.schema_errors('```json\n{"city": "X"}\n```', SCHEMA)[1] == []
+    _, errors = checks.schema_errors('{"town": 1}', SCHEMA)
     assert errors and "city" in errors[0]
-    assert "not valid JSON" in st.schema_errors("Canberra", SCHEMA)[1][0]
-    assert st.check_schema(SCHEMA) is None
-    assert "invalid JSON Schema" in (st.check_schema({"type": 5}) or "")
-    assert st.check_schema([1]) == "schema must be a JSON object"
+    assert "not valid JSON" in checks.schema_errors("Canberra", SCHEMA)[1][0]
+    assert checks.check_schema(SCHEMA) is None
+    assert "invalid JSON Schema" in (checks.check_schema({"type": 5}) or "")
+    assert checks.check_schema([1]) == "schema must be a JSON object"
 
 
 def test_cache_keys_are_stable_and_sensitive() -> None:
@@ -201,9 +202,9 @@ def test_the_agreement_map_names_the_dissenter_and_the_clusters() -> None:
 def test_validation_errors_name_the_missing_sections_and_the_pattern() -> None:
     validate = {"regex": r"Confidence: \d+%", "required_sections": ["Summary", "Risks"]}
     good = "## Summary\nfine\n**Risks** none\nConfidence: 80%"
-    assert st.validation_errors(good, validate) == []
-    assert st.validation_errors("Summary: fine", validate) == [
+    assert checks.validation_errors(good, validate) == []
+    assert checks.validation_errors("Summary: fine", validate) == [
         "does not match the required pattern 'Confidence: \\\\d+%'",
         "missing the section 'Risks'",
     ]
-    assert st.validation_errors("anything", None) == []
+    assert checks.validation_errors("anything", None) == []
